@@ -1,0 +1,114 @@
+"""The ``smame`` command."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    name="smame",
+    help="smame (スマメ): Japan's next-generation smart meter system.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+fleet_app = typer.Typer(help="Simulate fleets of next-generation meters.", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
+
+JST = timezone(timedelta(hours=9), "JST")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--start {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def jst_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), JST)
+
+
+@fleet_app.command("simulate")
+def fleet_simulate(
+    meters: Annotated[int, typer.Option(help="Number of meters.")] = 1000,
+    days: Annotated[int, typer.Option(help="Number of JST days to simulate.")] = 1,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (JST).")] = "2026-07-01",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("fleet-out"),
+    pv_share: Annotated[float, typer.Option(help="Share of homes with PV.")] = 0.15,
+    ev_share: Annotated[float, typer.Option(help="Share of homes with an EV charger.")] = 0.06,
+    five_minute_share: Annotated[
+        float, typer.Option(help="Share of meters whose 5-minute values are written.")
+    ] = 0.13,
+    one_minute: Annotated[bool, typer.Option(help="Also write every 1-minute value.")] = False,
+) -> None:
+    """Simulate a fleet and write its reading batches as Parquet, with summary.json."""
+    from smame.meter import Fleet, FleetConfig, OutputConfig
+    from smame.meter.simulate import simulate_days
+
+    if days <= 0:
+        raise CliError(f"--days must be > 0, got {days}")
+    try:
+        config = FleetConfig(
+            meters=meters,
+            start=jst_midnight(parse_day(start)),
+            seed=seed,
+            pv_share=pv_share,
+            ev_share=ev_share,
+            retention=None,  # batches stream to Parquet; the meters need not keep history
+            output=OutputConfig(five_minute_share=five_minute_share, one_minute=one_minute),
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    with console.status(f"building a fleet of {meters:,} meters"):
+        fleet = Fleet(config)
+    columns = (TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("minutes"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("simulate", total=days * 1440)
+        summary = simulate_days(fleet, days, out, lambda m: progress.advance(task, m))
+    energy = summary["energy_kwh"]
+    console.print(
+        f"[green]wrote[/] {summary['rows']:,} readings of {meters:,} meters × {days} day(s) "
+        f"to {out}  ({summary['meter_minutes_per_s'] / 1e6:.1f} M meter-minutes/s)"
+    )
+    console.print(f"import {energy['import']:,.1f} kWh, export {energy['export']:,.1f} kWh; "
+                  f"events {summary['events']}")
+
+
+@app.command("demo")
+def demo(
+    meters: Annotated[int, typer.Option(help="Meters in the demo fleet.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Run the system on a small fleet for a simulated day and print what happened."""
+    from smame.demo import run_demo
+
+    if meters < 10:
+        raise CliError("the demo needs at least 10 meters")
+    run_demo(console, meters=meters, seed=seed)
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

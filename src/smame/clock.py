@@ -1,0 +1,142 @@
+"""Injected time.
+
+Domain code never reads the system time: it takes a :class:`Clock`. Live runs use
+:class:`WallClock`, demos an :class:`AcceleratedClock`, the simulator and tests a
+:class:`SimulatedClock` that only moves when the caller advances it.
+
+All clocks speak UTC. ``time()`` is POSIX seconds (float); ``now()`` an aware datetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time as _time
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "AcceleratedClock",
+    "Clock",
+    "SimulatedClock",
+    "WallClock",
+    "from_epoch",
+    "to_epoch",
+]
+
+
+def to_epoch(moment: datetime) -> float:
+    """POSIX seconds of an aware datetime; naive datetimes are refused."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: give a timezone")
+    return moment.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    """Aware UTC datetime of POSIX seconds."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What domain code may ask of time."""
+
+    def time(self) -> float:
+        """Current time as POSIX seconds (UTC)."""
+        ...
+
+    def now(self) -> datetime:
+        """Current time as an aware UTC datetime."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class WallClock:
+    """The real time of the machine."""
+
+    speed = 1.0
+
+    def time(self) -> float:
+        return _time.time()
+
+    def now(self) -> datetime:
+        return from_epoch(self.time())
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class AcceleratedClock:
+    """Runs ``speed`` times faster than real time from ``start``.
+
+    ``monotonic`` is injectable so the arithmetic can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        speed: float,
+        monotonic=_time.monotonic,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.speed = float(speed)
+        self._start = to_epoch(start)
+        self._monotonic = monotonic
+        self._origin = monotonic()
+
+    def time(self) -> float:
+        return self._start + (self._monotonic() - self._origin) * self.speed
+
+    def now(self) -> datetime:
+        return from_epoch(self.time())
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class SimulatedClock:
+    """Discrete time that moves only when :meth:`advance` or :meth:`set` is called.
+
+    Coroutines sleeping on it wake, in deadline order, as the caller advances time.
+    """
+
+    speed = float("inf")
+
+    def __init__(self, start: datetime | float) -> None:
+        self._now = to_epoch(start) if isinstance(start, datetime) else float(start)
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def time(self) -> float:
+        return self._now
+
+    def now(self) -> datetime:
+        return from_epoch(self._now)
+
+    def set(self, moment: datetime | float) -> None:
+        target = to_epoch(moment) if isinstance(moment, datetime) else float(moment)
+        if target < self._now:
+            raise ValueError("a simulated clock does not run backwards")
+        self._now = target
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, waiter = heapq.heappop(self._sleepers)
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a simulated clock does not run backwards")
+        self.set(self._now + seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), waiter))
+        await waiter

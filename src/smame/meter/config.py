@@ -1,0 +1,125 @@
+"""Settings of a fleet and of the meter functions it models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from smame.meter.storage import RetentionConfig
+from smame.registers import unit_wh
+
+__all__ = [
+    "AMPERE_LIMITS",
+    "BreakerConfig",
+    "FleetConfig",
+    "LastGaspConfig",
+    "OutputConfig",
+    "check_limit",
+]
+
+AMPERE_LIMITS = range(10, 61)
+"""Contract limits a low-voltage meter's breaker accepts, in amperes (SPEC M7)."""
+
+
+def check_limit(amps: int) -> int:
+    """Return ``amps`` if it is a valid contract limit (10–60 A), else raise ValueError."""
+    if isinstance(amps, bool) or int(amps) != amps or int(amps) not in AMPERE_LIMITS:
+        raise ValueError(f"ampere limit {amps} A is outside 10–60 A")
+    return int(amps)
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """The built-in current-limiting breaker (SPEC M7).
+
+    It trips when the minute's current exceeds ``limit × trip_ratio``, re-closes after
+    ``reclose_seconds``, and locks open after ``lockout_trips`` trips within
+    ``lockout_window_seconds`` until a remote reset. After a trip the customer switches
+    the offending appliance off with ``shed_probability``; otherwise it trips again.
+    """
+
+    reclose_seconds: int = 15
+    lockout_trips: int = 3
+    lockout_window_seconds: int = 120
+    shed_probability: float = 0.9
+    trip_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.reclose_seconds < 60:
+            raise ValueError("reclose_seconds must be 1–59")
+        if self.lockout_trips < 2:
+            raise ValueError("lockout_trips must be at least 2")
+        if not 0.0 <= self.shed_probability <= 1.0:
+            raise ValueError("shed_probability must be within 0–1")
+
+
+@dataclass(frozen=True)
+class LastGaspConfig:
+    """The Last Gasp alarm (SPEC M6), powered by a capacitor charged from the supply.
+
+    One alarm costs ``alarm_joules``; the capacitor holds ``capacitor_joules`` and needs
+    ``recharge_seconds`` of supply to refill. ``enabled`` is the meters' default setting;
+    each meter's setting can be changed.
+    """
+
+    enabled: bool = True
+    capacitor_joules: float = 3.0
+    alarm_joules: float = 2.2
+    recharge_seconds: int = 90
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Which reading batches the fleet emits as it advances.
+
+    * ``transmit``: the soft-switch interval (30 or 15 minutes) with its registers, the
+      A-route's scheduled data (SPEC S1, M4);
+    * ``five_minute_share``: share of meters whose 5-minute values are emitted (S3);
+    * ``one_minute``: 1-minute values of every meter (large);
+    * ``joint``: gas and water readings relayed by the meters (M9).
+    """
+
+    transmit: bool = True
+    five_minute_share: float = 0.13
+    one_minute: bool = False
+    joint: bool = True
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """Everything that defines a fleet. Same config, same seed: same fleet and data."""
+
+    meters: int
+    start: datetime
+    seed: int = 0
+    pv_share: float = 0.15
+    ev_share: float = 0.06
+    gas_share: float = 0.35
+    water_share: float = 0.2
+    transformer_outages_per_year: float = 0.08
+    feeder_outages_per_year: float = 0.15
+    unit_exponent: int = -2
+    first_meter_id: int = 100_000_001
+    joint_interval_minutes: int = 60
+    retention: RetentionConfig | None = field(default_factory=RetentionConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    last_gasp: LastGaspConfig = field(default_factory=LastGaspConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if self.meters <= 0:
+            raise ValueError(f"meters must be > 0, got {self.meters}")
+        if self.start.tzinfo is None:
+            raise ValueError("start must carry a timezone")
+        if self.start.second or self.start.microsecond:
+            raise ValueError("start must fall on a whole minute")
+        for name in ("pv_share", "ev_share", "gas_share", "water_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0–1")
+        if not 0.0 <= self.output.five_minute_share <= 1.0:
+            raise ValueError("five_minute_share must be within 0–1")
+        unit_wh(self.unit_exponent)
+        if self.unit_exponent > 0:
+            raise ValueError("register unit coarser than 1 kWh is not supported")
+        if 1440 % self.joint_interval_minutes:
+            raise ValueError("joint_interval_minutes must divide a day")

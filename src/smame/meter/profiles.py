@@ -1,0 +1,420 @@
+"""Load, generation, EV and voltage profiles for a Japanese low-voltage fleet.
+
+Pure, vectorized functions. Every random draw takes a ``numpy.random.Generator`` so that a
+fleet is deterministic by seed. Powers are watts (float32), time is minutes: ``minute``
+means minutes since the POSIX epoch (UTC); ``local minute of day`` is JST (UTC+9), the
+time the customers live by.
+
+What the curves carry (see ``docs/profiles.md``):
+
+* household archetypes with weekday/holiday activity, lognormal size spread and a
+  per-home time shift, so that aggregates are smooth and single homes are spiky;
+* heating and cooling driven by a Tokyo-like temperature model, so that winter and
+  August are the peak months and May/October the troughs (seasonal shape);
+* appliance events (kettle, microwave, dryer, IH cooking, washer-dryer) whose rate follows
+  the archetype's activity, which is what trips the ampere breaker (SPEC M7);
+* PV on a share of homes with a clear-sky model, day-to-day weather and passing clouds, so
+  that homes export at midday;
+* EV charging on a share of homes, evening plug-in or night timer;
+* supply outages per transformer and per feeder, as Poisson processes;
+* voltage at each transformer from tap setting and loading, and at each meter from its own
+  service-drop current, inside 101±6 V / 202±20 V with rare excursions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+
+JST_OFFSET_MINUTES = 9 * 60
+MINUTES_PER_DAY = 1440
+TOKYO_LATITUDE_DEG = 35.68
+
+
+def local_day(minute: int) -> date:
+    """JST calendar day of a UTC epoch minute."""
+    return date(1970, 1, 1) + timedelta(days=(minute + JST_OFFSET_MINUTES) // MINUTES_PER_DAY)
+
+
+def day_start_minute(day: date) -> int:
+    """UTC epoch minute of 00:00 JST on ``day``."""
+    return (day - date(1970, 1, 1)).days * MINUTES_PER_DAY - JST_OFFSET_MINUTES
+
+
+_FIXED_HOLIDAYS = {
+    (1, 1), (1, 2), (1, 3), (2, 11), (2, 23), (4, 29), (5, 3), (5, 4), (5, 5),
+    (8, 11), (8, 13), (8, 14), (8, 15), (11, 3), (11, 23), (12, 29), (12, 30), (12, 31),
+}
+
+
+def is_holiday(day: date) -> bool:
+    """Weekend, fixed-date national holiday, Obon or New-Year break (JST calendar)."""
+    return day.weekday() >= 5 or (day.month, day.day) in _FIXED_HOLIDAYS
+
+
+# --------------------------------------------------------------------------- archetypes
+
+
+@dataclass(frozen=True)
+class Archetype:
+    """A kind of customer. ``weekday``/``holiday`` are 24 hourly activity levels 0..1."""
+
+    name: str
+    share: float
+    base_w: float  # standby + refrigerator
+    active_w: float  # lighting, TV, cooking at full activity
+    weekday: tuple[float, ...]
+    holiday: tuple[float, ...]
+    hvac_w_per_deg: float  # heating/cooling power per degree outside the comfort band
+    appliance_rate_per_hour: float  # appliance starts per hour at full activity
+    contract_amps: tuple[int, ...]  # possible contracts (10–60 A), drawn uniformly
+    night_heat_pump_w: float = 0.0  # EcoCute: 23:00–07:00 hot-water heating
+    three_phase_200v: bool = False  # low-voltage power service (低圧電力), 202 V class
+
+
+ARCHETYPES: tuple[Archetype, ...] = (
+    Archetype(
+        "single worker", 0.18, 90, 350,
+        (.15, .1, .1, .1, .1, .15, .45, .7, .35, .1, .08, .08,
+         .08, .08, .08, .08, .1, .15, .3, .55, .75, .8, .7, .4),
+        (.2, .15, .1, .1, .1, .1, .15, .3, .5, .6, .55, .5,
+         .5, .45, .4, .4, .45, .5, .6, .7, .75, .75, .65, .4),
+        20, 0.6, (20, 30, 30, 30, 40),
+    ),
+    Archetype(
+        "family", 0.40, 150, 450,
+        (.2, .12, .1, .1, .1, .25, .75, .9, .55, .35, .3, .35,
+         .4, .3, .3, .35, .5, .75, .95, 1.0, .95, .8, .6, .35),
+        (.25, .15, .1, .1, .1, .15, .4, .65, .8, .75, .7, .75,
+         .8, .7, .65, .65, .7, .85, 1.0, 1.0, .95, .85, .65, .4),
+        45, 1.0, (30, 40, 40, 50, 60),
+    ),
+    Archetype(
+        "elderly couple", 0.24, 130, 400,
+        (.15, .1, .1, .1, .2, .5, .75, .7, .6, .55, .55, .65,
+         .6, .5, .5, .5, .6, .8, .85, .8, .6, .35, .2, .15),
+        (.15, .1, .1, .1, .2, .5, .75, .7, .6, .55, .55, .65,
+         .6, .5, .5, .5, .6, .8, .85, .8, .6, .35, .2, .15),
+        35, 0.7, (30, 30, 30, 40),
+    ),
+    Archetype(
+        "all-electric home", 0.11, 180, 450,
+        (.2, .12, .1, .1, .1, .25, .75, .9, .55, .35, .3, .35,
+         .4, .3, .3, .35, .5, .75, .95, 1.0, .95, .8, .6, .35),
+        (.25, .15, .1, .1, .1, .15, .4, .65, .8, .75, .7, .75,
+         .8, .7, .65, .65, .7, .85, 1.0, 1.0, .95, .85, .65, .4),
+        55, 1.2, (50, 60, 60), night_heat_pump_w=1350,
+    ),
+    Archetype(
+        "small shop (低圧電力)", 0.07, 500, 1000,
+        (.1, .1, .1, .1, .1, .1, .15, .3, .7, .95, 1.0, 1.0,
+         1.0, 1.0, 1.0, 1.0, 1.0, .95, .8, .5, .2, .1, .1, .1),
+        (.1, .1, .1, .1, .1, .1, .1, .2, .5, .8, .9, .9,
+         .9, .9, .9, .9, .85, .8, .6, .3, .15, .1, .1, .1),
+        70, 0.5, (40, 50, 60), three_phase_200v=True,
+    ),
+)
+
+ARCHETYPE_SHARES = np.array([a.share for a in ARCHETYPES]) / sum(a.share for a in ARCHETYPES)
+
+# Appliances: (name, watts, mean minutes, relative frequency)
+APPLIANCES: tuple[tuple[str, float, float, float], ...] = (
+    ("kettle", 1250.0, 3.0, 0.22),
+    ("microwave", 1350.0, 3.0, 0.22),
+    ("hair dryer", 1200.0, 7.0, 0.10),
+    ("IH cooktop", 2000.0, 18.0, 0.14),
+    ("rice cooker", 1000.0, 25.0, 0.08),
+    ("washer-dryer", 1100.0, 55.0, 0.06),
+    ("vacuum", 1000.0, 12.0, 0.08),
+    ("toaster oven", 1100.0, 6.0, 0.10),
+)
+_APPLIANCE_W = np.array([a[1] for a in APPLIANCES], np.float32)
+_APPLIANCE_MIN = np.array([a[2] for a in APPLIANCES], np.float32)
+_APPLIANCE_P = np.array([a[3] for a in APPLIANCES]) / sum(a[3] for a in APPLIANCES)
+
+
+# --------------------------------------------------------------------------- weather
+
+
+def daily_mean_temperature(day: date) -> float:
+    """Tokyo-like daily mean air temperature in °C: about 5 °C in January, 27 °C in August."""
+    doy = day.timetuple().tm_yday
+    return 16.0 - 11.0 * math.cos(2 * math.pi * (doy - 20) / 365.25)
+
+
+def temperature_curve(day: date, anomaly: float = 0.0) -> F32:
+    """Air temperature for each local minute of ``day`` (°C), warmest at 14:00."""
+    minutes = np.arange(MINUTES_PER_DAY, dtype=np.float32)
+    swing = 3.5 + 1.0 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 100) / 365.25)
+    diurnal = swing * np.cos(2 * np.pi * (minutes - 14 * 60) / MINUTES_PER_DAY)
+    return (daily_mean_temperature(day) + anomaly + diurnal).astype(np.float32)
+
+
+def hvac_demand_factor(temperature: F32) -> F32:
+    """Weighted degrees outside the 16–24 °C comfort band.
+
+    Heating weighs 0.55: many Japanese homes heat with gas or kerosene. Cooling is
+    electric (air conditioners) and weighs 1.3.
+    """
+    heating = np.maximum(0.0, 16.0 - temperature) * 0.55
+    cooling = np.maximum(0.0, temperature - 24.0) * 1.3
+    return (heating + cooling).astype(np.float32)
+
+
+def _hourly_to_minutes(hourly: tuple[float, ...]) -> F32:
+    hours = np.arange(MINUTES_PER_DAY, dtype=np.float64) / 60.0
+    knots = np.arange(25, dtype=np.float64)
+    values = np.array((*hourly, hourly[0]), dtype=np.float64)
+    return np.interp(hours, knots, values).astype(np.float32)
+
+
+def day_shape_table(day: date, anomaly: float = 0.0) -> tuple[F32, F32]:
+    """Per archetype, for each local minute of ``day``: (mean power W, appliance rate /min).
+
+    Returns two ``(len(ARCHETYPES), 1440)`` tables. Power is base + activity-weighted
+    use + HVAC (occupancy-weighted) + night heat pump; the rate is appliance starts per
+    minute. Both are before the household's own size factor.
+    """
+    holiday = is_holiday(day)
+    hvac = hvac_demand_factor(temperature_curve(day, anomaly))
+    minute = np.arange(MINUTES_PER_DAY)
+    heat_pump_on = ((minute >= 23 * 60) | (minute < 2 * 60 + 30)).astype(np.float32)
+    # Hot-water demand is higher in winter: the heat pump runs longer.
+    heat_pump_on *= 1.0 + 0.8 * (hvac.mean() / 10.0)
+    power = np.empty((len(ARCHETYPES), MINUTES_PER_DAY), np.float32)
+    rate = np.empty_like(power)
+    for k, arch in enumerate(ARCHETYPES):
+        activity = _hourly_to_minutes(arch.holiday if holiday else arch.weekday)
+        occupancy = np.clip(0.35 + activity, 0.0, 1.0)
+        power[k] = (
+            arch.base_w
+            + arch.active_w * activity
+            + arch.hvac_w_per_deg * hvac * occupancy
+            + arch.night_heat_pump_w * heat_pump_on
+        )
+        rate[k] = arch.appliance_rate_per_hour / 60.0 * activity
+    return power, rate
+
+
+# --------------------------------------------------------------------------- households
+
+
+@dataclass
+class HouseholdTraits:
+    """Fixed traits of each home, drawn once per fleet (arrays of length ``n``)."""
+
+    archetype: npt.NDArray[np.int8]
+    size: F32  # lognormal size factor (median 1)
+    shift_min: npt.NDArray[np.int16]  # personal time shift of the daily routine
+    contract_amps: npt.NDArray[np.int8]
+    power_factor: F32
+    pv_kw: F32  # 0 where no PV
+    ev_kw: F32  # 0 where no EV charger
+    three_phase: npt.NDArray[np.bool_]
+
+
+def draw_households(
+    n: int, rng: np.random.Generator, pv_share: float, ev_share: float
+) -> HouseholdTraits:
+    """Draw the traits of ``n`` homes: archetype, size, contract, PV, EV (deterministic by rng)."""
+    archetype = rng.choice(len(ARCHETYPES), size=n, p=ARCHETYPE_SHARES).astype(np.int8)
+    size = rng.lognormal(0.0, 0.32, n).astype(np.float32)
+    shift = np.clip(rng.normal(0, 35, n), -90, 90).astype(np.int16)
+    contract = np.empty(n, np.int8)
+    for k, arch in enumerate(ARCHETYPES):
+        mask = archetype == k
+        contract[mask] = rng.choice(arch.contract_amps, size=int(mask.sum()))
+    three_phase = np.array([a.three_phase_200v for a in ARCHETYPES])[archetype]
+    homes = ~three_phase
+    pv = (rng.random(n) < pv_share) & homes
+    pv_kw = np.where(pv, rng.uniform(3.0, 7.5, n), 0.0).astype(np.float32)
+    ev = (rng.random(n) < ev_share) & homes
+    ev_kw = np.where(ev, rng.choice([3.0, 3.0, 6.0], n), 0.0).astype(np.float32)
+    power_factor = rng.uniform(0.90, 0.99, n).astype(np.float32)
+    return HouseholdTraits(archetype, size, shift, contract, power_factor, pv_kw, ev_kw,
+                           three_phase)
+
+
+def base_demand(
+    power_table: F32, traits: HouseholdTraits, rows: slice, local_minute: int, width: int,
+    rng: np.random.Generator,
+) -> F32:
+    """Mean demand (W) of homes ``rows`` for ``width`` minutes from ``local_minute`` of day.
+
+    Each home follows its archetype's curve shifted by its own routine offset, scaled by
+    its size, with 6 % minute-to-minute noise.
+    """
+    arch = traits.archetype[rows].astype(np.intp)
+    cols = (local_minute - traits.shift_min[rows].astype(np.intp))[:, None] + np.arange(width)
+    cols %= MINUTES_PER_DAY
+    demand = power_table.ravel()[arch[:, None] * MINUTES_PER_DAY + cols]
+    noise = rng.standard_normal(demand.shape, dtype=np.float32)
+    noise *= np.float32(0.06)
+    noise += np.float32(1.0)
+    demand *= noise
+    demand *= traits.size[rows, None]
+    return demand
+
+
+def appliance_starts(
+    rate_table: F32, traits: HouseholdTraits, rows: slice, local_minute: int, width: int,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F32, npt.NDArray[np.int32]]:
+    """Appliance switch-ons in the window: (row, column, watts, duration minutes).
+
+    The start probability per minute follows the archetype's activity at the home's
+    own (shifted) time.
+    """
+    n = rows.stop - rows.start
+    arch = traits.archetype[rows].astype(np.intp)
+    # One uniform per meter-minute; compare against the activity-driven rate.
+    uniform = rng.random((n, width), dtype=np.float32)
+    cols = (local_minute - traits.shift_min[rows].astype(np.intp))[:, None] + np.arange(width)
+    cols %= MINUTES_PER_DAY
+    starts = uniform < rate_table.ravel()[arch[:, None] * MINUTES_PER_DAY + cols]
+    row, col = np.nonzero(starts)
+    kind = rng.choice(len(APPLIANCES), size=row.size, p=_APPLIANCE_P)
+    watts = _APPLIANCE_W[kind] * rng.uniform(0.85, 1.15, row.size).astype(np.float32)
+    minutes = np.maximum(1, rng.exponential(_APPLIANCE_MIN[kind]).round()).astype(np.int32)
+    return row, col, watts.astype(np.float32), minutes
+
+
+# --------------------------------------------------------------------------- PV
+
+
+def clear_sky_fraction(minute: npt.NDArray[np.int64] | int) -> F32:
+    """Clear-sky PV output as a fraction of rated power for UTC epoch minutes (Tokyo).
+
+    Solar elevation from declination and hour angle; output ∝ sin(elevation)^1.2 with
+    0.82 system derating. Zero at night.
+    """
+    minute = np.asarray(minute, dtype=np.int64)
+    day_number = (minute + JST_OFFSET_MINUTES) // MINUTES_PER_DAY
+    doy = ((day_number + 4) % 365.2425).astype(np.float64)  # approx day of year
+    local = ((minute + JST_OFFSET_MINUTES) % MINUTES_PER_DAY).astype(np.float64)
+    declination = np.radians(23.44) * np.sin(2 * np.pi * (doy - 81) / 365.0)
+    # Tokyo lies at 139.7°E: solar noon is about 11:40 JST.
+    hour_angle = np.radians((local - 11 * 60 - 40) * 0.25)
+    lat = math.radians(TOKYO_LATITUDE_DEG)
+    sin_elev = np.sin(lat) * np.sin(declination) + np.cos(lat) * np.cos(declination) * np.cos(
+        hour_angle
+    )
+    return (0.82 * np.power(np.clip(sin_elev, 0.0, 1.0), 1.2)).astype(np.float32)
+
+
+def day_cloudiness(n_areas: int, day: date, seed: int) -> F32:
+    """Daily clearness per weather area (0.15 overcast … 1.0 clear), deterministic per day."""
+    rng = np.random.default_rng([seed, 7001, day.toordinal()])
+    regime = rng.beta(2.2, 1.3)  # the day's synoptic weather, shared by all areas
+    local = rng.beta(6.0, 2.0, n_areas)
+    return np.clip(0.15 + 0.85 * (0.6 * regime + 0.4 * local), 0.15, 1.0).astype(np.float32)
+
+
+def cloud_transients(
+    n_areas: int, width: int, clearness: F32, rng: np.random.Generator
+) -> F32:
+    """Minute-scale cloud shading per area: passing clouds on partly cloudy days."""
+    variability = 4.0 * clearness * (1.0 - clearness)  # most on partly cloudy days
+    dips = rng.random((n_areas, width), dtype=np.float32) < (0.15 * variability)[:, None]
+    shade = np.where(dips, rng.uniform(0.3, 0.8, (n_areas, width)).astype(np.float32), 1.0)
+    return shade.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- EV
+
+
+def ev_sessions(
+    n_ev: int, day: date, seed: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Charging session of each EV home on ``day``: (start local minute, duration minutes).
+
+    Half the owners charge on plug-in after the evening return (18–21 h), half on a
+    night-rate timer (23:00–01:00). The energy needed follows the day's driving
+    (lognormal, median 7 kWh); duration is filled in by the caller from charger power.
+    Start minutes may pass midnight (≥ 1440). A session of 0 minutes means no charging.
+    """
+    rng = np.random.default_rng([seed, 7002, day.toordinal()])
+    timer = rng.random(n_ev) < 0.5
+    start = np.where(timer, rng.integers(23 * 60, 25 * 60, n_ev), rng.normal(19.3 * 60, 70, n_ev))
+    energy_kwh = np.where(rng.random(n_ev) < 0.75, rng.lognormal(math.log(7.0), 0.5, n_ev), 0.0)
+    return start.astype(np.int32), (energy_kwh * 100).astype(np.int32)  # kWh×100 for caller
+
+
+# --------------------------------------------------------------------------- outages
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A supply interruption of some transformers, in UTC epoch minutes [start, end)."""
+
+    start: int
+    end: int
+    transformers: tuple[int, ...]
+    cause: str = "fault"
+
+
+def draw_outages(
+    day: date,
+    feeder_transformers: list[range],
+    transformer_rate_per_year: float,
+    feeder_rate_per_year: float,
+    seed: int,
+) -> list[Outage]:
+    """Random outages starting on ``day``, per transformer and per feeder (Poisson).
+
+    Durations are lognormal (median 45 min for a transformer, 25 min for a feeder whose
+    automatic sectionalizing restores most customers quickly).
+    """
+    rng = np.random.default_rng([seed, 7003, day.toordinal()])
+    start0 = day_start_minute(day)
+    outages: list[Outage] = []
+    n_tx = sum(len(r) for r in feeder_transformers)
+    hits = rng.random(n_tx) < transformer_rate_per_year / 365.0
+    for tx in np.flatnonzero(hits):
+        start = start0 + int(rng.integers(0, MINUTES_PER_DAY))
+        duration = max(2, int(rng.lognormal(math.log(45), 0.7)))
+        outages.append(Outage(start, start + duration, (int(tx),), "transformer fault"))
+    feeder_hits = rng.random(len(feeder_transformers)) < feeder_rate_per_year / 365.0
+    for feeder in np.flatnonzero(feeder_hits):
+        start = start0 + int(rng.integers(0, MINUTES_PER_DAY))
+        duration = max(1, int(rng.lognormal(math.log(25), 0.6)))
+        txs = tuple(feeder_transformers[int(feeder)])
+        outages.append(Outage(start, start + duration, txs, "feeder fault"))
+    return outages
+
+
+# --------------------------------------------------------------------------- voltage
+
+NOMINAL_100V = 101.0  # target at the customer terminals, 101 ± 6 V
+NOMINAL_200V = 202.0  # 202 ± 20 V
+
+
+def draw_transformer_taps(n_tx: int, rng: np.random.Generator) -> F32:
+    """No-load secondary voltage of each pole transformer (V on the 100 V side).
+
+    Taps are set so that the farthest customer stays above 95 V at peak: about 104 V,
+    with a 1 % tail of badly set taps that cause the rare excursions.
+    """
+    taps = rng.normal(104.0, 0.8, n_tx)
+    bad = rng.random(n_tx) < 0.01
+    taps[bad] += rng.choice([-4.5, 4.0], int(bad.sum()))
+    return taps.astype(np.float32)
+
+
+def transformer_voltage(tap_v: F32, load_w: F32, capacity_w: F32) -> F32:
+    """Secondary voltage (100 V side) from tap and loading: 5 V drop at rated load.
+
+    Negative load (reverse flow from PV) raises the voltage.
+    """
+    return tap_v - np.float32(5.0) * load_w / capacity_w
+
+
+def service_drop(net_w: F32, three_phase: npt.NDArray[np.bool_]) -> F32:
+    """Voltage drop (V) in the service wire: 0.05 Ω per leg at the 100 V-basis current."""
+    return np.float32(0.05) * net_w / np.where(three_phase, np.float32(400.0), np.float32(200.0))
