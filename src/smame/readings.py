@@ -373,15 +373,17 @@ def empty_batch() -> pa.Table:
 
 
 def validate_batch(table: pa.Table) -> pa.Table:
-    """Return ``table`` if it is a reading batch; raise :class:`BatchError` saying why not.
+    """Return ``table`` as a reading batch; raise :class:`BatchError` saying why not.
 
     Columns are matched by name and type; nulls and unknown channels are refused.
+    Interval ends stored at a finer unit (Parquet keeps ms) are cast to whole seconds.
     """
     if not isinstance(table, pa.Table):
         raise BatchError(f"a reading batch is a pyarrow.Table, got {type(table).__name__}")
     names = table.schema.names
     if names != SCHEMA.names:
         raise BatchError(f"columns {names} differ from {SCHEMA.names}")
+    table = _seconds_timestamps(table)
     for field in SCHEMA:
         column = table.column(field.name)
         if column.type != field.type:
@@ -389,7 +391,20 @@ def validate_batch(table: pa.Table) -> pa.Table:
         if column.null_count:
             raise BatchError(f"column {field.name} has {column.null_count} null values")
     _check_channels(table.column("channel").to_numpy())
-    return table.replace_schema_metadata(SCHEMA.metadata)
+    return pa.Table.from_arrays(table.columns, schema=SCHEMA)
+
+
+def _seconds_timestamps(table: pa.Table) -> pa.Table:
+    """Interval ends in ms/µs/ns (as Parquet stores them) become whole UTC seconds."""
+    column = table.column("interval_end")
+    kind = column.type
+    if not pa.types.is_timestamp(kind) or kind.unit == "s" or kind.tz not in ("UTC", "+00:00"):
+        return table
+    try:
+        seconds = column.cast(pa.timestamp("s", tz="UTC"), safe=True)
+    except pa.ArrowInvalid:
+        raise BatchError("interval_end has fractions of a second") from None
+    return table.set_column(table.schema.get_field_index("interval_end"), "interval_end", seconds)
 
 
 def concat_batches(batches: Iterable[pa.Table]) -> pa.Table:

@@ -30,7 +30,7 @@ from smame.meter.events import EventKind, EventLog, MeterEvent
 from smame.meter.storage import IntervalStore
 from smame.meter.topology import Topology, build_topology
 from smame.readings import SCHEMA, Period, Quality, Quantity, Source, channel_code
-from smame.registers import REGISTER_MODULUS
+from smame.registers import REGISTER_MODULUS, check_register
 
 __all__ = ["BREAKER_CLOSED", "BREAKER_LOCKED", "Fleet", "Reservation"]
 
@@ -266,6 +266,17 @@ class Fleet:
         old = int(self.clock_offset_s[row])
         self.clock_offset_s[row] = offset_s
         self._event(row, self.time, EventKind.CLOCK_SET, offset_s - old)
+
+    def preset_registers(self, row: int, imp: int | None = None, exp: int | None = None) -> None:
+        """Set a meter's registers, as at installation or meter exchange (register units)."""
+        totals = (("imp", imp, self.import_mwh), ("exp", exp, self.export_mwh))
+        for quantity, value, total in totals:
+            if value is None:
+                continue
+            check_register(value)
+            total[row] = int(value) * int(self.unit_mwh[row])
+            for period in (1, 5, 15, 30):
+                self._prev_units[(quantity, period)][row] = int(value)
 
     def schedule_outage(
         self,
@@ -531,11 +542,14 @@ class Fleet:
         net[:, rows - a] -= output.astype(np.float32)
 
     def _apply_outages(self, net, m0, width, a, b, outages, conditions):
-        if not outages:
+        unpowered = np.flatnonzero(~self.supplied[a:b])  # restored at the latest in this window
+        if not outages and not unpowered.size:
             return np.empty(0, np.intp), np.empty((width, 0), np.float32)
         topo = self.topology
         tx_lo, tx_hi = topo.meter_transformer[a], topo.meter_transformer[b - 1]
-        masks: dict[int, npt.NDArray[np.bool_]] = {}
+        masks: dict[int, npt.NDArray[np.bool_]] = {
+            int(row): np.zeros(width, np.bool_) for row in unpowered
+        }
         for outage in outages:
             txs = np.asarray(outage.transformers)
             txs = txs[(txs >= tx_lo) & (txs <= tx_hi)]
@@ -552,8 +566,9 @@ class Fleet:
         for k, row in enumerate(rows):
             self._supply_transitions(a + row, m0, off[:, k])
             cols = np.flatnonzero(off[:, k])
-            conditions.append((np.array([row]), int(cols[0]), int(cols[-1]) + 1,
-                               Quality.POWER_OUTAGE))
+            if cols.size:
+                conditions.append((np.array([row]), int(cols[0]), int(cols[-1]) + 1,
+                                   Quality.POWER_OUTAGE))
         return rows, off.astype(np.float32)
 
     def _supply_transitions(self, row: int, m0: int, off: npt.NDArray[np.bool_]) -> None:

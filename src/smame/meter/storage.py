@@ -105,8 +105,10 @@ class IntervalStore:
         """
         if boundary % self.period:
             raise ValueError(f"minute {boundary} is not a {self.period}-minute boundary")
-        if self.latest is not None and boundary not in (self.latest, self.latest + self.period):
-            raise ValueError(f"boundary {boundary} does not follow {self.latest}")
+        if self.latest is not None and not (
+            self.latest <= boundary <= self.latest + self.retention_minutes
+        ):
+            raise ValueError(f"boundary {boundary} is out of sequence after {self.latest}")
         slot = (boundary // self.period) % self.slots
         for name in self.names:
             self._data[name][slot, rows] = values[name]
@@ -117,6 +119,8 @@ class IntervalStore:
         """Make the readings at ``boundary`` the newest; the oldest beyond retention go."""
         if self.latest is not None and boundary == self.latest:
             return
+        if self.latest is not None and boundary != self.latest + self.period:
+            raise ValueError(f"boundary {boundary} does not follow {self.latest}")
         self.latest = boundary
         self.count = min(self.count + 1, self.slots)
 
@@ -127,6 +131,8 @@ class IntervalStore:
         flags: npt.NDArray[np.uint16] | int = 0,
     ) -> None:
         """Store the readings of all meters taken at epoch minute ``boundary``."""
+        if self.latest is not None and boundary != self.latest + self.period:
+            raise ValueError(f"boundary {boundary} does not follow {self.latest}")
         self.write(boundary, values, flags)
         self.commit(boundary)
 

@@ -1,0 +1,11 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+JST = timezone(timedelta(hours=9), "JST")
+
+
+def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=JST)
