@@ -131,6 +131,8 @@ class IntervalStore:
         flags: npt.NDArray[np.uint16] | int = 0,
     ) -> None:
         """Store the readings of all meters taken at epoch minute ``boundary``."""
+        if boundary % self.period:
+            raise ValueError(f"minute {boundary} is not a {self.period}-minute boundary")
         if self.latest is not None and boundary != self.latest + self.period:
             raise ValueError(f"boundary {boundary} does not follow {self.latest}")
         self.write(boundary, values, flags)
