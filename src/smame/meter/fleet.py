@@ -35,7 +35,7 @@ from smame.registers import REGISTER_MODULUS, check_register
 __all__ = ["BREAKER_CLOSED", "BREAKER_LOCKED", "Fleet", "Reservation"]
 
 BREAKER_CLOSED, BREAKER_LOCKED = 0, 2
-CHUNK_METERS = 8192
+CHUNK_METERS = 16384
 _MWH_PER_W_MINUTE = np.float32(1000.0 / 60.0)
 _PAD = 128  # minutes of wrap-around padding on each side of a day's shape table
 GAS, WATER = 0, 1
@@ -401,6 +401,7 @@ class Fleet:
         out = _Emitter()
         for start, stop in self._chunks:
             self._run_chunk(ctx, m0, local, width, start, stop, active, out)
+            out.seal()
         self.minute = m0 + width
         self._joint.advance(m0, width, ctx, out)
         return out.table()
@@ -421,7 +422,7 @@ class Fleet:
         noise += np.float32(0.9)
         net *= noise
         net *= traits.size[rows]
-        self._add_appliances(net, ctx.rate.ravel()[index], rng, m0, a)
+        self._add_appliances(net, ctx.rate[:, _PAD + local:_PAD + local + width], rng, m0, a)
         self._add_ev(net, ctx, local, a, b)
         self._subtract_pv(net, ctx, local, a, b)
 
@@ -456,11 +457,14 @@ class Fleet:
             if exp_min is not None:
                 exp_min[:, pv] = pv_min
 
-        imp_w_seg = np.add.reduceat(imp, seg_starts, axis=0)
-        rea_seg = np.rint(imp_w_seg * self._tan_phi[rows] * _MWH_PER_W_MINUTE).astype(np.int64)
+        # Reactive energy and mean power per segment follow from the energy sums.
+        imp_sums = np.diff(imp_seg, axis=0, prepend=self.import_mwh[rows][None, :])
+        exp_sums = np.diff(exp_seg, axis=0, prepend=self.export_mwh[rows][None, :])
+        rea_seg = np.rint(imp_sums * self._tan_phi[rows]).astype(np.int64)
         _accumulate(rea_seg)
         rea_seg += self.reactive_mvarh[rows]
-        net_seg = np.add.reduceat(net, seg_starts, axis=0) / seg_len[:, None]
+        net_seg = ((imp_sums - exp_sums) / (_MWH_PER_W_MINUTE * seg_len[:, None])).astype(
+            np.float32)
         volt_seg = self._voltage(net_seg, a, b)
         supplied_seg = np.broadcast_to(seg_len[:, None], volt_seg.shape).copy()
         if outage_rows.size:
@@ -492,9 +496,22 @@ class Fleet:
         self.current_a[rows, 1] = np.where(three, amps, amps * (1 - split))
 
     def _add_appliances(self, net, rate, rng, m0, a) -> None:
+        """Switch appliances on as a Poisson process following each archetype's activity.
+
+        ``rate`` is starts per minute by archetype for the window's minutes. Each meter
+        draws its number of starts, each start its minute from the rate's distribution.
+        """
         width, n = net.shape
-        uniform = rng.random((width, n), dtype=np.float32)
-        col, row = np.nonzero(uniform < rate)
+        arch = self.traits.archetype[a:a + n]
+        cumulative = np.cumsum(rate, axis=1, dtype=np.float64)
+        expected = cumulative[:, -1]
+        counts = rng.poisson(expected[arch])
+        row = np.repeat(np.arange(n), counts)
+        event_arch = arch[row].astype(np.intp)
+        # Inverse-CDF sampling for all archetypes at once: shift each row's CDF by its index.
+        cdf = cumulative / np.maximum(expected, 1e-12)[:, None] + np.arange(len(rate))[:, None]
+        col = np.searchsorted(cdf.ravel(), rng.random(row.size) + event_arch, side="right")
+        col = np.minimum(col - event_arch * width, width - 1)
         kind = rng.choice(len(profiles.APPLIANCES), size=row.size, p=profiles._APPLIANCE_P)
         watts = profiles._APPLIANCE_W[kind] * rng.uniform(0.85, 1.15, row.size).astype(np.float32)
         minutes = np.maximum(1, np.rint(rng.exponential(profiles._APPLIANCE_MIN[kind]))
@@ -868,30 +885,36 @@ class _JointMeters:
         })
 
 
-_NUMPY_TYPES = (np.int64, np.int64, np.uint16, np.int64, np.uint16, np.uint8)
-
-
 class _Emitter:
-    """Collects the record batches of all chunks of a window as one table, without copies."""
+    """Collects the rows of a window: concatenated per chunk, one record batch per chunk."""
 
     def __init__(self) -> None:
+        self._parts: list[tuple] = []
         self._batches: list[pa.RecordBatch] = []
 
     def add(self, meter_ids, end, channels, values, quality) -> None:
-        count = np.size(meter_ids)
-        if not count:
+        if np.size(meter_ids):
+            self._parts.append((meter_ids, end, channels, values, quality))
+
+    def seal(self) -> None:
+        """Turn the rows added since the last seal into one record batch."""
+        if not self._parts:
             return
-        columns = (
-            meter_ids,
-            np.full(count, end, np.int64),
-            np.full(count, channels, np.uint16) if np.ndim(channels) == 0 else channels,
-            values,
-            np.full(count, quality, np.uint16) if np.ndim(quality) == 0 else quality,
-            np.full(count, Source.SIMULATION, np.uint8),
-        )
-        arrays = [pa.array(np.ascontiguousarray(c, dtype=dtype), type=f.type)
-                  for c, f, dtype in zip(columns, SCHEMA, _NUMPY_TYPES, strict=True)]
+        counts = [np.size(part[0]) for part in self._parts]
+        total = sum(counts)
+
+        def column(k: int, dtype) -> np.ndarray:
+            pieces = [np.broadcast_to(np.asarray(part[k], dtype), (count,))
+                      for part, count in zip(self._parts, counts, strict=True)]
+            return np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0])
+
+        columns = (column(0, np.int64), column(1, np.int64), column(2, np.uint16),
+                   column(3, np.int64), column(4, np.uint16),
+                   np.full(total, Source.SIMULATION, np.uint8))
+        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)]
         self._batches.append(pa.RecordBatch.from_arrays(arrays, schema=SCHEMA))
+        self._parts = []
 
     def table(self) -> pa.Table | None:
+        self.seal()
         return pa.Table.from_batches(self._batches, schema=SCHEMA) if self._batches else None

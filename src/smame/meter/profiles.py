@@ -85,7 +85,7 @@ ARCHETYPES: tuple[Archetype, ...] = (
          .08, .08, .08, .08, .1, .15, .3, .55, .75, .8, .7, .4),
         (.2, .15, .1, .1, .1, .1, .15, .3, .5, .6, .55, .5,
          .5, .45, .4, .4, .45, .5, .6, .7, .75, .75, .65, .4),
-        20, 0.6, (20, 30, 30, 30, 40),
+        20, 0.6, (20, 30, 30, 30, 30, 40),
     ),
     Archetype(
         "family", 0.40, 150, 450,
@@ -236,6 +236,9 @@ def draw_households(
     pv_kw = np.where(pv, rng.uniform(3.0, 7.5, n), 0.0).astype(np.float32)
     ev = (rng.random(n) < ev_share) & homes
     ev_kw = np.where(ev, rng.choice([3.0, 3.0, 6.0], n), 0.0).astype(np.float32)
+    # EV owners raise their contract so that charging does not trip the breaker.
+    contract = np.where(ev_kw >= 6.0, 60, np.where(ev_kw > 0, np.maximum(contract, 50), contract))
+    contract = contract.astype(np.int8)
     power_factor = rng.uniform(0.90, 0.99, n).astype(np.float32)
     return HouseholdTraits(archetype, size, shift, contract, power_factor, pv_kw, ev_kw,
                            three_phase)
