@@ -25,20 +25,20 @@ def test_fleet_simulate_writes_the_files_it_claims(tmp_path):
     assert summary["days"] == ["2026-01-10", "2026-01-11"]
     rows = event_rows = 0
     for day in summary["days"]:
-        table = validate_batch(pq.read_table(out / "readings" / f"date={day}" / "readings.parquet"))
+        table = validate_batch(pq.read_table(out / "readings" / f"date={day}"))
         assert table.schema.equals(SCHEMA)
         rows += table.num_rows
         # 48 transmitted intervals + registers for each meter and direction.
         assert (table.column("channel").to_numpy() == 140).sum() == 300 * 48
-        events = pq.read_table(out / "events" / f"date={day}" / "events.parquet")
+        events = pq.read_table(out / "events" / f"date={day}")
         event_rows += events.cast(EVENT_SCHEMA).num_rows
     assert rows == summary["rows"]
     assert event_rows == sum(summary["events"].values())
     assert sum(c["rows"] for c in summary["channels"].values()) == rows
     assert summary["energy_kwh"]["import"] > 300 * 2 * 5
-    meters = pq.read_table(out / "meters.parquet")
+    meters = pq.read_table(out / "meters")
     assert meters.num_rows == 300
-    assert pq.read_table(out / "joint_meters.parquet").num_rows > 0
+    assert pq.read_table(out / "joint_meters").num_rows > 0
     assert "wrote" in result.stdout
 
 

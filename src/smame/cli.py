@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 app = typer.Typer(
     name="smame",
@@ -54,13 +54,19 @@ def fleet_simulate(
         float, typer.Option(help="Share of meters whose 5-minute values are written.")
     ] = 0.13,
     one_minute: Annotated[bool, typer.Option(help="Also write every 1-minute value.")] = False,
+    workers: Annotated[int, typer.Option(help="Processes simulating shards in parallel.")] = 1,
+    shard_meters: Annotated[
+        int, typer.Option(help="Meters per shard; larger fleets are simulated shard by shard.")
+    ] = 2_000_000,
 ) -> None:
     """Simulate a fleet and write its reading batches as Parquet, with summary.json."""
-    from smame.meter import Fleet, FleetConfig, OutputConfig
-    from smame.meter.simulate import simulate_days
+    from smame.meter import FleetConfig, OutputConfig
+    from smame.meter.simulate import simulate
 
     if days <= 0:
         raise CliError(f"--days must be > 0, got {days}")
+    if workers <= 0 or shard_meters <= 0:
+        raise CliError("--workers and --shard-meters must be > 0")
     try:
         config = FleetConfig(
             meters=meters,
@@ -73,17 +79,17 @@ def fleet_simulate(
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    with console.status(f"building a fleet of {meters:,} meters"):
-        fleet = Fleet(config)
-    columns = (TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("minutes"), TimeRemainingColumn())
+    columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("simulate", total=days * 1440)
-        summary = simulate_days(fleet, days, out, lambda m: progress.advance(task, m))
+        task = progress.add_task("simulate", total=meters * days * 1440)
+        summary = simulate(config, days, out, shard_meters, workers,
+                           lambda done: progress.advance(task, done))
     energy = summary["energy_kwh"]
     console.print(
         f"[green]wrote[/] {summary['rows']:,} readings of {meters:,} meters × {days} day(s) "
-        f"to {out}  ({summary['meter_minutes_per_s'] / 1e6:.1f} M meter-minutes/s)"
+        f"in {summary['shards']} shard(s) to {out}  "
+        f"({summary['meter_minutes_per_s'] / 1e6:.1f} M meter-minutes/s)"
     )
     console.print(f"import {energy['import']:,.1f} kWh, export {energy['export']:,.1f} kWh; "
                   f"events {summary['events']}")

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from smame.meter import profiles
+from smame.meter import OutputConfig, profiles
 from smame.meter.simulate import BatchSummary
 from smame.readings import Period, Quantity
 from tests.conftest import jst
@@ -15,7 +15,7 @@ from tests.meter.conftest import make_fleet, rows_of
 
 @pytest.fixture(scope="module")
 def summer_day():
-    fleet = make_fleet(meters=2000, seed=11)
+    fleet = make_fleet(meters=2000, seed=11, output=OutputConfig(five_minute_share=0.5))
     table = pa.concat_tables(fleet.advance(1440))
     return fleet, table
 
@@ -89,7 +89,7 @@ def test_voltage_stays_in_the_statutory_bands_with_rare_excursions(summer_day):
     summary = BatchSummary()
     summary.add(table)
     volts = summary.as_dict()["voltage"]
-    assert volts["100V"]["values"] > 50_000
+    assert volts["100V"]["values"] > 200_000
     assert volts["100V"]["within_band_share"] > 0.99
     assert volts["200V"]["within_band_share"] > 0.99
     rows = rows_of(table, Quantity.VOLTAGE, Period.MIN5)
@@ -110,7 +110,7 @@ def test_voltage_falls_with_transformer_loading(summer_day):
 def test_outage_rates_are_a_poisson_process_per_transformer():
     outages = profiles.draw_outages(
         date(2026, 3, 1), [range(0, 5000)], transformer_rate_per_year=73.0,
-        feeder_rate_per_year=0.0, seed=1)
+        feeder_rate_per_year=0.0, seed=(1, 0))
     assert 800 < len(outages) < 1200  # 5000 × 73 / 365 = 1000
     start = int(jst(2026, 3, 1).timestamp()) // 60
     assert all(start <= o.start < start + 1440 and o.end > o.start for o in outages)

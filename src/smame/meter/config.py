@@ -92,6 +92,7 @@ class FleetConfig:
     meters: int
     start: datetime
     seed: int = 0
+    shard: int = 0  # part of a fleet simulated separately: its own meters, same weather
     pv_share: float = 0.15
     ev_share: float = 0.06
     gas_share: float = 0.35

@@ -73,7 +73,8 @@ class Fleet:
         self.config = config
         n = config.meters
         self.n = n
-        rng = np.random.default_rng([config.seed, 1])
+        self._seed = (config.seed, config.shard)  # per-shard draws; weather uses seed alone
+        rng = np.random.default_rng([*self._seed, 1])
         self.minute = int(to_epoch(config.start)) // 60
         self.topology: Topology = build_topology(n, rng)
         self.traits = profiles.draw_households(n, rng, config.pv_share, config.ev_share)
@@ -141,7 +142,7 @@ class Fleet:
         self._prev_ev = (np.zeros(len(self._ev_rows), np.int32),) * 2
         self._chunks = self._chunk_bounds()
         self._channels = self._channel_tables()
-        self._joint = _JointMeters(self, np.random.default_rng([config.seed, 2]))
+        self._joint = _JointMeters(self, np.random.default_rng([*self._seed, 2]))
 
         retention = config.retention
         self.storage: dict[int, IntervalStore] = {}
@@ -175,6 +176,15 @@ class Fleet:
         if not 0 <= index < self.n:
             raise KeyError(f"no meter {meter_id} in this fleet")
         return index
+
+    def state_nbytes(self) -> int:
+        """Bytes held by the meters' state: every per-meter array, not the on-meter history."""
+        arrays: list[np.ndarray] = []
+        for holder in (self, self.traits, self.topology, self._joint):
+            arrays += [v for v in vars(holder).values() if isinstance(v, np.ndarray)]
+        for mapping in (self._prev_units, self._pending_flags, self._channels):
+            arrays += list(mapping.values())
+        return sum(a.nbytes for a in arrays)
 
     def joint_meters(self) -> pa.Table:
         """The gas and water meters attached to this fleet's meters (SPEC M9)."""
@@ -374,8 +384,9 @@ class Fleet:
         pad = lambda t: np.concatenate((t[:, -_PAD:], t, t[:, :_PAD]), axis=1)  # noqa: E731
         start = profiles.day_start_minute(day)
         clear_sky = profiles.clear_sky_fraction(np.arange(start, start + 1440))
-        clearness = profiles.day_cloudiness(max(1, self.topology.n_areas), day, seed)
-        ev_start, ev_centi_kwh = profiles.ev_sessions(len(self._ev_rows), day, seed)
+        clearness = profiles.day_cloudiness(max(1, self.topology.n_areas), day, seed,
+                                            self.config.shard)
+        ev_start, ev_centi_kwh = profiles.ev_sessions(len(self._ev_rows), day, self._seed)
         ev_kw = self.traits.ev_kw[self._ev_rows]
         ev_minutes = np.ceil(ev_centi_kwh / 100.0 / np.maximum(ev_kw, 0.1) * 60).astype(np.int32)
         self._day = _Day(day, start, pad(power), pad(rate), clear_sky, clearness, ev_start,
@@ -386,7 +397,7 @@ class Fleet:
             feeders = [topo.transformers_of_feeder(f) for f in range(topo.n_feeders)]
             self._outages.extend(profiles.draw_outages(
                 day, feeders, self.config.transformer_outages_per_year,
-                self.config.feeder_outages_per_year, seed))
+                self.config.feeder_outages_per_year, self._seed))
         self._outages = [o for o in self._outages if o.end > self.minute]
         return self._day
 
@@ -396,7 +407,7 @@ class Fleet:
         local = m0 - ctx.start_minute
         self._area_clouds = profiles.cloud_transients(
             len(ctx.clearness), width, ctx.clearness,
-            np.random.default_rng([self.config.seed, 4, m0]))
+            np.random.default_rng([*self._seed, 4, m0]))
         active = [o for o in self._outages if o.start < m0 + width and o.end > m0]
         out = _Emitter()
         for start, stop in self._chunks:
@@ -410,7 +421,7 @@ class Fleet:
                    outages: list[profiles.Outage], out: _Emitter) -> None:
         rows = slice(a, b)
         n = b - a
-        rng = np.random.default_rng([self.config.seed, 5, m0, a])
+        rng = np.random.default_rng([*self._seed, 5, m0, a])
         traits = self.traits
         t = np.arange(width)
         base_index = (traits.archetype[rows].astype(np.int32) * (1440 + 2 * _PAD) + _PAD

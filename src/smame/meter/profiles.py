@@ -24,6 +24,7 @@ What the curves carry (see ``docs/profiles.md``):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -311,11 +312,14 @@ def clear_sky_fraction(minute: npt.NDArray[np.int64] | int) -> F32:
     return (0.82 * np.power(np.clip(sin_elev, 0.0, 1.0), 1.2)).astype(np.float32)
 
 
-def day_cloudiness(n_areas: int, day: date, seed: int) -> F32:
-    """Daily clearness per weather area (0.15 overcast … 1.0 clear), deterministic per day."""
-    rng = np.random.default_rng([seed, 7001, day.toordinal()])
-    regime = rng.beta(2.2, 1.3)  # the day's synoptic weather, shared by all areas
-    local = rng.beta(6.0, 2.0, n_areas)
+def day_cloudiness(n_areas: int, day: date, seed: int, shard: int = 0) -> F32:
+    """Daily clearness per weather area (0.15 overcast … 1.0 clear), deterministic per day.
+
+    The day's synoptic weather depends on ``seed`` alone, so every shard of a national
+    fleet sees the same weather; the local variation per area is the shard's own.
+    """
+    regime = np.random.default_rng([seed, 7001, day.toordinal()]).beta(2.2, 1.3)
+    local = np.random.default_rng([seed, shard, 7004, day.toordinal()]).beta(6.0, 2.0, n_areas)
     return np.clip(0.15 + 0.85 * (0.6 * regime + 0.4 * local), 0.15, 1.0).astype(np.float32)
 
 
@@ -333,7 +337,7 @@ def cloud_transients(
 
 
 def ev_sessions(
-    n_ev: int, day: date, seed: int
+    n_ev: int, day: date, seed: Sequence[int]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
     """Charging session of each EV home on ``day``: (start local minute, duration minutes).
 
@@ -342,7 +346,7 @@ def ev_sessions(
     (lognormal, median 7 kWh); duration is filled in by the caller from charger power.
     Start minutes may pass midnight (≥ 1440). A session of 0 minutes means no charging.
     """
-    rng = np.random.default_rng([seed, 7002, day.toordinal()])
+    rng = np.random.default_rng([*seed, 7002, day.toordinal()])
     timer = rng.random(n_ev) < 0.5
     start = np.where(timer, rng.integers(23 * 60, 25 * 60, n_ev), rng.normal(19.3 * 60, 70, n_ev))
     energy_kwh = np.where(rng.random(n_ev) < 0.75, rng.lognormal(math.log(7.0), 0.5, n_ev), 0.0)
@@ -367,14 +371,14 @@ def draw_outages(
     feeder_transformers: list[range],
     transformer_rate_per_year: float,
     feeder_rate_per_year: float,
-    seed: int,
+    seed: Sequence[int],
 ) -> list[Outage]:
     """Random outages starting on ``day``, per transformer and per feeder (Poisson).
 
     Durations are lognormal (median 45 min for a transformer, 25 min for a feeder whose
     automatic sectionalizing restores most customers quickly).
     """
-    rng = np.random.default_rng([seed, 7003, day.toordinal()])
+    rng = np.random.default_rng([*seed, 7003, day.toordinal()])
     start0 = day_start_minute(day)
     outages: list[Outage] = []
     n_tx = sum(len(r) for r in feeder_transformers)
@@ -402,10 +406,10 @@ def draw_transformer_taps(n_tx: int, rng: np.random.Generator) -> F32:
     """No-load secondary voltage of each pole transformer (V on the 100 V side).
 
     Taps are set so that the farthest customer stays above 95 V at peak: about 104 V,
-    with a 1 % tail of badly set taps that cause the rare excursions.
+    with a 0.5 % tail of badly set taps that cause the rare excursions.
     """
     taps = rng.normal(104.0, 0.8, n_tx)
-    bad = rng.random(n_tx) < 0.01
+    bad = rng.random(n_tx) < 0.005
     taps[bad] += rng.choice([-4.5, 4.0], int(bad.sum()))
     return taps.astype(np.float32)
 

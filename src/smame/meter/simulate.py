@@ -1,25 +1,28 @@
 """Run a fleet for whole JST days and write its reading batches and events as Parquet.
 
-Layout under the output directory::
+Layout under the output directory (one part per shard)::
 
-    readings/date=YYYY-MM-DD/readings.parquet   reading batches (smame.readings.SCHEMA)
-    events/date=YYYY-MM-DD/events.parquet       meter events (smame.meter.events.EVENT_SCHEMA)
-    meters.parquet                              meters: topology, contract, PV, EV
-    joint_meters.parquet                        gas/water meters and their host meter
+    readings/date=YYYY-MM-DD/part-NNNN.parquet  reading batches (smame.readings.SCHEMA)
+    events/date=YYYY-MM-DD/part-NNNN.parquet    meter events (smame.meter.events.EVENT_SCHEMA)
+    meters/part-NNNN.parquet                    meters: topology, contract, PV, EV
+    joint_meters/part-NNNN.parquet              gas/water meters and their host meter
     summary.json                                counts per channel, energy, voltage, events
 
-Parquet is written on a background thread (pyarrow releases the GIL), so writing
-overlaps the simulation of the next window.
+A national fleet runs as shards of at most a few million meters (bounded memory), in one
+process or several. Parquet is written on a background thread (pyarrow releases the GIL),
+so writing overlaps the simulation of the next window.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,13 +30,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from smame.meter.config import FleetConfig
 from smame.meter.events import EVENT_SCHEMA, EventKind, events_table
 from smame.meter.fleet import Fleet
 from smame.meter.profiles import ARCHETYPES, local_day
 from smame.readings import CHANNELS, SCHEMA, Period, Quantity
 
-__all__ = ["BatchSummary", "meters_table", "simulate_days"]
+__all__ = ["BatchSummary", "meters_table", "shard_configs", "simulate"]
 
+DEFAULT_SHARD_METERS = 2_000_000  # about 1.6 GB of peak memory per shard
 VOLTAGE_BANDS_DECIVOLT = {100: (950, 1070), 200: (1820, 2220)}  # 101±6 V, 202±20 V
 
 
@@ -58,6 +63,14 @@ class BatchSummary:
             in_class = volts[(volts >= 1500) == (nominal == 200)]
             self.voltage_values[nominal] += int(in_class.size)
             self.voltage_in_band[nominal] += int(((in_class >= low) & (in_class <= high)).sum())
+
+    def merge(self, other: BatchSummary) -> None:
+        self.rows += other.rows
+        self.sums += other.sums
+        for nominal in self.voltage_values:
+            self.voltage_values[nominal] += other.voltage_values[nominal]
+            self.voltage_in_band[nominal] += other.voltage_in_band[nominal]
+        self.events.update(other.events)
 
     def add_events(self, kinds: list[EventKind]) -> None:
         self.events.update(kind.name for kind in kinds)
@@ -161,27 +174,22 @@ class _ParquetThread:
             writer.close()
 
 
-def simulate_days(
-    fleet: Fleet,
+def _simulate_shard(
+    config: FleetConfig,
     days: int,
     out_dir: Path,
     progress: Callable[[int], None] | None = None,
-) -> dict:
-    """Simulate ``days`` JST days from the fleet's time; write Parquet and summary.json.
-
-    ``progress`` is called with the number of minutes done after each window.
-    """
-    if days <= 0:
-        raise ValueError(f"days must be > 0, got {days}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+) -> tuple[BatchSummary, list[str]]:
+    """Simulate one shard for ``days`` JST days; its files are ``part-<shard>.parquet``."""
+    fleet = Fleet(config)
+    part = f"part-{config.shard:04d}.parquet"
     writer = _ParquetThread()
     summary = BatchSummary()
     first_day = local_day(fleet.minute)
-    started = time.perf_counter()
     written_days = []
     for offset in range(days):
         day: date = first_day + timedelta(days=offset)
-        path = out_dir / "readings" / f"date={day.isoformat()}" / "readings.parquet"
+        path = out_dir / "readings" / f"date={day.isoformat()}" / part
 
         def sink(batch: pa.Table, path: Path = path) -> None:
             summary.add(batch)
@@ -192,24 +200,85 @@ def simulate_days(
             step = min(30 - fleet.minute % 30, day_end - fleet.minute)
             fleet.advance(step, sink)
             if progress:
-                progress(step)
+                progress(step * fleet.n)
         writer.close(path)
         events = fleet.events.drain()
         summary.add_events([e.kind for e in events])
-        event_path = out_dir / "events" / f"date={day.isoformat()}" / "events.parquet"
+        event_path = out_dir / "events" / f"date={day.isoformat()}" / part
         event_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(events_table(events), event_path, compression="zstd")
         written_days.append(day.isoformat())
     writer.finish()
+    for name, table in (("meters", meters_table(fleet)), ("joint_meters", fleet.joint_meters())):
+        (out_dir / name).mkdir(exist_ok=True)
+        pq.write_table(table, out_dir / name / part, compression="zstd")
+    return summary, written_days
+
+
+def _shard_job(job: tuple[FleetConfig, int, Path]) -> tuple[BatchSummary, list[str], int]:
+    config, days, out_dir = job
+    summary, written = _simulate_shard(config, days, out_dir)
+    return summary, written, config.meters
+
+
+def shard_configs(config: FleetConfig, shard_meters: int) -> list[FleetConfig]:
+    """Split a fleet into shards of at most ``shard_meters`` meters with their own ids.
+
+    Shards are independent feeders' worth of meters: same weather, their own households.
+    """
+    if shard_meters <= 0:
+        raise ValueError("shard size must be > 0")
+    count = -(-config.meters // shard_meters)
+    sizes = [config.meters // count + (k < config.meters % count) for k in range(count)]
+    first_ids = [config.first_meter_id + sum(sizes[:k]) for k in range(count)]
+    return [replace(config, meters=size, shard=k, first_meter_id=first)
+            for k, (size, first) in enumerate(zip(sizes, first_ids, strict=True))]
+
+
+def simulate(
+    config: FleetConfig,
+    days: int,
+    out_dir: Path,
+    shard_meters: int = DEFAULT_SHARD_METERS,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Simulate ``days`` JST days of a fleet; write Parquet parts and summary.json.
+
+    Fleets larger than ``shard_meters`` run as shards, so memory stays bounded at national
+    scale; ``workers`` processes run shards in parallel. ``progress`` receives meter-minutes.
+    """
+    if days <= 0:
+        raise ValueError(f"days must be > 0, got {days}")
+    if workers <= 0:
+        raise ValueError(f"workers must be > 0, got {workers}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shards = shard_configs(config, shard_meters)
+    summary = BatchSummary()
+    started = time.perf_counter()
+    days_written: list[str] = []
+    if workers == 1 or len(shards) == 1:
+        for shard in shards:
+            part, days_written = _simulate_shard(shard, days, out_dir, progress)
+            summary.merge(part)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(min(workers, len(shards))) as pool:
+            jobs = [(shard, days, out_dir) for shard in shards]
+            for part, written, meters in pool.imap_unordered(_shard_job, jobs):
+                summary.merge(part)
+                days_written = written
+                if progress:
+                    progress(meters * days * 1440)
     elapsed = time.perf_counter() - started
-    pq.write_table(meters_table(fleet), out_dir / "meters.parquet", compression="zstd")
-    pq.write_table(fleet.joint_meters(), out_dir / "joint_meters.parquet", compression="zstd")
     result = {
-        "meters": fleet.n,
-        "days": written_days,
-        "seed": fleet.config.seed,
+        "meters": config.meters,
+        "shards": len(shards),
+        "workers": min(workers, len(shards)),
+        "days": days_written,
+        "seed": config.seed,
         "elapsed_s": round(elapsed, 2),
-        "meter_minutes_per_s": round(fleet.n * days * 1440 / elapsed),
+        "meter_minutes_per_s": round(config.meters * days * 1440 / elapsed),
         "schema": {"readings": SCHEMA.metadata[b"smame.schema"].decode(),
                    "events": EVENT_SCHEMA.metadata[b"smame.schema"].decode()},
         **summary.as_dict(),
