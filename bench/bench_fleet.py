@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from machine import machine
 from smame.meter import Fleet, FleetConfig
 
 JST = timezone(timedelta(hours=9))
@@ -61,8 +60,7 @@ def main() -> None:
     rate = args.meters * args.minutes / elapsed
     result = {
         "benchmark": "fleet simulation",
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": machine(),
         "meters": args.meters,
         "minutes": args.minutes,
         "build_s": round(build_s, 2),

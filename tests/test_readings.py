@@ -85,3 +85,12 @@ def test_parquet_millisecond_timestamps_come_back_as_seconds(tmp_path):
         1, "interval_end", pa.array([1_782_864_000_500, 0], pa.timestamp("ms", tz="UTC")))
     with pytest.raises(BatchError, match="fractions"):
         validate_batch(fractional)
+
+
+def test_the_documented_channel_table_is_the_code_table():
+    from pathlib import Path
+
+    from smame.readings import channel_table_markdown
+
+    doc = (Path(__file__).parents[1] / "docs" / "readings.md").read_text()
+    assert channel_table_markdown() in doc

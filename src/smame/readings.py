@@ -41,6 +41,7 @@ __all__ = [
     "Source",
     "channel_code",
     "channel_info",
+    "channel_table_markdown",
     "concat_batches",
     "empty_batch",
     "make_batch",
@@ -411,3 +412,17 @@ def concat_batches(batches: Iterable[pa.Table]) -> pa.Table:
     """One batch from several; each is validated."""
     tables = [validate_batch(batch) for batch in batches]
     return pa.concat_tables(tables) if tables else empty_batch()
+
+
+def channel_table_markdown() -> str:
+    """The channel table of ``docs/readings.md``, generated from :data:`CHANNELS`."""
+    period_names = {Period.REGISTER: "register", Period.MIN1: "1 min", Period.MIN5: "5 min",
+                    Period.MIN15: "15 min", Period.MIN30: "30 min",
+                    Period.INSTANT: "instantaneous"}
+    lines = ["| code | quantity | period | unit | IEC 61968-9 ReadingType |",
+             "|---:|---|---|---|---|"]
+    for code, info in CHANNELS.items():
+        quantity = info.quantity.name.lower().replace("_", " ")
+        lines.append(f"| {code} | {quantity} | {period_names[info.period]} | {info.unit} | "
+                     f"`{info.reading_type.code}` |")
+    return "\n".join(lines) + "\n"
