@@ -120,8 +120,8 @@ def _print_summary(console: Console, summary: BatchSummary, fleet: Fleet) -> Non
     )
 
 
+_SUPPLY = {EventKind.POWER_DOWN, EventKind.LAST_GASP, EventKind.POWER_RESTORED}
 _SHOWN = {
-    EventKind.POWER_DOWN, EventKind.LAST_GASP, EventKind.POWER_RESTORED,
     EventKind.DISCONNECTED, EventKind.RECONNECTED, EventKind.RESERVATION_SET,
     EventKind.RESERVATION_CANCELLED, EventKind.RESERVATION_EXECUTED, EventKind.BREAKER_LOCKOUT,
     EventKind.SOFT_SWITCH_CHANGED, EventKind.LAST_GASP_SETTING_CHANGED,
@@ -129,13 +129,12 @@ _SHOWN = {
 
 
 def _print_events(console: Console, events, fleet: Fleet) -> None:
-    shown = [e for e in events if e.kind in _SHOWN]
-    grid = Table(title=f"Meter events ({len(events)} in all; breaker trips summarised below)")
+    grid = Table(title=f"Meter events ({len(events)} in all)")
     grid.add_column("time (JST)")
     grid.add_column("meter")
     grid.add_column("event")
     grid.add_column("detail")
-    for event in shown[:40]:
+    for event in [e for e in events if e.kind in _SHOWN]:
         detail = ""
         if event.kind in (EventKind.RESERVATION_SET, EventKind.RESERVATION_EXECUTED,
                           EventKind.RESERVATION_CANCELLED):
@@ -144,7 +143,33 @@ def _print_events(console: Console, events, fleet: Fleet) -> None:
             detail = f"{event.value} min"
         grid.add_row(_jst(event.time), str(event.meter_id), event.kind.name, detail)
     console.print(grid)
+    _print_outages(console, [e for e in events if e.kind in _SUPPLY], fleet)
     trips = sum(e.kind is EventKind.BREAKER_TRIP for e in events)
     tripped = len({e.meter_id for e in events if e.kind is EventKind.BREAKER_TRIP})
     console.print(f"Ampere breaker: {trips} trips on {tripped} meters, each re-closed after "
                   f"{fleet.config.breaker.reclose_seconds} s (M7).")
+
+
+def _print_outages(console: Console, events, fleet: Fleet) -> None:
+    """Supply events grouped by transformer: who lost supply, alarms sent, restoration."""
+    by_transformer: dict[int, list] = {}
+    for event in events:
+        transformer = fleet.meter(fleet.index_of(event.meter_id)).transformer
+        by_transformer.setdefault(transformer, []).append(event)
+    for transformer, group in sorted(by_transformer.items()):
+        down = [e for e in group if e.kind is EventKind.POWER_DOWN]
+        gasps = [e for e in group if e.kind is EventKind.LAST_GASP]
+        restored = [e for e in group if e.kind is EventKind.POWER_RESTORED]
+        if not down:
+            continue
+        start = min(e.time for e in down)
+        end = max((e.time for e in restored), default=None)
+        lasted = f"{_jst(start)}–{_jst(end)} ({(end - start) // 60} min)" if end else (
+            f"from {_jst(start)}, not yet restored")
+        silent = len(down) - len(gasps)
+        console.print(
+            f"[bold]Outage[/] on transformer {transformer}: {len(down)} meters lost supply "
+            f"{lasted}; {len(gasps)} Last Gasp alarms at {_jst(min(e.time for e in gasps))}"
+            + (f", {silent} meter(s) with Last Gasp off stayed silent" if silent else "")
+            + f"; {len(restored)} restore events (M6)."
+        )
