@@ -58,6 +58,9 @@ def fleet_simulate(
     shard_meters: Annotated[
         int, typer.Option(help="Meters per shard; larger fleets are simulated shard by shard.")
     ] = 2_000_000,
+    readings: Annotated[
+        bool, typer.Option(help="Write the readings (--no-readings: summary and events only).")
+    ] = True,
 ) -> None:
     """Simulate a fleet and write its reading batches as Parquet, with summary.json."""
     from smame.meter import FleetConfig, OutputConfig
@@ -84,10 +87,11 @@ def fleet_simulate(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("simulate", total=meters * days * 1440)
         summary = simulate(config, days, out, shard_meters, workers,
-                           lambda done: progress.advance(task, done))
+                           lambda done: progress.advance(task, done), readings)
     energy = summary["energy_kwh"]
     console.print(
-        f"[green]wrote[/] {summary['rows']:,} readings of {meters:,} meters × {days} day(s) "
+        f"[green]{'wrote' if readings else 'simulated'}[/] {summary['rows']:,} readings of "
+        f"{meters:,} meters × {days} day(s) "
         f"in {summary['shards']} shard(s) to {out}  "
         f"({summary['meter_minutes_per_s'] / 1e6:.1f} M meter-minutes/s)"
     )

@@ -42,3 +42,12 @@ def test_a_sharded_fleet_in_two_processes_writes_every_meter_once(tmp_path):
     assert sorted(meters.column("meter_id").to_pylist()) == ids.tolist()
     # Shards are different households under the same weather.
     assert json.loads((tmp_path / "summary.json").read_text())["energy_kwh"]["import"] > 0
+
+
+def test_without_readings_only_the_summary_events_and_meters_are_written(tmp_path):
+    config = FleetConfig(meters=200, start=jst(2026, 7, 1), seed=2, retention=None)
+    summary = simulate(config, 1, tmp_path, write_readings=False)
+    assert summary["rows"] > 200 * 48
+    assert not (tmp_path / "readings").exists()
+    assert (tmp_path / "events" / "date=2026-07-01" / "part-0000.parquet").exists()
+    assert pq.read_table(tmp_path / "meters").num_rows == 200

@@ -179,6 +179,7 @@ def _simulate_shard(
     days: int,
     out_dir: Path,
     progress: Callable[[int], None] | None = None,
+    write_readings: bool = True,
 ) -> tuple[BatchSummary, list[str]]:
     """Simulate one shard for ``days`` JST days; its files are ``part-<shard>.parquet``."""
     fleet = Fleet(config)
@@ -193,7 +194,8 @@ def _simulate_shard(
 
         def sink(batch: pa.Table, path: Path = path) -> None:
             summary.add(batch)
-            writer.write(path, batch)
+            if write_readings:
+                writer.write(path, batch)
 
         day_end = fleet.next_day_start()
         while fleet.minute < day_end:
@@ -215,9 +217,9 @@ def _simulate_shard(
     return summary, written_days
 
 
-def _shard_job(job: tuple[FleetConfig, int, Path]) -> tuple[BatchSummary, list[str], int]:
-    config, days, out_dir = job
-    summary, written = _simulate_shard(config, days, out_dir)
+def _shard_job(job: tuple[FleetConfig, int, Path, bool]) -> tuple[BatchSummary, list[str], int]:
+    config, days, out_dir, write_readings = job
+    summary, written = _simulate_shard(config, days, out_dir, None, write_readings)
     return summary, written, config.meters
 
 
@@ -242,11 +244,14 @@ def simulate(
     shard_meters: int = DEFAULT_SHARD_METERS,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    write_readings: bool = True,
 ) -> dict:
     """Simulate ``days`` JST days of a fleet; write Parquet parts and summary.json.
 
     Fleets larger than ``shard_meters`` run as shards, so memory stays bounded at national
     scale; ``workers`` processes run shards in parallel. ``progress`` receives meter-minutes.
+    Without ``write_readings`` only events, meters and the summary are written (a national
+    day of readings is about 90 GB of Parquet).
     """
     if days <= 0:
         raise ValueError(f"days must be > 0, got {days}")
@@ -259,12 +264,12 @@ def simulate(
     days_written: list[str] = []
     if workers == 1 or len(shards) == 1:
         for shard in shards:
-            part, days_written = _simulate_shard(shard, days, out_dir, progress)
+            part, days_written = _simulate_shard(shard, days, out_dir, progress, write_readings)
             summary.merge(part)
     else:
         context = multiprocessing.get_context("spawn")
         with context.Pool(min(workers, len(shards))) as pool:
-            jobs = [(shard, days, out_dir) for shard in shards]
+            jobs = [(shard, days, out_dir, write_readings) for shard in shards]
             for part, written, meters in pool.imap_unordered(_shard_job, jobs):
                 summary.merge(part)
                 days_written = written
