@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from smame.contract import AMPERE_LIMITS, check_limit
 from smame.meter.storage import RetentionConfig
 from smame.registers import unit_wh
 
@@ -16,16 +17,6 @@ __all__ = [
     "OutputConfig",
     "check_limit",
 ]
-
-AMPERE_LIMITS = range(10, 61)
-"""Contract limits a low-voltage meter's breaker accepts, in amperes (SPEC M7)."""
-
-
-def check_limit(amps: int) -> int:
-    """Return ``amps`` if it is a valid contract limit (10–60 A), else raise ValueError."""
-    if isinstance(amps, bool) or int(amps) != amps or int(amps) not in AMPERE_LIMITS:
-        raise ValueError(f"ampere limit {amps} A is outside 10–60 A")
-    return int(amps)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class EventKind(IntEnum):
     SOFT_SWITCH_CHANGED = 40
     LAST_GASP_SETTING_CHANGED = 41
     CLOCK_SET = 42
+    SECURITY_REPLAY_REJECTED = 50  # an authentic APDU with a stale invocation counter (S14)
+    SECURITY_AUTH_FAILED = 51  # an APDU or HLS proof that failed authentication (S14)
 
 
 @dataclass(frozen=True, slots=True)

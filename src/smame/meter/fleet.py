@@ -24,8 +24,9 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from smame.clock import from_epoch, to_epoch
+from smame.contract import check_limit, check_transmit_interval
 from smame.meter import profiles
-from smame.meter.config import FleetConfig, check_limit
+from smame.meter.config import FleetConfig
 from smame.meter.events import EventKind, EventLog, MeterEvent
 from smame.meter.storage import IntervalStore
 from smame.meter.topology import Topology, build_topology
@@ -259,8 +260,7 @@ class Fleet:
 
     def set_soft_switch(self, row: int, minutes: int) -> None:
         """Choose the transmitted interval: 30 or 15 minutes (SPEC M4, S10)."""
-        if minutes not in (15, 30):
-            raise ValueError(f"soft switch takes 15 or 30 minutes, not {minutes}")
+        minutes = check_transmit_interval(minutes)
         if self.soft_switch[row] != minutes:
             self.soft_switch[row] = minutes
             self._event(row, self.time, EventKind.SOFT_SWITCH_CHANGED, minutes)
