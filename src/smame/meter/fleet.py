@@ -27,10 +27,13 @@ from smame.clock import from_epoch, to_epoch
 from smame.contract import check_limit, check_transmit_interval
 from smame.meter import profiles
 from smame.meter.config import FleetConfig
+from smame.meter.emitter import BatchEmitter
 from smame.meter.events import EventKind, EventLog, MeterEvent
+from smame.meter.integrate import accumulate, running_totals
+from smame.meter.joint import JointMeters, joint_day_shape
 from smame.meter.storage import IntervalStore
 from smame.meter.topology import Topology, build_topology
-from smame.readings import SCHEMA, Period, Quality, Quantity, Source, channel_code
+from smame.readings import Period, Quality, Quantity, channel_code
 from smame.registers import REGISTER_MODULUS, check_register
 
 __all__ = ["BREAKER_CLOSED", "BREAKER_LOCKED", "Fleet", "Reservation"]
@@ -39,7 +42,6 @@ BREAKER_CLOSED, BREAKER_LOCKED = 0, 2
 CHUNK_METERS = 16384
 _MWH_PER_W_MINUTE = np.float32(1000.0 / 60.0)
 _PAD = 128  # minutes of wrap-around padding on each side of a day's shape table
-GAS, WATER = 0, 1
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class Fleet:
         self._prev_ev = (np.zeros(len(self._ev_rows), np.int32),) * 2
         self._chunks = self._chunk_bounds()
         self._channels = self._channel_tables()
-        self._joint = _JointMeters(self, np.random.default_rng([*self._seed, 2]))
+        self._joint = JointMeters(self, np.random.default_rng([*self._seed, 2]))
 
         retention = config.retention
         self.storage: dict[int, IntervalStore] = {}
@@ -390,7 +392,7 @@ class Fleet:
         ev_kw = self.traits.ev_kw[self._ev_rows]
         ev_minutes = np.ceil(ev_centi_kwh / 100.0 / np.maximum(ev_kw, 0.1) * 60).astype(np.int32)
         self._day = _Day(day, start, pad(power), pad(rate), clear_sky, clearness, ev_start,
-                         ev_start + ev_minutes, _joint_day_shape())
+                         ev_start + ev_minutes, joint_day_shape())
         if day not in self._outage_days:
             self._outage_days.add(day)
             topo = self.topology
@@ -409,16 +411,16 @@ class Fleet:
             len(ctx.clearness), width, ctx.clearness,
             np.random.default_rng([*self._seed, 4, m0]))
         active = [o for o in self._outages if o.start < m0 + width and o.end > m0]
-        out = _Emitter()
+        out = BatchEmitter()
         for start, stop in self._chunks:
             self._run_chunk(ctx, m0, local, width, start, stop, active, out)
             out.seal()
         self.minute = m0 + width
-        self._joint.advance(m0, width, ctx, out)
+        self._joint.advance(m0, width, local, ctx.joint_rate, out)
         return out.table()
 
     def _run_chunk(self, ctx: _Day, m0: int, local: int, width: int, a: int, b: int,
-                   outages: list[profiles.Outage], out: _Emitter) -> None:
+                   outages: list[profiles.Outage], out: BatchEmitter) -> None:
         rows = slice(a, b)
         n = b - a
         rng = np.random.default_rng([*self._seed, 5, m0, a])
@@ -454,7 +456,7 @@ class Fleet:
         # Energy: whole mWh per minute, integrated exactly (SPEC M1).
         imp = np.maximum(net, np.float32(0.0))
         imp_mwh = np.rint(imp * _MWH_PER_W_MINUTE)
-        imp_seg, imp_min = _running_totals(imp_mwh, self.import_mwh[rows], seg_starts, seg_ends,
+        imp_seg, imp_min = running_totals(imp_mwh, self.import_mwh[rows], seg_starts, seg_ends,
                                            every_minute)
         exp_seg = np.broadcast_to(self.export_mwh[rows], imp_seg.shape).copy()
         exp_min = (np.broadcast_to(self.export_mwh[rows], imp_min.shape).copy()
@@ -463,7 +465,7 @@ class Fleet:
         if lo < hi:
             pv = self._pv_rows[lo:hi] - a
             exp_mwh = np.rint(np.maximum(-net[:, pv], np.float32(0.0)) * _MWH_PER_W_MINUTE)
-            exp_seg[:, pv], pv_min = _running_totals(exp_mwh, self.export_mwh[a + pv],
+            exp_seg[:, pv], pv_min = running_totals(exp_mwh, self.export_mwh[a + pv],
                                                      seg_starts, seg_ends, every_minute)
             if exp_min is not None:
                 exp_min[:, pv] = pv_min
@@ -472,7 +474,7 @@ class Fleet:
         imp_sums = np.diff(imp_seg, axis=0, prepend=self.import_mwh[rows][None, :])
         exp_sums = np.diff(exp_seg, axis=0, prepend=self.export_mwh[rows][None, :])
         rea_seg = np.rint(imp_sums * self._tan_phi[rows]).astype(np.int64)
-        _accumulate(rea_seg)
+        accumulate(rea_seg)
         rea_seg += self.reactive_mvarh[rows]
         net_seg = ((imp_sums - exp_sums) / (_MWH_PER_W_MINUTE * seg_len[:, None])).astype(
             np.float32)
@@ -531,7 +533,7 @@ class Fleet:
         spikes = np.zeros((width + 1, n), np.float32)
         np.add.at(spikes, (col, row), watts)
         np.add.at(spikes, (np.minimum(col + minutes, width), row), -watts)
-        _accumulate(spikes)
+        accumulate(spikes)
         net += spikes[:width]
         # Appliances still running from earlier windows.
         carry_rows = np.flatnonzero(self._carry_until[a:a + n] > m0)
@@ -802,130 +804,3 @@ class Fleet:
                         0 if flags is None else flags[k], rows)
             if rows.stop == self.n:
                 store.commit(int(boundary))
-
-
-def _accumulate(values: np.ndarray) -> None:
-    """Running sum along the first (time) axis, in place.
-
-    A loop over the few rows is much faster than ``np.cumsum(axis=0)`` on wide arrays.
-    """
-    for k in range(1, values.shape[0]):
-        values[k] += values[k - 1]
-
-
-_EXACT_FLOAT32 = 2**24
-
-
-def _running_totals(per_minute, base, seg_starts, seg_ends, every_minute):
-    """Integer totals (base + running sum) at each segment end, and each minute if asked.
-
-    ``per_minute`` holds whole numbers (mWh) as float32: sums stay exact below 2^24, which
-    a window of at most 30 minutes of a 60 A meter cannot reach; larger sums take int64.
-    """
-    if per_minute.size and float(per_minute.max()) * per_minute.shape[0] >= _EXACT_FLOAT32:
-        per_minute = per_minute.astype(np.int64)
-    if every_minute:
-        running = per_minute.copy()
-        _accumulate(running)
-        minute_totals = running.astype(np.int64)
-        minute_totals += base
-        return minute_totals[seg_ends], minute_totals
-    segments = np.add.reduceat(per_minute, seg_starts, axis=0).astype(np.int64)
-    _accumulate(segments)
-    segments += base
-    return segments, None
-
-
-def _joint_day_shape() -> npt.NDArray[np.float32]:
-    """Share of a day's gas and water use in each local minute (sums to 1 per row)."""
-    hours = np.arange(1440) / 60.0
-    gas = (0.2 + np.exp(-((hours - 7.0) ** 2) / 1.5) + 2.2 * np.exp(-((hours - 20.5) ** 2) / 2.0)
-           + 0.6 * np.exp(-((hours - 12.0) ** 2) / 1.0))
-    water = (0.1 + 1.5 * np.exp(-((hours - 7.0) ** 2) / 1.2) + np.exp(-((hours - 12.5) ** 2) / 2)
-             + 1.8 * np.exp(-((hours - 20.5) ** 2) / 2.5))
-    shape = np.stack((gas, water))
-    return (shape / shape.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-class _JointMeters:
-    """Gas and water meters attached to electricity meters, relayed by them (SPEC M9)."""
-
-    def __init__(self, fleet: Fleet, rng: np.random.Generator) -> None:
-        cfg = fleet.config
-        n = fleet.n
-        homes = ~fleet.traits.three_phase
-        gas_hosts = np.flatnonzero((rng.random(n) < cfg.gas_share) & homes)
-        water_hosts = np.flatnonzero((rng.random(n) < cfg.water_share) & homes)
-        self.host = np.concatenate((gas_hosts, water_hosts)).astype(np.int64)
-        self.kind = np.concatenate((np.full(gas_hosts.size, GAS, np.int8),
-                                    np.full(water_hosts.size, WATER, np.int8)))
-        # Own serial numbers: gas 5xxxxxxxxx, water 6xxxxxxxxx, after the host's id.
-        self.meter_id = np.where(self.kind == GAS, 5_000_000_000, 6_000_000_000) + (
-            fleet.meter_ids[self.host] if self.host.size else 0)
-        # Litres per day: gas about 1 m3/day, water about 0.6 m3/day per home.
-        daily = np.where(self.kind == GAS, rng.lognormal(np.log(1000), 0.4, self.host.size),
-                         rng.lognormal(np.log(600), 0.4, self.host.size))
-        self.daily_litres = daily.astype(np.float64)
-        self.litres = rng.uniform(0, 5e6, self.host.size)  # registers in 0.001 m3
-        self.fleet = fleet
-
-    def advance(self, m0: int, width: int, ctx: _Day, out: _Emitter) -> None:
-        if not self.host.size:
-            return
-        local = m0 - ctx.start_minute
-        used = np.cumsum(ctx.joint_rate[:, local:local + width], axis=1)  # (2, width)
-        base = self.litres
-        self.litres = base + used[self.kind, -1] * self.daily_litres
-        if not self.fleet.config.output.joint:
-            return
-        interval = self.fleet.config.joint_interval_minutes
-        channel = np.where(self.kind == GAS, channel_code(Quantity.GAS_VOLUME, Period.REGISTER),
-                           channel_code(Quantity.WATER_VOLUME, Period.REGISTER))
-        for col in np.flatnonzero((m0 + np.arange(width) + 1) % interval == 0):
-            relayed = self.fleet.supplied[self.host]  # the host must be powered to relay
-            values = np.floor(base + used[self.kind, col] * self.daily_litres).astype(np.int64)
-            out.add(self.meter_id[relayed], (m0 + int(col) + 1) * 60, channel[relayed],
-                    values[relayed] % REGISTER_MODULUS, 0)
-
-    def table(self) -> pa.Table:
-        """Which gas/water meter hangs on which electricity meter."""
-        return pa.table({
-            "meter_id": pa.array(self.meter_id, pa.int64()),
-            "kind": pa.array(np.where(self.kind == GAS, "gas", "water")),
-            "host_meter_id": pa.array(self.fleet.meter_ids[self.host], pa.int64()),
-        })
-
-
-class _Emitter:
-    """Collects the rows of a window: concatenated per chunk, one record batch per chunk."""
-
-    def __init__(self) -> None:
-        self._parts: list[tuple] = []
-        self._batches: list[pa.RecordBatch] = []
-
-    def add(self, meter_ids, end, channels, values, quality) -> None:
-        if np.size(meter_ids):
-            self._parts.append((meter_ids, end, channels, values, quality))
-
-    def seal(self) -> None:
-        """Turn the rows added since the last seal into one record batch."""
-        if not self._parts:
-            return
-        counts = [np.size(part[0]) for part in self._parts]
-        total = sum(counts)
-
-        def column(k: int, dtype) -> np.ndarray:
-            pieces = [np.broadcast_to(np.asarray(part[k], dtype), (count,))
-                      for part, count in zip(self._parts, counts, strict=True)]
-            return np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0])
-
-        columns = (column(0, np.int64), column(1, np.int64), column(2, np.uint16),
-                   column(3, np.int64), column(4, np.uint16),
-                   np.full(total, Source.SIMULATION, np.uint8))
-        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)]
-        self._batches.append(pa.RecordBatch.from_arrays(arrays, schema=SCHEMA))
-        self._parts = []
-
-    def table(self) -> pa.Table | None:
-        self.seal()
-        return pa.Table.from_batches(self._batches, schema=SCHEMA) if self._batches else None
