@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from smame.dlms import cli as dlms_cli
+
 app = typer.Typer(
     name="smame",
     help="smame (スマメ): Japan's next-generation smart meter system.",
@@ -20,6 +22,7 @@ app = typer.Typer(
 )
 fleet_app = typer.Typer(help="Simulate fleets of next-generation meters.", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
+app.add_typer(dlms_cli.app, name="meter")
 
 JST = timezone(timedelta(hours=9), "JST")
 console = Console()

@@ -2,8 +2,8 @@
 
 Keys live in SQLite, each meter's pair sealed with AES-256-GCM under a master key, the
 meter id bound as additional data so a sealed pair cannot be moved to another meter. The
-master key never touches the database. Key material is held in :class:`Secret`, whose
-``repr`` and ``str`` never show the bytes, so keys cannot reach a log by accident.
+master key never touches the database. Keys are ``smame.dlms.MeterKeys``, whose ``repr``
+never shows the bytes, so keys cannot reach a log by accident.
 
 Invocation counters survive a restart of the head-end:
 
@@ -20,13 +20,14 @@ import os
 import secrets
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KeyStore", "KeyStoreError", "MasterKey", "MeterKeyPair", "Secret"]
+from smame.dlms.security import MeterKeys
+
+__all__ = ["KeyStore", "KeyStoreError", "MasterKey"]
 
 COUNTER_BLOCK = 1024
 MAX_COUNTER = 0xFFFFFFFF
@@ -34,52 +35,6 @@ MAX_COUNTER = 0xFFFFFFFF
 
 class KeyStoreError(Exception):
     """The key store cannot do what was asked (wrong master key, unknown meter, ...)."""
-
-
-class Secret:
-    """Bytes that must not be printed or logged."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: bytes) -> None:
-        self._value = bytes(value)
-
-    def reveal(self) -> bytes:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({len(self._value)} bytes)"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
-
-    def __hash__(self) -> int:
-        return hash(len(self._value))
-
-
-@dataclass(frozen=True)
-class MeterKeyPair:
-    """A meter's global unicast encryption key and authentication key (AES-128)."""
-
-    encryption_key: Secret
-    authentication_key: Secret
-
-    @classmethod
-    def from_bytes(cls, encryption_key: bytes, authentication_key: bytes) -> MeterKeyPair:
-        for name, key in (("encryption key", encryption_key),
-                          ("authentication key", authentication_key)):
-            if len(key) != 16:
-                raise KeyStoreError(f"{name} must be 16 bytes (AES-128), got {len(key)}")
-        return cls(Secret(encryption_key), Secret(authentication_key))
-
-    @classmethod
-    def from_hex(cls, encryption_key: str, authentication_key: str) -> MeterKeyPair:
-        try:
-            return cls.from_bytes(bytes.fromhex(encryption_key), bytes.fromhex(authentication_key))
-        except ValueError:
-            raise KeyStoreError("keys must be 32 hexadecimal digits each") from None
 
 
 class MasterKey:
@@ -150,7 +105,7 @@ class KeyStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        self._cache: dict[int, MeterKeyPair] = {}
+        self._cache: dict[int, MeterKeys] = {}
         self._next_send: dict[int, int] = {}
         self._send_limit: dict[int, int] = {}
         self._received: dict[int, int] = {}
@@ -168,19 +123,19 @@ class KeyStore:
 
     # ------------------------------------------------------------------ keys
 
-    def put(self, meter_id: int, keys: MeterKeyPair) -> None:
+    def put(self, meter_id: int, keys: MeterKeys) -> None:
         """Store (or replace) a meter's keys, sealed under the master key."""
-        plain = keys.encryption_key.reveal() + keys.authentication_key.reveal()
+        plain = keys.encryption_key + keys.authentication_key
         sealed = self._master.seal(plain, _context(meter_id))
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meter_keys VALUES (?, ?)",
                              (int(meter_id), sealed))
             self._cache[int(meter_id)] = keys
 
-    def put_many(self, items: dict[int, MeterKeyPair]) -> None:
+    def put_many(self, items: dict[int, MeterKeys]) -> None:
         rows = []
         for meter_id, keys in items.items():
-            plain = keys.encryption_key.reveal() + keys.authentication_key.reveal()
+            plain = keys.encryption_key + keys.authentication_key
             rows.append((int(meter_id), self._master.seal(plain, _context(meter_id))))
         with self._lock:
             self._db.execute("BEGIN")
@@ -188,7 +143,7 @@ class KeyStore:
             self._db.execute("COMMIT")
             self._cache.update({int(m): k for m, k in items.items()})
 
-    def get(self, meter_id: int) -> MeterKeyPair:
+    def get(self, meter_id: int) -> MeterKeys:
         """A meter's keys; :class:`KeyStoreError` for a meter with none."""
         keys = self._cache.get(int(meter_id))
         if keys is not None:
@@ -198,7 +153,7 @@ class KeyStore:
         if row is None:
             raise KeyStoreError(f"no keys for meter {meter_id}")
         plain = self._master.open(row[0], _context(meter_id))
-        keys = MeterKeyPair.from_bytes(plain[:16], plain[16:])
+        keys = MeterKeys(plain[:16], plain[16:])
         self._cache[int(meter_id)] = keys
         return keys
 

@@ -275,6 +275,8 @@ class Fleet:
 
     def set_clock(self, row: int, offset_s: int = 0) -> None:
         """Set the meter's clock error to ``offset_s`` seconds (0 after a clock sync)."""
+        if not -(2**31) <= offset_s < 2**31:
+            raise ValueError(f"clock error of {offset_s} s is beyond what the meter can hold")
         old = int(self.clock_offset_s[row])
         self.clock_offset_s[row] = offset_s
         self._event(row, self.time, EventKind.CLOCK_SET, offset_s - old)

@@ -1,0 +1,286 @@
+"""Data-notification pushes (DLMS/COSEM push setup, class 40): the closed interval (SPEC M1,
+M4, S1) and the Last Gasp alarm (SPEC M6), ciphered with the meter's keys (S14).
+
+A push is a data-notification APDU inside general-glo-ciphering with the meter's system
+title; every push takes the next invocation counter of the meter. Bodies:
+
+* interval push: ``structure{push setup LN, logical device name, closed interval}``
+  where the closed interval is ``structure{end date-time, period (min), import register,
+  export register, import interval, export interval, status}`` (registers and intervals
+  in the register unit, 10^unit_exponent kWh; an interval is null-data if the reading
+  that opens it is no longer stored);
+* Last Gasp push: ``structure{push setup LN, logical device name, power event}`` where
+  the power event is ``structure{date-time, event code}`` (31 = Last Gasp).
+
+The head-end opens a push with :func:`open_push` and reads it with
+:func:`parse_interval_push` / :func:`parse_last_gasp_push`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from smame.dlms import axdr, obis
+from smame.dlms.cosem_time import decode_datetime, encode_datetime
+from smame.dlms.security import (
+    GENERAL_GLO_CIPHERING,
+    SC_AUTHENTICATED_ENCRYPTED,
+    MeterKeys,
+    MeterSecurity,
+    encode_ciphered,
+    parse_ciphered,
+)
+from smame.dlms.wrapper import encode_frame
+from smame.meter.events import EventKind
+from smame.registers import REGISTER_MODULUS
+
+if TYPE_CHECKING:
+    from smame.dlms.server import MeterEndpoint
+    from smame.meter import Meter
+
+__all__ = [
+    "ClosedInterval",
+    "IntervalPush",
+    "LastGaspPush",
+    "Notification",
+    "build_interval_push",
+    "build_last_gasp_push",
+    "closed_interval",
+    "closed_interval_data",
+    "logical_device_name",
+    "open_push",
+    "parse_interval_push",
+    "parse_last_gasp_push",
+    "power_event_data",
+    "push_frame",
+]
+
+DATA_NOTIFICATION = 15
+POWER_EVENTS = frozenset({EventKind.POWER_DOWN, EventKind.LAST_GASP, EventKind.POWER_RESTORED})
+
+
+def logical_device_name(meter_id: int) -> bytes:
+    """``SMM`` followed by the meter id in decimal (at most 16 octets)."""
+    return b"SMM" + str(int(meter_id)).encode("ascii")
+
+
+@dataclass(frozen=True)
+class ClosedInterval:
+    """The readings closing one interval of the soft-switch period (SPEC M1, M4)."""
+
+    end: int  # POSIX seconds
+    period: int  # minutes
+    import_register: int
+    export_register: int
+    import_interval: int | None  # register units; None if the opening reading is gone
+    export_interval: int | None
+    status: int  # smame.readings.Quality flags
+
+
+def closed_interval(meter: Meter, period: int | None = None,
+                    end: int | None = None) -> ClosedInterval:
+    """The interval of ``period`` minutes (default: the soft switch) ending at ``end``
+    (POSIX seconds; default: the latest stored boundary). Raises ValueError if the meter
+    holds no reading at that boundary."""
+    period = meter.soft_switch if period is None else int(period)
+    store = meter.fleet.storage.get(period)
+    if store is None or store.latest is None:
+        raise ValueError(f"the meter holds no {period}-minute readings")
+    boundary = store.latest if end is None else int(end) // 60
+    readings = meter.stored(period, (boundary - period) * 60, boundary * 60)
+    if not readings.boundaries.size or int(readings.boundaries[-1]) != boundary:
+        raise ValueError(f"no {period}-minute reading stored at minute {boundary}")
+    imp = readings.values["imp"][0]
+    exp = readings.values["exp"][0]
+    opened = readings.boundaries.size == 2
+    flags = readings.flags[0][-1] if readings.flags is not None else 0
+    return ClosedInterval(
+        end=boundary * 60, period=period,
+        import_register=int(imp[-1]), export_register=int(exp[-1]),
+        import_interval=int((imp[-1] - imp[0]) % REGISTER_MODULUS) if opened else None,
+        export_interval=int((exp[-1] - exp[0]) % REGISTER_MODULUS) if opened else None,
+        status=int(flags),
+    )
+
+
+def closed_interval_data(interval: ClosedInterval) -> bytes:
+    def maybe(value: int | None) -> bytes:
+        return axdr.null() if value is None else axdr.double_long_unsigned(value)
+
+    return axdr.structure(
+        axdr.octet_string(encode_datetime(interval.end)), axdr.unsigned(interval.period),
+        axdr.double_long_unsigned(interval.import_register),
+        axdr.double_long_unsigned(interval.export_register),
+        maybe(interval.import_interval), maybe(interval.export_interval),
+        axdr.long_unsigned(interval.status))
+
+
+def power_event_data(time: int, kind: int) -> bytes:
+    return axdr.structure(axdr.octet_string(encode_datetime(time)), axdr.unsigned(kind))
+
+
+def _notification(security: MeterSecurity, body: bytes, when: int,
+                  long_invoke_id: int | None) -> bytes:
+    next_ic = security.invocation_counter
+    invoke = (next_ic if long_invoke_id is None else long_invoke_id) & 0xFFFFFF
+    plain = (bytes((DATA_NOTIFICATION,)) + struct.pack(">I", invoke)
+             + b"\x0c" + encode_datetime(when) + body)
+    ic, ciphertext = security.protect(plain)
+    return encode_ciphered(GENERAL_GLO_CIPHERING, security.system_title,
+                           SC_AUTHENTICATED_ENCRYPTED, ic, ciphertext)
+
+
+def build_interval_push(meter: Meter, security: MeterSecurity, *, period: int | None = None,
+                        end: int | None = None, long_invoke_id: int | None = None) -> bytes:
+    """The ciphered data-notification APDU carrying a closed interval (no wrapper).
+
+    ``period`` defaults to the meter's soft switch (15 or 30 min), ``end`` to the latest
+    stored boundary. Advances the meter's invocation counter.
+    """
+    body = axdr.structure(axdr.octet_string(obis.INTERVAL_PUSH),
+                          axdr.octet_string(logical_device_name(meter.meter_id)),
+                          closed_interval_data(closed_interval(meter, period, end)))
+    return _notification(security, body, meter.time, long_invoke_id)
+
+
+def build_last_gasp_push(meter: Meter, security: MeterSecurity, *, time: int | None = None,
+                         long_invoke_id: int | None = None) -> bytes:
+    """The ciphered Last Gasp alarm APDU (SPEC M6). ``time`` defaults to the meter's latest
+    Last Gasp event, or now."""
+    if time is None:
+        gasps = [e.time for e in meter.events() if e.kind == EventKind.LAST_GASP]
+        time = gasps[-1] if gasps else meter.time
+    body = axdr.structure(axdr.octet_string(obis.LAST_GASP_PUSH),
+                          axdr.octet_string(logical_device_name(meter.meter_id)),
+                          power_event_data(int(time), int(EventKind.LAST_GASP)))
+    return _notification(security, body, int(time), long_invoke_id)
+
+
+def push_frame(apdu: bytes, source_wport: int = 1, destination_wport: int = 1) -> bytes:
+    """A push APDU in the IEC 62056-47 wrapper, as sent over UDP or TCP."""
+    return encode_frame(source_wport, destination_wport, apdu)
+
+
+# ------------------------------------------------------------------ head-end side
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An opened push: who sent it, its counters, when, and the body as Data."""
+
+    system_title: bytes
+    invocation_counter: int
+    long_invoke_id: int
+    time: int | None  # POSIX seconds
+    body: axdr.Data
+
+
+def open_push(apdu: bytes, keys: MeterKeys) -> Notification:
+    """Decipher and decode a push APDU. Raises ``SecurityError`` or ``AxdrError``.
+
+    Checking that counters of one meter increase is the receiver's job.
+    """
+    ciphered = parse_ciphered(apdu)
+    if ciphered.tag != GENERAL_GLO_CIPHERING or ciphered.system_title is None:
+        raise axdr.AxdrError("a push comes as general-glo-ciphering with a system title")
+    plain = MeterSecurity(keys, ciphered.system_title).unprotect(ciphered,
+                                                                 ciphered.system_title)
+    if len(plain) < 6 or plain[0] != DATA_NOTIFICATION:
+        raise axdr.AxdrError("not a data-notification")
+    invoke = struct.unpack(">I", plain[1:5])[0] & 0xFFFFFF
+    size, offset = axdr.decode_length(plain, 5)
+    when = None
+    if size == 12:
+        when = decode_datetime(plain[offset:offset + 12])
+    elif size != 0:
+        raise axdr.AxdrError(f"date-time of {size} octets")
+    body = axdr.decode(plain[offset + size:])
+    return Notification(ciphered.system_title, ciphered.invocation_counter, invoke, when, body)
+
+
+@dataclass(frozen=True)
+class IntervalPush:
+    logical_device_name: bytes
+    interval: ClosedInterval
+
+
+@dataclass(frozen=True)
+class LastGaspPush:
+    logical_device_name: bytes
+    time: int
+    event_code: int
+
+
+def _head(notification: Notification, setup: bytes) -> tuple[bytes, axdr.Data]:
+    ln, name, content = axdr.as_structure(notification.body, 3)
+    if axdr.as_octets(ln) != setup:
+        raise axdr.AxdrError(f"push from setup {obis.ln_str(axdr.as_octets(ln))}")
+    return axdr.as_octets(name), content
+
+
+def parse_interval_push(notification: Notification) -> IntervalPush:
+    name, content = _head(notification, obis.INTERVAL_PUSH)
+    end, period, imp, exp, imp_iv, exp_iv, status = axdr.as_structure(content, 7)
+
+    def maybe(d: axdr.Data) -> int | None:
+        return None if d.tag is axdr.Tag.NULL else axdr.as_int(d)
+
+    return IntervalPush(name, ClosedInterval(
+        decode_datetime(axdr.as_octets(end, 12)), axdr.as_int(period), axdr.as_int(imp),
+        axdr.as_int(exp), maybe(imp_iv), maybe(exp_iv), axdr.as_int(status)))
+
+
+def parse_last_gasp_push(notification: Notification) -> LastGaspPush:
+    name, content = _head(notification, obis.LAST_GASP_PUSH)
+    time, code = axdr.as_structure(content, 2)
+    return LastGaspPush(name, decode_datetime(axdr.as_octets(time, 12)), axdr.as_int(code))
+
+
+# ------------------------------------------------------------------ scheduling
+
+MAX_CATCH_UP = 96  # intervals pushed at most per call, if the fleet jumped far ahead
+
+
+class PushScheduler:
+    """Which pushes of one meter are due after its fleet advanced (sans-I/O).
+
+    ``endpoint`` is a :class:`smame.dlms.server.MeterEndpoint` (its meter, security and
+    push destinations). Every soft-switch boundary closed since the last call gives an
+    interval push; every Last Gasp event a Last Gasp push (SPEC M4, M6, S1).
+    """
+
+    def __init__(self, endpoint: MeterEndpoint) -> None:
+        self.endpoint = endpoint
+        meter = endpoint.meter
+        self._pushed = {p: s.latest for p, s in meter.fleet.storage.items() if p in (15, 30)}
+        self._since = meter.fleet.time + 1
+
+    def due(self) -> list[tuple[str, bytes]]:
+        """(destination, APDU) pairs to send now."""
+        endpoint = self.endpoint
+        meter = endpoint.meter
+        out: list[tuple[str, bytes]] = []
+        destination = endpoint.push_destinations.get(obis.INTERVAL_PUSH)
+        for period, last in self._pushed.items():
+            latest = meter.fleet.storage[period].latest
+            if latest is None or latest == last:
+                continue
+            self._pushed[period] = latest
+            if destination and period == meter.soft_switch:
+                first = latest - (MAX_CATCH_UP - 1) * period
+                start = first if last is None else max(last + period, first)
+                for boundary in range(start, latest + 1, period):
+                    try:
+                        out.append((destination, build_interval_push(
+                            meter, endpoint.security, period=period, end=boundary * 60)))
+                    except ValueError:
+                        continue  # no reading kept at that boundary
+        gasp_to = endpoint.push_destinations.get(obis.LAST_GASP_PUSH)
+        for event in meter.events(self._since):
+            if event.kind == EventKind.LAST_GASP and gasp_to:
+                out.append((gasp_to, build_last_gasp_push(meter, endpoint.security,
+                                                          time=event.time)))
+        self._since = meter.fleet.time + 1
+        return out

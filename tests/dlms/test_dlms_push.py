@@ -1,0 +1,120 @@
+"""Data-notification pushes: the closed interval and the Last Gasp alarm (SPEC M4, M6, S1)."""
+
+from __future__ import annotations
+
+import pytest
+from dlms_cosem.protocol.xdlms import DataNotification
+
+from smame.dlms import (
+    DEMO_KEYS,
+    MeterKeys,
+    PushScheduler,
+    build_interval_push,
+    build_last_gasp_push,
+    open_push,
+    parse_interval_push,
+    parse_last_gasp_push,
+    push_frame,
+)
+from smame.dlms.cosem.control import PushRequested
+from smame.dlms.security import AuthenticationError, parse_ciphered
+from smame.dlms.wrapper import Frame, WrapperDecoder
+from smame.meter import EventKind
+from tests.dlms.support import IC, attr, management_client, method
+
+SETUP = "0.0.25.9.0.255"
+
+
+def test_interval_push_carries_the_closed_interval(endpoint, meter):
+    apdu = build_interval_push(meter, endpoint.security)
+    notification = open_push(apdu, DEMO_KEYS)
+    assert notification.system_title == endpoint.security.system_title
+    assert notification.time == meter.time
+    push = parse_interval_push(notification)
+    assert push.logical_device_name == f"SMM{meter.meter_id}".encode()
+    interval = push.interval
+    assert interval.period == meter.soft_switch == 30
+    stored = meter.stored(30, interval.end - 1800, interval.end)
+    assert interval.end == stored.boundaries[-1] * 60 == meter.fleet.storage[30].latest * 60
+    assert interval.import_register == stored.values["imp"][0][-1]
+    assert interval.export_register == stored.values["exp"][0][-1]
+    assert interval.import_interval == stored.intervals("imp")[0][-1]
+    assert interval.export_interval == stored.intervals("exp")[0][-1]
+
+
+def test_interval_push_follows_the_soft_switch_and_takes_an_end(endpoint, meter):
+    meter.set_soft_switch(15)
+    end = (meter.fleet.storage[15].latest - 15) * 60
+    push = parse_interval_push(open_push(
+        build_interval_push(meter, endpoint.security, end=end), DEMO_KEYS))
+    stored = meter.stored(15, end - 900, end)
+    assert (push.interval.period, push.interval.end) == (15, end)
+    assert push.interval.import_interval == stored.intervals("imp")[0][0]
+    with pytest.raises(ValueError, match="no 15-minute reading"):
+        build_interval_push(meter, endpoint.security, end=end + 60)
+
+
+def test_last_gasp_push(endpoint, meter, fleet):
+    t0 = fleet.time
+    fleet.schedule_outage(t0 + 120, t0 + 900, transformers=(meter.transformer,))
+    fleet.advance(5)
+    (gasp,) = [e for e in meter.events() if e.kind == EventKind.LAST_GASP]
+    alarm = parse_last_gasp_push(open_push(build_last_gasp_push(meter, endpoint.security),
+                                           DEMO_KEYS))
+    assert (alarm.time, alarm.event_code) == (gasp.time, EventKind.LAST_GASP)
+    assert alarm.logical_device_name == f"SMM{meter.meter_id}".encode()
+
+
+def test_pushes_advance_the_meter_counter_and_need_the_keys(endpoint, meter):
+    first = build_interval_push(meter, endpoint.security)
+    second = build_last_gasp_push(meter, endpoint.security)
+    counters = [parse_ciphered(a).invocation_counter for a in (first, second)]
+    assert counters[1] > counters[0]
+    assert endpoint.security.invocation_counter > counters[1]
+    with pytest.raises(AuthenticationError):
+        open_push(first, MeterKeys(bytes(16), bytes(16)))
+
+
+def test_dlms_cosem_reads_the_plain_data_notification(endpoint, meter):
+    apdu = build_interval_push(meter, endpoint.security)
+    ciphered = parse_ciphered(apdu)
+    plain = endpoint.security.decipher(endpoint.security.system_title,
+                                       ciphered.invocation_counter, ciphered.ciphertext)
+    notification = DataNotification.from_bytes(plain)
+    assert int(notification.date_time.timestamp()) == meter.time
+    assert notification.body[0] == 2  # a structure
+
+
+def test_push_frame_is_wrapped():
+    (frame,) = WrapperDecoder().feed(push_frame(b"\xdb\x00", 1, 102))
+    assert frame == Frame(1, 102, b"\xdb\x00")
+
+
+def test_push_method_over_the_association(endpoint, meter):
+    client = management_client(endpoint)
+    client.associate()
+    destination = b"\x02\x03\x16\x01\x09\x0e127.0.0.1:4060\x16\x00"
+    assert client.set(attr(IC.PUSH, SETUP, 3), destination).result == 0
+    assert endpoint.push_destinations[bytes([0, 0, 25, 9, 0, 255])] == "127.0.0.1:4060"
+    client.action(method(IC.PUSH, SETUP, 1), b"\x0f\x00")
+    (pushed,) = [e for e in client.transport.events if isinstance(e, PushRequested)]
+    assert pushed.destination == "127.0.0.1:4060"
+    assert parse_interval_push(open_push(pushed.apdu, DEMO_KEYS)).interval.period == 30
+    bad = b"\x02\x03\x16\x01\x09\x09localhost\x16\x00"
+    assert client.set(attr(IC.PUSH, SETUP, 3), bad).result == 250
+
+
+def test_scheduler_pushes_each_new_boundary_and_each_last_gasp_once(endpoint, meter, fleet):
+    endpoint.push_destinations.update({bytes([0, 0, 25, 9, 0, 255]): "127.0.0.1:9",
+                                       bytes([0, 0, 25, 9, 1, 255]): "127.0.0.1:10"})
+    scheduler = PushScheduler(endpoint)
+    assert scheduler.due() == []
+    t0 = fleet.time
+    fleet.schedule_outage(t0 + 600, t0 + 1200, transformers=(meter.transformer,))
+    fleet.advance(60)
+    due = scheduler.due()
+    intervals = [parse_interval_push(open_push(a, DEMO_KEYS)) for d, a in due if d.endswith(":9")]
+    gasps = [parse_last_gasp_push(open_push(a, DEMO_KEYS)) for d, a in due if d.endswith(":10")]
+    assert [p.interval.end for p in intervals] == [t0 + 1800, t0 + 3600]
+    assert len(gasps) == 1
+    assert scheduler.due() == []
