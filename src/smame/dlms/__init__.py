@@ -12,6 +12,10 @@ Public API for the head-end and the simulator:
 ``docs/obis.md`` lists the objects.
 """
 
+import logging
+
+import structlog
+
 from smame.dlms.aio import DEFAULT_PORT, PushSender, serve_meter
 from smame.dlms.keys import load_keys
 from smame.dlms.push import (
@@ -49,3 +53,7 @@ __all__ = [
     "serve_meter",
     "system_title_of",
 ]
+
+# dlms-cosem logs every APDU through structlog at debug and info level, deciphered: the
+# plaintext of ciphered traffic must not reach any log (SPEC S14). Only warnings pass.
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -1,0 +1,193 @@
+"""An association of the head-end with one meter, over asyncio streams (SPEC S1, S2, S14).
+
+The DLMS state machine is dlms-cosem's sans-I/O ``DlmsConnection``: it builds the AARQ,
+runs HLS-GMAC, ciphers every APDU with security suite 0 and deciphers the answers. This
+module only moves its bytes through the IEC 62056-47 wrapper on a stream, with a timeout
+on every answer, and turns DLMS refusals into :class:`DlmsRefusedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from dataclasses import dataclass
+
+from dlms_cosem import cosem, enumerations, exceptions, state, utils
+from dlms_cosem import dlms_data as dlms_data_types
+from dlms_cosem.connection import DlmsConnection
+from dlms_cosem.protocol import acse, xdlms
+from dlms_cosem.security import HighLevelSecurityGmacAuthentication
+
+from smame.dlms.security import MeterKeys
+from smame.dlms.wrapper import encode_frame
+from smame.hes.commands import CommandError, TransientError
+
+__all__ = ["DlmsRefusedError", "DlmsSession", "Endpoint", "open_session"]
+
+WRAPPER_HEADER = struct.Struct(">HHHH")
+MAX_FRAME = 65535
+HLS_CHALLENGE_LENGTH = 32
+
+
+class DlmsRefusedError(CommandError):
+    """The meter answered, and refused (a data-access or action result other than success)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a meter listens on the A-route."""
+
+    meter_id: int
+    host: str
+    port: int
+    server_sap: int = 1
+    cell: str = "default"
+    unit_exponent: int = -2
+
+
+class DlmsSession:
+    """A management-client association (client SAP 1, HLS-GMAC, security suite 0)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        keys: MeterKeys,
+        client_title: bytes,
+        first_counter: int,
+        server_sap: int = 1,
+        client_sap: int = 1,
+        timeout: float = 10.0,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.client_sap = client_sap
+        self.server_sap = server_sap
+        self.timeout = timeout
+        self.connection = DlmsConnection(
+            client_system_title=client_title,
+            authentication=HighLevelSecurityGmacAuthentication(
+                challenge_length=HLS_CHALLENGE_LENGTH),
+            global_encryption_key=keys.encryption_key,
+            global_authentication_key=keys.authentication_key,
+            security_suite=0,
+            max_pdu_size=2048,
+            client_invocation_counter=first_counter,
+        )
+
+    @property
+    def next_counter(self) -> int:
+        """The invocation counter the next APDU would use."""
+        return self.connection.client_invocation_counter
+
+    async def _read_frame(self) -> bytes:
+        header = await self._reader.readexactly(WRAPPER_HEADER.size)
+        version, _source, _destination, length = WRAPPER_HEADER.unpack(header)
+        if version != 1:
+            raise TransientError(f"wrapper version {version} from the meter")
+        return await self._reader.readexactly(length)
+
+    async def _exchange(self, event):
+        data = self.connection.send(event)
+        self._writer.write(encode_frame(self.client_sap, self.server_sap, data))
+        try:
+            payload = await asyncio.wait_for(self._read_frame(), self.timeout)
+        except asyncio.IncompleteReadError:
+            raise TransientError("the meter closed the connection") from None
+        except TimeoutError:
+            raise TransientError(f"no answer within {self.timeout} s") from None
+        self.connection.receive_data(payload)
+        try:
+            answer = self.connection.next_event()
+        except (exceptions.DlmsClientException, exceptions.LocalDlmsProtocolError,
+                ValueError, KeyError) as exc:
+            raise TransientError(f"unreadable answer: {exc}") from None
+        if isinstance(answer, xdlms.ExceptionResponse):
+            raise DlmsRefusedError(f"exception response: {answer.state_error.name}, "
+                              f"{answer.service_error.name}")
+        return answer
+
+    async def associate(self) -> None:
+        """AARQ/AARE and the HLS-GMAC exchange; CommandError if the meter refuses us."""
+        answer = await self._exchange(self.connection.get_aarq())
+        if not isinstance(answer, acse.ApplicationAssociationResponse):
+            raise TransientError("no AARE after the AARQ")
+        if answer.result is not enumerations.AssociationResult.ACCEPTED:
+            raise CommandError(f"association refused: {answer.result_source_diagnostics!r}")
+        if self.connection.state.current_state == state.SHOULD_SEND_HLS_SEVER_CHALLENGE_RESULT:
+            reply = self.connection.authentication.hls_generate_reply_data(self.connection)
+            data = await self.action(cosem.CosemMethod(
+                enumerations.CosemInterface.ASSOCIATION_LN, cosem.Obis(0, 0, 40, 0, 0), 1),
+                dlms_data_types.OctetStringData(reply).to_bytes())
+            proof = utils.parse_as_dlms_data(data) if data else None
+            if not proof or not self.connection.authentication.hls_meter_data_is_valid(
+                    proof, self.connection):
+                raise CommandError("the meter failed HLS-GMAC authentication")
+
+    async def get(self, attribute: cosem.CosemAttribute, access=None) -> bytes:
+        """The A-XDR data of an attribute, block transfer included."""
+        answer = await self._exchange(xdlms.GetRequestNormal(
+            cosem_attribute=attribute, access_selection=access))
+        data = bytearray()
+        while True:
+            if isinstance(answer, xdlms.GetResponseNormal):
+                return bytes(answer.data)
+            if isinstance(answer, xdlms.GetResponseWithBlock):
+                data.extend(answer.data)
+                answer = await self._exchange(xdlms.GetRequestNext(
+                    invoke_id_and_priority=answer.invoke_id_and_priority,
+                    block_number=answer.block_number))
+                continue
+            if isinstance(answer, xdlms.GetResponseLastBlock):
+                data.extend(answer.data)
+                return bytes(data)
+            error = getattr(answer, "error", None)
+            raise DlmsRefusedError(f"GET {attribute.instance} refused: {error!r}")
+
+    async def set(self, attribute: cosem.CosemAttribute, data: bytes) -> None:
+        answer = await self._exchange(xdlms.SetRequestNormal(cosem_attribute=attribute,
+                                                             data=data))
+        result = getattr(answer, "result", None)
+        if result is not enumerations.DataAccessResult.SUCCESS:
+            raise DlmsRefusedError(f"SET {attribute.instance} refused: {result!r}")
+
+    async def action(self, method: cosem.CosemMethod, data: bytes | None = None) -> bytes | None:
+        answer = await self._exchange(xdlms.ActionRequestNormal(cosem_method=method, data=data))
+        status = getattr(answer, "status", None)
+        if status is not enumerations.ActionResultStatus.SUCCESS:
+            raise DlmsRefusedError(f"ACTION {method.instance}/{method.method} refused: "
+                              f"{status or getattr(answer, 'error', None)!r}")
+        return getattr(answer, "data", None)
+
+    async def release(self) -> None:
+        with contextlib.suppress(TransientError, exceptions.NoRlrqRlreError):
+            await self._exchange(self.connection.get_rlrq())
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+
+async def open_session(
+    endpoint: Endpoint,
+    keys: MeterKeys,
+    client_title: bytes,
+    first_counter: int,
+    timeout: float = 10.0,
+) -> DlmsSession:
+    """Connect over TCP and associate; TransientError if the meter cannot be reached."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(endpoint.host, endpoint.port), timeout)
+    except (OSError, TimeoutError) as exc:
+        raise TransientError(f"cannot reach meter {endpoint.meter_id}: {exc}") from None
+    session = DlmsSession(reader, writer, keys, client_title, first_counter,
+                          server_sap=endpoint.server_sap, timeout=timeout)
+    try:
+        await session.associate()
+    except BaseException:
+        await session.close()
+        raise
+    return session
