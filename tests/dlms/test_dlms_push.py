@@ -104,7 +104,7 @@ def test_push_method_over_the_association(endpoint, meter):
     assert client.set(attr(IC.PUSH, SETUP, 3), bad).result == 250
 
 
-def test_scheduler_pushes_each_new_boundary_and_each_last_gasp_once(endpoint, meter, fleet):
+def test_scheduler_pushes_each_boundary_last_gasp_and_restore_once(endpoint, meter, fleet):
     endpoint.push_destinations.update({bytes([0, 0, 25, 9, 0, 255]): "127.0.0.1:9",
                                        bytes([0, 0, 25, 9, 1, 255]): "127.0.0.1:10"})
     scheduler = PushScheduler(endpoint)
@@ -114,7 +114,7 @@ def test_scheduler_pushes_each_new_boundary_and_each_last_gasp_once(endpoint, me
     fleet.advance(60)
     due = scheduler.due()
     intervals = [parse_interval_push(open_push(a, DEMO_KEYS)) for d, a in due if d.endswith(":9")]
-    gasps = [parse_last_gasp_push(open_push(a, DEMO_KEYS)) for d, a in due if d.endswith(":10")]
+    power = [parse_last_gasp_push(open_push(a, DEMO_KEYS)) for d, a in due if d.endswith(":10")]
     assert [p.interval.end for p in intervals] == [t0 + 1800, t0 + 3600]
-    assert len(gasps) == 1
+    assert [(p.event_code, p.time) for p in power] == [(31, t0 + 601), (32, t0 + 1200)]
     assert scheduler.due() == []

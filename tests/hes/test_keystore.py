@@ -93,3 +93,18 @@ def test_received_counters_reject_replays_and_persist_when_flushed(tmp_path, mas
     assert reopened.last_received(9) == 11
     assert not reopened.accept_received(9, 11)
     assert reopened.accept_received(9, 12)
+
+
+def test_sessions_reserve_their_counters_before_they_start(tmp_path, master):
+    store = KeyStore(tmp_path / "keys.db", master)
+    first = store.begin_session(3)
+    store.end_session(3, first + 40)
+    second = store.begin_session(3)
+    assert second >= first + 40
+    # A session that ran past its budget still never overlaps the next one...
+    store.end_session(3, second + 2000)
+    third = store.begin_session(3)
+    assert third >= second + 2000
+    # ...and a crash inside a session never reuses its reserved counters.
+    reopened = KeyStore(tmp_path / "keys.db", master)
+    assert reopened.begin_session(3) >= third + 512

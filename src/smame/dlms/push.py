@@ -146,15 +146,17 @@ def build_interval_push(meter: Meter, security: MeterSecurity, *, period: int | 
 
 
 def build_last_gasp_push(meter: Meter, security: MeterSecurity, *, time: int | None = None,
-                         long_invoke_id: int | None = None) -> bytes:
-    """The ciphered Last Gasp alarm APDU (SPEC M6). ``time`` defaults to the meter's latest
-    Last Gasp event, or now."""
+                         long_invoke_id: int | None = None,
+                         kind: EventKind = EventKind.LAST_GASP) -> bytes:
+    """The ciphered power-event APDU (SPEC M6, S8): the Last Gasp alarm, or with ``kind``
+    POWER_RESTORED the restoration report, through the same push setup. ``time``
+    defaults to the meter's latest event of that kind, or now."""
     if time is None:
-        gasps = [e.time for e in meter.events() if e.kind == EventKind.LAST_GASP]
-        time = gasps[-1] if gasps else meter.time
+        moments = [e.time for e in meter.events() if e.kind == kind]
+        time = moments[-1] if moments else meter.time
     body = axdr.structure(axdr.octet_string(obis.LAST_GASP_PUSH),
                           axdr.octet_string(logical_device_name(meter.meter_id)),
-                          power_event_data(int(time), int(EventKind.LAST_GASP)))
+                          power_event_data(int(time), int(kind)))
     return _notification(security, body, int(time), long_invoke_id)
 
 
@@ -248,7 +250,8 @@ class PushScheduler:
 
     ``endpoint`` is a :class:`smame.dlms.server.MeterEndpoint` (its meter, security and
     push destinations). Every soft-switch boundary closed since the last call gives an
-    interval push; every Last Gasp event a Last Gasp push (SPEC M4, M6, S1).
+    interval push; every Last Gasp and restoration event a power-event push through the
+    Last Gasp push setup, told apart by event code (SPEC M4, M6, S1, S8).
     """
 
     def __init__(self, endpoint: MeterEndpoint) -> None:
@@ -279,8 +282,8 @@ class PushScheduler:
                         continue  # no reading kept at that boundary
         gasp_to = endpoint.push_destinations.get(obis.LAST_GASP_PUSH)
         for event in meter.events(self._since):
-            if event.kind == EventKind.LAST_GASP and gasp_to:
+            if event.kind in (EventKind.LAST_GASP, EventKind.POWER_RESTORED) and gasp_to:
                 out.append((gasp_to, build_last_gasp_push(meter, endpoint.security,
-                                                          time=event.time)))
+                                                          time=event.time, kind=event.kind)))
         self._since = meter.fleet.time + 1
         return out

@@ -21,6 +21,7 @@ from typing import Any
 
 from smame.clock import Clock
 from smame.contract import check_limit, check_transmit_interval
+from smame.hes.throttle import Throttle
 
 __all__ = [
     "Command",
@@ -136,7 +137,10 @@ Executor = Callable[[CommandKind, int, dict[str, Any]], Awaitable[Any]]
 
 
 class CommandQueue:
-    """Runs commands against meters with per-cell and overall concurrency limits."""
+    """Runs commands against meters with per-cell and overall concurrency limits.
+
+    Pass the head-end's :class:`Throttle` to share its limits with collection sessions.
+    """
 
     def __init__(
         self,
@@ -148,15 +152,13 @@ class CommandQueue:
         retries: int = 3,
         backoff_seconds: float = 1.0,
         backoff_max_seconds: float = 60.0,
+        throttle: Throttle | None = None,
     ) -> None:
-        if per_cell <= 0 or total <= 0 or retries < 0:
-            raise ValueError("concurrency must be > 0 and retries ≥ 0")
+        if retries < 0:
+            raise ValueError("retries must be ≥ 0")
         self._execute = execute
         self._clock = clock
-        self._cell_of = cell_of
-        self._per_cell = per_cell
-        self._cells: dict[str, asyncio.Semaphore] = {}
-        self._total = asyncio.Semaphore(total)
+        self._throttle = throttle or Throttle(cell_of, per_cell, total)
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.backoff_max_seconds = backoff_max_seconds
@@ -220,12 +222,11 @@ class CommandQueue:
             listener(command)
 
     async def _run_one(self, command: Command, meter_id: int) -> None:
-        cell = self._cells.setdefault(self._cell_of(meter_id), asyncio.Semaphore(self._per_cell))
         jitter = random.Random(f"{command.correlation_id}:{meter_id}")
         result = MeterResult(meter_id, ok=False)
         for attempt in range(1, self.retries + 2):
             result.attempts = attempt
-            async with cell, self._total:
+            async with self._throttle.slot(meter_id):
                 try:
                     result.value = await self._execute(command.kind, meter_id, command.params)
                     result.ok, result.error = True, None

@@ -30,6 +30,7 @@ from smame.dlms.security import MeterKeys
 __all__ = ["KeyStore", "KeyStoreError", "MasterKey"]
 
 COUNTER_BLOCK = 1024
+SESSION_BUDGET = 512  # APDUs one session may send: association, reads with block transfer
 MAX_COUNTER = 0xFFFFFFFF
 
 
@@ -184,6 +185,30 @@ class KeyStore:
                 self._send_limit[meter_id] = limit
             self._next_send[meter_id] = counter + 1
             return counter
+
+    def begin_session(self, meter_id: int) -> int:
+        """First invocation counter of a session; at least :data:`SESSION_BUDGET` counters
+        from it are reserved on disk before it is returned. Sessions with one meter must not
+        overlap; :meth:`end_session` says where the session stopped."""
+        first = self.next_send_counter(meter_id)
+        with self._lock:
+            if first + SESSION_BUDGET > self._send_limit[int(meter_id)]:
+                limit = first + SESSION_BUDGET + COUNTER_BLOCK
+                self._db.execute("UPDATE counters SET send_reserved = ? WHERE meter_id = ?",
+                                 (limit, int(meter_id)))
+                self._send_limit[int(meter_id)] = limit
+        return first
+
+    def end_session(self, meter_id: int, next_unused: int) -> None:
+        """The session stopped before ``next_unused``; later sessions start there or later."""
+        meter_id = int(meter_id)
+        with self._lock:
+            self._next_send[meter_id] = max(self._next_send.get(meter_id, 0), next_unused)
+            if next_unused > self._send_limit.get(meter_id, 0):
+                limit = next_unused + COUNTER_BLOCK
+                self._db.execute("UPDATE counters SET send_reserved = ? WHERE meter_id = ?",
+                                 (limit, meter_id))
+                self._send_limit[meter_id] = limit
 
     def last_received(self, meter_id: int) -> int:
         """Highest invocation counter accepted from a meter, -1 if none."""

@@ -97,12 +97,11 @@ class DlmsSession:
             raise TransientError("the meter closed the connection") from None
         except TimeoutError:
             raise TransientError(f"no answer within {self.timeout} s") from None
-        self.connection.receive_data(payload)
         try:
+            self.connection.receive_data(payload)
             answer = self.connection.next_event()
-        except (exceptions.DlmsClientException, exceptions.LocalDlmsProtocolError,
-                ValueError, KeyError) as exc:
-            raise TransientError(f"unreadable answer: {exc}") from None
+        except Exception as exc:  # dlms-cosem's parsers raise anything at all on garbage
+            raise TransientError(f"unreadable answer: {type(exc).__name__}: {exc}") from None
         if isinstance(answer, xdlms.ExceptionResponse):
             raise DlmsRefusedError(f"exception response: {answer.state_error.name}, "
                               f"{answer.service_error.name}")

@@ -156,6 +156,19 @@ class Fleet:
                 minutes = retention.minutes(period)
                 if minutes:
                     self.storage[period] = IntervalStore(n, period, minutes, stored, period > 1)
+        self._store_start_readings()
+
+    def _store_start_readings(self) -> None:
+        """A fleet starting on a boundary holds that boundary's readings, as a running meter
+        would: the first interval can then be derived, read and pushed like any other."""
+        registers = self.registers()
+        for period, store in self.storage.items():
+            if self.minute % period:
+                continue
+            values = {"imp": registers["imp"], "exp": registers["exp"], "rea": registers["rea"],
+                      "volt": np.zeros(self.n, np.int64)}  # no average before the start
+            flags = Quality.MISSING if "volt" in store.names else 0
+            store.record(self.minute, {name: values[name] for name in store.names}, flags)
 
     # ------------------------------------------------------------------ properties
 
