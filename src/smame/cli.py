@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smame.dlms import cli as dlms_cli
+from smame.echonet import cli as echonet_cli
 
 app = typer.Typer(
     name="smame",
@@ -23,6 +24,7 @@ app = typer.Typer(
 fleet_app = typer.Typer(help="Simulate fleets of next-generation meters.", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(dlms_cli.app, name="meter")
+app.add_typer(echonet_cli.app, name="broute")
 
 JST = timezone(timedelta(hours=9), "JST")
 console = Console()

@@ -1,0 +1,194 @@
+"""A sans-I/O ECHONET Lite node: request bytes in, response bytes out (SPEC M8 B-route).
+
+:meth:`Node.receive` takes one datagram (or one ERXUDP payload) and its source address,
+and returns what to send and where. Requests are answered in the requested property
+order; anything malformed, addressed to an object the node does not hold, or of a
+service the node does not serve is dropped, as ECHONET Lite nodes do. The node opens no
+socket, reads no clock and never sleeps: the adapters in :mod:`smame.echonet.udp` and
+:mod:`smame.skstack` carry its bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from smame.echonet.frame import (
+    EOJ,
+    ESV,
+    Frame,
+    FrameError,
+    Property,
+    decode,
+    encode,
+)
+from smame.echonet.objects import NODE_PROFILE, DeviceObject, NodeProfile
+
+__all__ = ["MAX_FRAME", "MULTICAST", "Node", "Outgoing"]
+
+MAX_FRAME = 1232
+"""Largest frame the node sends: the payload limit of SKSENDTO/ERXUDP on Wi-SUN modules."""
+
+
+class _Multicast:
+    """Destination of announcements: 224.0.23.0 on IP, FF02::1 on a Wi-SUN PAN."""
+
+    def __repr__(self) -> str:
+        return "MULTICAST"
+
+
+MULTICAST = _Multicast()
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A frame to send to ``to``: the source address of a request, or MULTICAST."""
+
+    data: bytes
+    to: Hashable
+
+
+class Node:
+    """A node profile plus ``objects``; ``serial`` makes its identification numbers unique."""
+
+    def __init__(self, objects: Sequence[DeviceObject], serial: int,
+                 max_frame: int = MAX_FRAME) -> None:
+        self.profile = NodeProfile([o.eoj for o in objects], serial)
+        self.objects: dict[EOJ, DeviceObject] = {o.eoj: o for o in (self.profile, *objects)}
+        self.max_frame = max_frame
+        self.dropped = 0
+        self.answered = 0
+        self.awaiting_confirmation: dict[int, tuple[Hashable, tuple[int, ...]]] = {}
+        self._tid = 0
+
+    # ---------------------------------------------------------------- requests
+
+    def receive(self, data: bytes, source: Hashable) -> list[Outgoing]:
+        """Handle one frame from ``source``; never raises on bad input."""
+        try:
+            frame = decode(data)
+        except FrameError:
+            self.dropped += 1
+            return []
+        if not isinstance(frame, Frame) or not self._wanted(frame):
+            self.dropped += 1
+            return []
+        if frame.esv == ESV.INFC_RES:
+            self._confirmed(frame, source)
+            return []
+        targets = self._targets(frame.deoj)
+        if not targets:
+            self.dropped += 1
+            return []
+        self.answered += 1
+        replies = (self._serve(obj, frame, source) for obj in targets)
+        return [reply for reply in replies if reply is not None]
+
+    def _wanted(self, frame: Frame) -> bool:
+        if frame.esv == ESV.INFC_RES:
+            return True
+        if frame.esv not in (ESV.GET, ESV.SETC, ESV.SETI, ESV.INF_REQ, ESV.SETGET, ESV.INFC):
+            return False
+        return bool(frame.properties) or bool(frame.get_properties)
+
+    def _targets(self, deoj: EOJ) -> list[DeviceObject]:
+        if deoj.instance:
+            obj = self.objects.get(deoj)
+            return [obj] if obj is not None else []
+        return [o for e, o in self.objects.items() if (e.group, e.cls) == (deoj.group, deoj.cls)]
+
+    def _reply(self, frame: Frame, obj: DeviceObject, esv: int, props: Sequence[Property],
+               get_props: Sequence[Property] = ()) -> bytes:
+        return encode(Frame(frame.tid, obj.eoj, frame.seoj, esv, tuple(props), tuple(get_props)))
+
+    def _serve(self, obj: DeviceObject, frame: Frame, source: Hashable) -> Outgoing | None:
+        esv = frame.esv
+        if esv == ESV.GET:
+            props, ok = self._gets(obj, frame.properties, 0)
+            return Outgoing(self._reply(frame, obj, ESV.GET_RES if ok else ESV.GET_SNA, props),
+                            source)
+        if esv in (ESV.SETC, ESV.SETI):
+            props, ok = self._sets(obj, frame.properties)
+            if esv == ESV.SETI:
+                return None if ok else Outgoing(self._reply(frame, obj, ESV.SETI_SNA, props),
+                                                source)
+            return Outgoing(self._reply(frame, obj, ESV.SET_RES if ok else ESV.SETC_SNA, props),
+                            source)
+        if esv == ESV.INF_REQ:
+            props, ok = self._gets(obj, frame.properties, 0)
+            if not ok:
+                return Outgoing(self._reply(frame, obj, ESV.INF_SNA, props), source)
+            return Outgoing(self._reply(frame, obj, ESV.INF, props), MULTICAST)
+        if esv == ESV.SETGET:
+            set_props, set_ok = self._sets(obj, frame.properties)
+            used = sum(2 + len(p.edt) for p in set_props) + 1
+            get_props, get_ok = self._gets(obj, frame.get_properties, used)
+            ok = set_ok and get_ok
+            return Outgoing(self._reply(frame, obj, ESV.SETGET_RES if ok else ESV.SETGET_SNA,
+                                        set_props, get_props), source)
+        # INFC: acknowledge every property, data-less
+        acks = [Property(p.epc) for p in frame.properties]
+        return Outgoing(self._reply(frame, obj, ESV.INFC_RES, acks), source)
+
+    def _gets(self, obj: DeviceObject, wanted: Sequence[Property], used: int
+              ) -> tuple[list[Property], bool]:
+        budget = self.max_frame - 12 - used
+        props, ok = [], True
+        for prop in wanted:
+            edt = obj.get(prop.epc)
+            if edt is None or 2 + len(edt) > budget:
+                ok = False
+                edt = b""
+            budget -= 2 + len(edt)
+            props.append(Property(prop.epc, edt))
+        return props, ok
+
+    def _sets(self, obj: DeviceObject, wanted: Sequence[Property]) -> tuple[list[Property], bool]:
+        props, ok = [], True
+        for prop in wanted:
+            if prop.edt and obj.set(prop.epc, prop.edt):
+                props.append(Property(prop.epc))
+            else:
+                ok = False
+                props.append(prop)  # a refused property is returned with its data
+        return props, ok
+
+    # ---------------------------------------------------------------- announcements
+
+    def _next_tid(self) -> int:
+        self._tid = (self._tid + 1) & 0xFFFF
+        return self._tid
+
+    def notify(self, eoj: EOJ, epcs: Sequence[int], to: Hashable = MULTICAST,
+               confirm: bool = False) -> Outgoing:
+        """INF (or INFC, which needs a unicast ``to``) of ``epcs`` of object ``eoj``."""
+        obj = self.objects[eoj]
+        if confirm and to is MULTICAST:
+            raise ValueError("INFC is sent to one node, not to the multicast group")
+        props = [Property(epc, obj.get(epc) or b"") for epc in epcs]
+        tid = self._next_tid()
+        esv = ESV.INFC if confirm else ESV.INF
+        if confirm:
+            self.awaiting_confirmation[tid] = (to, tuple(epcs))
+        return Outgoing(encode(Frame(tid, eoj, NODE_PROFILE if eoj == NODE_PROFILE else
+                                     EOJ(0x05, 0xFF, 0x01), esv, tuple(props))), to)
+
+    def announce_instances(self, to: Hashable = MULTICAST) -> Outgoing:
+        """INF of the instance list (0xD5) from the node profile to node profiles: start-up."""
+        props = (Property(0xD5, self.profile.instance_list_notification()),)
+        frame = Frame(self._next_tid(), NODE_PROFILE, NODE_PROFILE, ESV.INF, props)
+        return Outgoing(encode(frame), to)
+
+    def poll(self) -> list[Outgoing]:
+        """Announcements now due: fixed-time cumulative energy after each :00 and :30."""
+        out = []
+        for eoj, obj in self.objects.items():
+            epcs = obj.due_announcements()
+            if epcs:
+                out.append(self.notify(eoj, epcs))
+        return out
+
+    def _confirmed(self, frame: Frame, source: Hashable) -> None:
+        pending = self.awaiting_confirmation.get(frame.tid)
+        if pending is not None and pending[0] == source:
+            del self.awaiting_confirmation[frame.tid]

@@ -1,0 +1,483 @@
+"""A Wi-SUN module speaking SKSTACK IP, emulated sans-I/O (SPEC M8: B-route over Wi-SUN).
+
+Serial bytes in (:meth:`WiSunModule.receive_data`), serial bytes out
+(:meth:`WiSunModule.data_to_send`). Behind the radio is one smart meter: the PAN
+coordinator and PANA authentication agent described by :class:`Coordinator`, whose
+ECHONET Lite node is reached through a :class:`MeterLink`. A PANA session is established
+by SKJOIN only with the meter's B-route ID and password; until then the meter drops what
+the module sends, as a real meter drops frames outside its PANA session.
+
+Commands end with CR, LF or CRLF. SKSENDTO is followed by exactly DATALEN raw bytes.
+Errors answer ``FAIL ERxx`` as the modules do: ER04 unknown command, ER05 wrong number
+of arguments, ER06 bad format or value out of range, ER09 UART input error, ER10
+execution failed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from smame.skstack.models import Model
+
+__all__ = ["MULTICAST_ADDRESS", "Coordinator", "MeterLink", "WiSunModule", "link_local"]
+
+MAX_LINE = 512
+MAX_DATA = 0x04D0
+ECHONET_PORT, PANA_PORT = 0x0E1A, 0x02CC
+MULTICAST_ADDRESS = "FF02:0000:0000:0000:0000:0000:0000:0001"
+_BOOLEAN = (0xA0, 0xA1, 0xA2, 0x15, 0x17, 0xFD, 0xFE, 0xFF)
+_READ_ONLY = (0x07, 0xFB)
+
+
+def link_local(mac: bytes) -> str:
+    """The IPv6 link-local address of a 64-bit MAC (U/L bit flipped), as SKSTACK prints it."""
+    iid = bytes((mac[0] ^ 0x02,)) + mac[1:]
+    groups = ["FE80", "0000", "0000", "0000"] + [iid[k:k + 2].hex().upper() for k in (0, 2, 4, 6)]
+    return ":".join(groups)
+
+
+def _full(address: str) -> str:
+    """An IPv6 address in the module's notation (8 groups of 4 upper-case digits)."""
+    return ipaddress.IPv6Address(address).exploded.upper()
+
+
+class MeterLink(Protocol):
+    """The meter's ECHONET Lite node as the module's peer. Frames come back as
+    ``(payload, multicast)``."""
+
+    def request(self, payload: bytes, source: str) -> list[tuple[bytes, bool]]: ...
+
+    def joined(self, hems: str) -> list[tuple[bytes, bool]]: ...
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    """The meter's radio: MAC, PAN, and the B-route credentials it authenticates."""
+
+    mac: bytes
+    route_b_id: str
+    password: str
+    channel: int = 0x21
+    pan_id: int = 0x8888
+    lqi: int = 0xA8
+
+    @property
+    def address(self) -> str:
+        return link_local(self.mac)
+
+    @property
+    def pairing_id(self) -> str:
+        """Lower 8 characters of the B-route ID: what an active scan with IE looks for."""
+        return self.route_b_id[-8:]
+
+
+class _FailError(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+@dataclass
+class _PendingSend:
+    header: bytes
+    args: list[str]
+    length: int
+
+
+def _hex(text: str, digits: tuple[int, ...], low: int, high: int) -> int:
+    if len(text) not in digits or any(c not in "0123456789ABCDEFabcdef" for c in text):
+        raise _FailError(6)
+    value = int(text, 16)
+    if not low <= value <= high:
+        raise _FailError(6)
+    return value
+
+
+def _address(text: str) -> str:
+    try:
+        return _full(text)
+    except ValueError:
+        raise _FailError(6) from None
+
+
+class WiSunModule:
+    """One BP35A1 or BP35C2 (``model``) with MAC ``mac``, in radio range of ``meter``."""
+
+    def __init__(self, model: Model, meter: Coordinator, link: MeterLink, mac: bytes) -> None:
+        self.model = model
+        self.meter = meter
+        self.link = link
+        self.mac = mac
+        self.address = link_local(mac)
+        self.wopt = model.default_wopt  # kept in flash: SKRESET does not clear it
+        self._in = bytearray()
+        self._out = bytearray()
+        self._pending: _PendingSend | None = None
+        self._commands: dict[str, Callable[[list[str]], None]] = {
+            "SKVER": self._skver, "SKAPPVER": self._skappver, "SKINFO": self._skinfo,
+            "SKRESET": self._skreset, "SKSREG": self._sksreg, "SKSETRBID": self._sksetrbid,
+            "SKSETPWD": self._sksetpwd, "SKSCAN": self._skscan, "SKLL64": self._skll64,
+            "SKJOIN": self._skjoin, "SKREJOIN": self._skrejoin, "SKTERM": self._skterm,
+            "SKADDNBR": self._skaddnbr, "SKSAVE": self._ok_only, "SKERASE": self._ok_only,
+            "SKLOAD": self._skload, "ROPT": self._ropt, "WOPT": self._wopt,
+            "SKSENDTO": self._sksendto_line,
+        }
+        self._reset()
+
+    def _reset(self) -> None:
+        self.registers: dict[int, int] = {0x02: 0x21, 0x03: 0xFFFF, 0x07: 0, 0x15: 1,
+                                          0x16: 0x15180, 0x17: 1, 0xA0: 0, 0xA1: 1, 0xA2: 0,
+                                          0xFB: 0, 0xFD: 0, 0xFE: 1, 0xFF: 0}
+        self.pairing_id = "00000000"
+        self.route_b_id: str | None = None
+        self.password: str | None = None
+        self.session = False
+        self.neighbour = False  # the meter's address is known (scanned or joined)
+
+    # ---------------------------------------------------------------- serial bytes
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes written to the serial port; never raises."""
+        self._in += data
+        while self._step():
+            pass
+
+    def data_to_send(self) -> bytes:
+        """Bytes the module wrote to the serial port since the last call."""
+        out, self._out = bytes(self._out), bytearray()
+        return out
+
+    def deliver(self, payload: bytes, multicast: bool = False) -> None:
+        """A frame the meter sends on its own (INF): ERXUDP while the session is up."""
+        if self.session:
+            destination = MULTICAST_ADDRESS if multicast else self.address
+            self._erxudp(self.meter.address, destination, ECHONET_PORT, payload, secured=1)
+
+    # ---------------------------------------------------------------- input framing
+
+    def _step(self) -> bool:
+        buf = self._in
+        if self._pending is not None:
+            if len(buf) < self._pending.length:
+                return False
+            data = bytes(buf[:self._pending.length])
+            del buf[:self._pending.length]
+            pending, self._pending = self._pending, None
+            self._run(pending.header + b" " + data, lambda: self._sendto(pending.args, data))
+            return True
+        skip = 0
+        while skip < len(buf) and buf[skip] in b"\r\n":
+            skip += 1
+        del buf[:skip]
+        if not buf:
+            return False
+        term = min((i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0), default=-1)
+        if buf.startswith(b"SKSENDTO "):
+            spaces, at = 0, -1
+            for at, byte in enumerate(buf):  # noqa: B007 - position of the last header space
+                if byte == 0x20:
+                    spaces += 1
+                    if spaces == self.model.sendto_args + 1:
+                        break
+            else:
+                at = -1
+            if at >= 0 and (term < 0 or at < term):
+                header = bytes(buf[:at])
+                del buf[:at + 1]
+                self._start_send(header)
+                return True
+        if term < 0:
+            if len(buf) > MAX_LINE:
+                buf.clear()
+                self._fail(9)
+            return False
+        line = bytes(buf[:term])
+        del buf[:term]
+        if len(line) > MAX_LINE:
+            self._fail(9)
+            return True
+        self._run(line, lambda: self._command(line))
+        return True
+
+    def _run(self, echoed: bytes, action: Callable[[], None]) -> None:
+        if self.registers[0xFE]:
+            self._out += echoed + b"\r\n"
+        try:
+            action()
+        except _FailError as failure:
+            self._fail(failure.code)
+
+    def _command(self, line: bytes) -> None:
+        text = line.decode("ascii", errors="replace")
+        parts = text.split(" ")
+        handler = self._commands.get(parts[0])
+        if handler is None or any(not p for p in parts):
+            raise _FailError(4 if handler is None else 6)
+        handler(parts[1:])
+
+    def _start_send(self, header: bytes) -> None:
+        args = header.decode("ascii", errors="replace").split(" ")[1:]
+        try:
+            if len(args) != self.model.sendto_args or any(not a for a in args):
+                raise _FailError(5)
+            length = _hex(args[-1], (4,), 1, MAX_DATA)
+        except _FailError as failure:
+            code = failure.code
+            self._run(header, lambda: self._fail(code))
+            self._discard_line()
+            return
+        self._pending = _PendingSend(header, args, length)
+
+    def _discard_line(self) -> None:
+        buf = self._in
+        term = min((i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0), default=len(buf))
+        del buf[:term]
+
+    # ---------------------------------------------------------------- output
+
+    def _line(self, text: str) -> None:
+        self._out += text.encode("ascii") + b"\r\n"
+
+    def _ok(self) -> None:
+        self._line("OK")
+
+    def _fail(self, code: int) -> None:
+        self._line(f"FAIL ER{code:02d}")
+
+    def _event(self, number: int, sender: str, param: int | None = None) -> None:
+        parts = [f"EVENT {number:02X}", sender]
+        if self.model.dual:
+            parts.append("0")
+        if param is not None:
+            parts.append(f"{param:02X}")
+        self._line(" ".join(parts))
+
+    def _erxudp(self, sender: str, destination: str, port: int, data: bytes,
+                secured: int) -> None:
+        fields = ["ERXUDP", sender, destination, f"{port:04X}", f"{port:04X}",
+                  self.meter.mac.hex().upper()]
+        if self.model.dual:
+            if self.registers[0xA2]:
+                fields.append(f"{self.meter.lqi:02X}")
+            fields += [str(secured), "0"]
+        else:
+            fields.append(str(secured))
+        fields.append(f"{len(data):04X}")
+        payload = data.hex().upper().encode() if self.wopt == 1 else data
+        self._out += " ".join(fields).encode() + b" " + payload + b"\r\n"
+
+    # ---------------------------------------------------------------- commands
+
+    def _expect(self, args: list[str], count: int) -> None:
+        if len(args) != count:
+            raise _FailError(5)
+
+    def _skver(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        self._line(f"EVER {self.model.version}")
+        self._ok()
+
+    def _skappver(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        self._line(f"EAPPVER smame-{self.model.name}")
+        self._ok()
+
+    def _skinfo(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        tail = "0" if self.model.dual else "FFFE"
+        self._line(f"EINFO {self.address} {self.mac.hex().upper()} {self.registers[0x02]:02X} "
+                   f"{self.registers[0x03]:04X} {tail}")
+        self._ok()
+
+    def _skreset(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        self._reset()
+        self._ok()
+
+    def _ok_only(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        self._ok()
+
+    def _skload(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        raise _FailError(10)  # nothing was saved to flash
+
+    def _register(self, name: str) -> int:
+        if not name.startswith("S") or not 2 <= len(name) <= 3:
+            raise _FailError(6)
+        number = _hex(name[1:], (1, 2), 0, 0xFF)
+        if number not in self.registers and number != 0x0A:
+            raise _FailError(6)
+        return number
+
+    def _sksreg(self, args: list[str]) -> None:
+        if not 1 <= len(args) <= 2:
+            raise _FailError(5)
+        number = self._register(args[0])
+        if len(args) == 1:
+            width = {0x02: 2, 0x03: 4, 0x07: 8, 0x16: 8}.get(number, 1)
+            shown = (self.pairing_id if number == 0x0A else
+                     f"{self.registers[number]:0{width}X}")
+            self._line(f"ESREG {shown}")
+            self._ok()
+            return
+        value = args[1]
+        if number in _READ_ONLY:
+            raise _FailError(6)
+        if number == 0x0A:
+            _hex(value, (8,), 0, 0xFFFFFFFF)
+            self.pairing_id = value.upper()
+        elif number == 0x02:
+            self.registers[number] = _hex(value, (1, 2), 0x21, 0x3C)
+        elif number == 0x03:
+            self.registers[number] = _hex(value, (1, 2, 3, 4), 0, 0xFFFF)
+        elif number == 0x16:
+            self.registers[number] = _hex(value, tuple(range(1, 9)), 0x3C, 0xFFFFFFFF)
+        elif number in _BOOLEAN:
+            self.registers[number] = _hex(value, (1,), 0, 1)
+        self._ok()
+
+    def _sksetrbid(self, args: list[str]) -> None:
+        self._expect(args, 1)
+        rbid = args[0]
+        if len(rbid) != 32 or not rbid.isprintable():
+            raise _FailError(6)
+        self.route_b_id = rbid
+        self.pairing_id = rbid[-8:]
+        self._ok()
+
+    def _sksetpwd(self, args: list[str]) -> None:
+        self._expect(args, 2)
+        length = _hex(args[0], (1, 2), 1, 0x20)
+        if len(args[1]) != length:
+            raise _FailError(6)
+        self.password = args[1]
+        self._ok()
+
+    def _skscan(self, args: list[str]) -> None:
+        self._expect(args, self.model.scan_args)
+        mode = _hex(args[0], (1,), 0, 3)
+        if mode == 1:
+            raise _FailError(6)
+        mask = _hex(args[1], (8,), 0, 0xFFFFFFFF)
+        duration = _hex(args[2], (1, 2), 0, 14)
+        del duration  # the emulated scan is instant
+        side = _hex(args[3], (1,), 0, 1) if self.model.dual else 0
+        self._ok()
+        on_channel = bool(mask >> (self.meter.channel - 0x21) & 1)
+        if mode == 0:
+            channels = [0x21 + k for k in range(28) if mask >> k & 1]
+            self._line("EEDSCAN")
+            self._line(" ".join(f"{c:02X} {0x30 if c == self.meter.channel else 0x10:02X}"
+                                for c in channels))
+            self._event(0x1F, self.address)
+            return
+        pairs = mode == 3 or self.pairing_id == self.meter.pairing_id
+        if on_channel and pairs and side == 0:
+            self.neighbour = True
+            m = self.meter
+            self._event(0x20, m.address)
+            lines = ["EPANDESC", f"  Channel:{m.channel:02X}", "  Channel Page:09",
+                     f"  Pan ID:{m.pan_id:04X}", f"  Addr:{m.mac.hex().upper()}",
+                     f"  LQI:{m.lqi:02X}"]
+            if self.model.dual:
+                lines.append("  Side:0")
+            if mode == 2:
+                lines.append(f"  PairID:{m.pairing_id}")
+            for line in lines:
+                self._line(line)
+        self._event(0x22, self.address)
+
+    def _skll64(self, args: list[str]) -> None:
+        self._expect(args, 1)
+        mac = _hex(args[0], (16,), 0, 2**64 - 1)
+        self._line(link_local(mac.to_bytes(8, "big")))
+
+    def _skaddnbr(self, args: list[str]) -> None:
+        self._expect(args, 2)
+        _address(args[0])
+        _hex(args[1], (16,), 0, 2**64 - 1)
+        self._ok()
+
+    def _pana(self, sequence: int) -> bytes:
+        """A PANA-Auth-Request header (RFC 5191): what the meter's PAA sends while joining."""
+        return (b"\x00\x00\x00\x10\x00\x00\x00\x02" + self.mac[-4:]
+                + sequence.to_bytes(4, "big"))
+
+    def _skjoin(self, args: list[str]) -> None:
+        self._expect(args, 1)
+        target = _address(args[0])
+        if self.session:
+            raise _FailError(10)
+        self._ok()
+        m = self.meter
+        reachable = (target == m.address and self.registers[0x02] == m.channel
+                     and self.registers[0x03] == m.pan_id)
+        self._event(0x21, target, 0x02)  # neighbour solicitation
+        if not reachable:
+            self._event(0x21, target, 0x01)
+            self._event(0x24, target)
+            return
+        self.neighbour = True
+        self._event(0x02, target)
+        self._erxudp(m.address, self.address, PANA_PORT, self._pana(1), secured=0)
+        self._event(0x21, target, 0x00)
+        if self.route_b_id != m.route_b_id or self.password != m.password:
+            self._event(0x24, target)
+            return
+        self._erxudp(m.address, self.address, PANA_PORT, self._pana(2), secured=0)
+        self._event(0x21, target, 0x00)
+        self._event(0x25, target)
+        self.session = True
+        for payload, multicast in self.link.joined(self.address):
+            self.deliver(payload, multicast)
+
+    def _skrejoin(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        if not self.session:
+            raise _FailError(10)
+        self._ok()
+        self._event(0x25, self.meter.address)
+
+    def _skterm(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        if not self.session:
+            raise _FailError(10)
+        self._ok()
+        self.session = False
+        self._event(0x27, self.meter.address)
+
+    def _ropt(self, args: list[str]) -> None:
+        self._expect(args, 0)
+        self._out += f"OK {self.wopt:02X}\r".encode()  # ROPT and WOPT answer with CR only
+
+    def _wopt(self, args: list[str]) -> None:
+        self._expect(args, 1)
+        self.wopt = _hex(args[0], (2,), 0, 1)
+        self._out += b"OK\r"
+
+    def _sksendto_line(self, args: list[str]) -> None:
+        raise _FailError(5)  # a complete SKSENDTO never ends its header with a line break
+
+    def _sendto(self, args: list[str], data: bytes) -> None:
+        handle = _hex(args[0], (1,), 1, 6)
+        del handle
+        destination = _address(args[1])
+        port = _hex(args[2], (4,), 1, 0xFFFF)
+        secured = _hex(args[3], (1,), 0, 2)
+        side = _hex(args[4], (1,), 0, 1) if self.model.dual else 0
+        if secured == 1 and not self.session:
+            raise _FailError(10)
+        to_meter = destination in (self.meter.address, MULTICAST_ADDRESS) and side == 0
+        if not to_meter or not self.neighbour:
+            self._event(0x21, destination, 0x01)
+            self._ok()
+            return
+        self._event(0x21, destination, 0x00)
+        self._ok()
+        if port != ECHONET_PORT or not self.session or secured == 0:
+            return  # the meter accepts ECHONET Lite only inside its PANA session
+        for payload, multicast in self.link.request(data, self.address):
+            self.deliver(payload, multicast)
