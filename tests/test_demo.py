@@ -3,20 +3,22 @@
 from tests.test_cli import smame
 
 
-def test_demo_shows_the_day_with_commands_outage_and_last_gasp():
-    result = smame("demo", "--meters", "120")
+def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
+    result = smame("demo", "--meters", "100", "--speed", "5760")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
-    assert "Fleet load, 30-minute slots" in out
-    assert "RESERVATION_EXECUTED" in out
-    assert "DISCONNECTED" in out
-    assert "RECONNECTED" in out
-    assert "Last Gasp alarms at 10:00:01" in out
-    assert "with Last Gasp off stayed silent" in out
-    assert "now limited to 20 A" in out
+    assert "Fleet load collected by the head-end" in out
+    assert "48 half-hour intervals: collection rate min 100.00%" in out
+    assert "Last Gasp alarms from 10:00:01" in out
+    assert "restore reports at 10:40:00" in out
+    assert "without Last Gasp stayed silent" in out
+    assert "ampere reservation executed on 40 meters at 18:00:00 (20 A)" in out
+    for command in ("reserve_limit", "clock_sync", "disconnect", "reconnect", "soft_switch"):
+        assert f"│ {command}" in result.stdout
+    assert "failed │" not in result.stdout.replace("succeeded", "")
 
 
 def test_demo_refuses_a_fleet_too_small_to_show_anything():
     result = smame("demo", "--meters", "3")
     assert result.returncode == 2
-    assert "at least 10 meters" in result.stderr
+    assert "at least 60 meters" in result.stderr

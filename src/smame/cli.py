@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
+from smame.hes import cli as hes_cli
 
 app = typer.Typer(
     name="smame",
@@ -25,6 +26,7 @@ fleet_app = typer.Typer(help="Simulate fleets of next-generation meters.", no_ar
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(dlms_cli.app, name="meter")
 app.add_typer(echonet_cli.app, name="broute")
+app.add_typer(hes_cli.app, name="hes")
 
 JST = timezone(timedelta(hours=9), "JST")
 console = Console()
@@ -108,13 +110,16 @@ def fleet_simulate(
 def demo(
     meters: Annotated[int, typer.Option(help="Meters in the demo fleet.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 2880,
 ) -> None:
     """Run the system on a small fleet for a simulated day and print what happened."""
     from smame.demo import run_demo
 
-    if meters < 10:
-        raise CliError("the demo needs at least 10 meters")
-    run_demo(console, meters=meters, seed=seed)
+    if meters < 60:
+        raise CliError("the demo needs at least 60 meters (it commands 40 of them)")
+    if not 1 <= speed <= 20_000:
+        raise CliError("--speed must be within 1–20000")
+    run_demo(console, meters=meters, seed=seed, speed=speed)
 
 
 def main() -> None:

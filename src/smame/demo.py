@@ -1,17 +1,31 @@
-"""``make demo``: a small fleet lives through one summer day, with commands and an outage."""
+"""``make demo``: the system lives through one summer day.
+
+A fleet of a few hundred meters is served over DLMS/COSEM on loopback and collected by the
+head-end on an accelerated clock: pushes every 30 minutes, pulls for what did not arrive,
+the 5-minute groups, a mass ampere reservation, a disconnect, a clock sync, and an outage
+whose Last Gasp alarms reach the head-end.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from smame.hes.commands import Command, CommandKind
+from smame.hes.groups import FiveMinuteGroups
+from smame.hes.headend import HeadEnd, HesConfig
+from smame.hes.sinks import MemorySink
 from smame.meter import EventKind, Fleet, FleetConfig
 from smame.meter.simulate import BatchSummary
-from smame.readings import CHANNELS, Period, Quantity, channel_code
+from smame.readings import Period, Quantity, channel_code
+from smame.system import running_a_route
 
 JST = timezone(timedelta(hours=9), "JST")
 DEMO_DAY = date(2026, 7, 1)
@@ -24,54 +38,62 @@ def _at(hour: int, minute: int = 0) -> int:
     return int((midnight + timedelta(hours=hour, minutes=minute)).timestamp())
 
 
-def _jst(posix: int) -> str:
+def _jst(posix: float) -> str:
     return datetime.fromtimestamp(posix, JST).strftime("%H:%M:%S")
 
 
-def run_demo(console: Console, meters: int = 300, seed: int = 7) -> None:
-    config = FleetConfig(meters=meters, start=datetime.combine(DEMO_DAY, time(0), JST), seed=seed)
-    fleet = Fleet(config)
-    batches: list[pa.Table] = []
-    summary = BatchSummary()
+def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880) -> None:
+    asyncio.run(_demo(console, meters, seed, speed))
 
-    def run_to(posix: int) -> None:
-        for batch in fleet.run_until(posix):
-            batches.append(batch)
-            summary.add(batch)
 
+async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
+    fleet = Fleet(FleetConfig(meters=meters, start=datetime.combine(DEMO_DAY, time(0), JST),
+                              seed=seed))
     outage_meter = fleet.meter(10)
-    quiet = fleet.meter(outage_meter.index + 1)
-    quiet.set_last_gasp(False)  # a meter without Last Gasp, as later low-voltage meters are
-    reserved, switched, fifteen = fleet.meter(1), fleet.meter(2), fleet.meter(3)
-    fifteen.set_soft_switch(15)
-    reservation = reserved.reserve_limit(_at(18), 20)
-    cancelled = reserved.reserve_limit(_at(21), 60)
-    reserved.cancel_reservation(cancelled.id)
+    fleet.meter(outage_meter.index + 1).set_last_gasp(False)  # as later low-voltage meters
     fleet.schedule_outage(_at(10), _at(10, 40), transformers=(outage_meter.transformer,))
+    sink = MemorySink()
+    groups = FiveMinuteGroups.select(fleet.meter_ids, seed=seed)
+    ids = [int(m) for m in fleet.meter_ids]
+    console.rule(f"[bold]smame demo — {DEMO_DAY.isoformat()} (JST), one simulated day")
+    console.print(f"Serving {meters} meters over DLMS/COSEM on loopback; the head-end collects "
+                  f"them at {speed:g}× real time ({86400 / speed:.0f} s for the day)…")
+    with tempfile.TemporaryDirectory(prefix="smame-demo-") as work:
+        async with running_a_route(fleet, speed, sink, Path(work),
+                                   HesConfig(push_grace_seconds=300), groups) as (system, drive):
+            hes = system.headend
+            commands: list[Command] = []
 
-    run_to(_at(13))
-    switched.disconnect()
-    run_to(_at(15))
-    switched.reconnect()
-    run_to(_at(24))
+            def submit(kind: CommandKind, targets: list[int], params=None):
+                return lambda: commands.append(hes.commands.submit(kind, targets, params))
 
-    table = pa.concat_tables(batches)
-    events = fleet.events.drain()
-    summary.add_events([e.kind for e in events])
-    _print_fleet(console, fleet)
-    _print_load(console, table)
-    _print_summary(console, summary, fleet)
-    _print_events(console, events, fleet)
-    console.print(
-        f"Reservation #{reservation.id}: meter {reserved.meter_id} now limited to "
-        f"{reserved.limit_a} A; soft switch of meter {fifteen.meter_id}: {fifteen.soft_switch} min."
-    )
+            driver = drive(_at(24))
+            await asyncio.gather(
+                driver,
+                hes.run_schedule(_at(24) + 300),
+                system.at(_at(6), submit(CommandKind.SOFT_SWITCH, ids[3:5], {"minutes": 15})),
+                system.at(_at(8), submit(CommandKind.RESERVE_LIMIT, ids[20:60],
+                                         {"at": _at(18), "amps": 20})),
+                system.at(_at(9), submit(CommandKind.CLOCK_SYNC, ids)),
+                system.at(_at(12), submit(CommandKind.DISCONNECT, ids[2:3])),
+                system.at(_at(13), submit(CommandKind.READ_INSTANTANEOUS, ids[5:6])),
+                system.at(_at(15), submit(CommandKind.RECONNECT, ids[2:3])),
+            )
+            await hes.commands.drain()
+            refilled = await hes.fill_gaps(_at(0), _at(24))
+            hes.flush()
+            table = sink.table()
+            _print_fleet(console, fleet)
+            _print_load(console, table)
+            _print_collection(console, hes, refilled, system.pushes_sent)
+            _print_outages(console, hes, fleet)
+            _print_commands(console, commands, system.meter_events)
+            _print_readings(console, table, groups)
 
 
 def _print_fleet(console: Console, fleet: Fleet) -> None:
     topo, traits = fleet.topology, fleet.traits
     joint = fleet.joint_meters().column("kind").to_pylist()
-    console.rule(f"[bold]smame demo — {DEMO_DAY.isoformat()} (JST), one simulated day")
     console.print(
         f"{fleet.n} meters on {topo.n_transformers} pole transformers and {topo.n_feeders} "
         f"feeder(s); PV on {int((traits.pv_kw > 0).sum())} homes, EV chargers in "
@@ -84,92 +106,94 @@ def _print_load(console: Console, table: pa.Table) -> None:
     channel = table.column("channel").to_numpy()
     values = table.column("value").to_numpy()
     ends = table.column("interval_end").cast(pa.int64()).to_numpy()
-    slots = (ends // 60 - ends.min() // 60) // 30
+    slots = (ends - _at(0)) // 1800 - 1
     load = {}
     for quantity in (Quantity.ACTIVE_IMPORT, Quantity.ACTIVE_EXPORT):
-        mask = channel == channel_code(quantity, Period.MIN30)
-        kwh = np.bincount(slots[mask], weights=values[mask], minlength=48)[:48] * 0.01
-        load[quantity] = kwh * 2  # kWh per half hour → mean kW
+        mask = (channel == channel_code(quantity, Period.MIN30)) & (slots >= 0) & (slots < 48)
+        load[quantity] = np.bincount(slots[mask], weights=values[mask], minlength=48) * 0.02
     top = max(load[Quantity.ACTIVE_IMPORT].max(), 1e-9)
     line = lambda kw: "".join(_BARS[round(v / top * 8)] for v in kw)  # noqa: E731
-    console.print("\n[bold]Fleet load, 30-minute slots 00:00 → 24:00 (mean kW)")
+    console.print("\n[bold]Fleet load collected by the head-end, 30-minute slots (mean kW)")
     console.print(f"  import │{line(load[Quantity.ACTIVE_IMPORT])}│ peak "
                   f"{load[Quantity.ACTIVE_IMPORT].max():.0f} kW")
     console.print(f"  export │{line(load[Quantity.ACTIVE_EXPORT])}│ peak "
                   f"{load[Quantity.ACTIVE_EXPORT].max():.0f} kW (PV reverse flow)")
 
 
-def _print_summary(console: Console, summary: BatchSummary, fleet: Fleet) -> None:
-    data = summary.as_dict()
-    grid = Table(title="Readings the meters produced", show_lines=False)
-    grid.add_column("channel", justify="right")
-    grid.add_column("what")
-    grid.add_column("unit")
-    grid.add_column("rows", justify="right")
-    for code, info in data["channels"].items():
-        grid.add_row(code, CHANNELS[int(code)].name, info["unit"], f"{info['rows']:,}")
-    console.print(grid)
-    volts = data["voltage"]["100V"]
-    share = volts["within_band_share"]
+def _print_collection(console: Console, hes: HeadEnd, refilled: int, sent: int) -> None:
+    report = hes.collection_report(30)
+    rates = [r["rate"] for r in report]
+    pushed = sum(r["push"] for r in report)
+    pulled = sum(r["pull"] for r in report)
+    console.print("\n[bold]Scheduled collection (S1)")
     console.print(
-        f"Energy: import {data['energy_kwh']['import']:,.1f} kWh "
-        f"({data['energy_kwh']['import'] / fleet.n:.1f} kWh per meter), "
-        f"export {data['energy_kwh']['export']:,.1f} kWh. "
-        f"5-minute voltage within 101±6 V: {share:.2%} of {volts['values']:,} values."
-        if share is not None else ""
-    )
+        f"  {len(report)} half-hour intervals: collection rate min {min(rates):.2%}, "
+        f"mean {np.mean(rates):.2%}; {pushed:,} by push, {pulled:,} pulled after the push did "
+        f"not arrive, {refilled} re-read by gap fill, {hes.duplicates} duplicates dropped; "
+        f"{hes.pushes:,} pushes accepted of {sent:,} sent.")
+    for name, samples in (("push", hes.push_latency), ("pull", hes.pull_latency)):
+        summary = hes.latency_summary(samples)
+        if summary:
+            console.print(
+                f"  {name} delivery after the interval closed (simulated s): "
+                f"p50 {summary['p50']:.0f}, p90 {summary['p90']:.0f}, p99 {summary['p99']:.0f}, "
+                f"max {summary['max']:.0f}  (goal: within 3,600 s)")
 
 
-_SUPPLY = {EventKind.POWER_DOWN, EventKind.LAST_GASP, EventKind.POWER_RESTORED}
-_SHOWN = {
-    EventKind.DISCONNECTED, EventKind.RECONNECTED, EventKind.RESERVATION_SET,
-    EventKind.RESERVATION_CANCELLED, EventKind.RESERVATION_EXECUTED, EventKind.BREAKER_LOCKOUT,
-    EventKind.SOFT_SWITCH_CHANGED, EventKind.LAST_GASP_SETTING_CHANGED,
-}
-
-
-def _print_events(console: Console, events, fleet: Fleet) -> None:
-    grid = Table(title=f"Meter events ({len(events)} in all)")
-    grid.add_column("time (JST)")
-    grid.add_column("meter")
-    grid.add_column("event")
-    grid.add_column("detail")
-    for event in [e for e in events if e.kind in _SHOWN]:
-        detail = ""
-        if event.kind in (EventKind.RESERVATION_SET, EventKind.RESERVATION_EXECUTED,
-                          EventKind.RESERVATION_CANCELLED):
-            detail = f"#{event.reference}: {event.value} A"
-        elif event.kind is EventKind.SOFT_SWITCH_CHANGED:
-            detail = f"{event.value} min"
-        grid.add_row(_jst(event.time), str(event.meter_id), event.kind.name, detail)
-    console.print(grid)
-    _print_outages(console, [e for e in events if e.kind in _SUPPLY], fleet)
-    trips = sum(e.kind is EventKind.BREAKER_TRIP for e in events)
-    tripped = len({e.meter_id for e in events if e.kind is EventKind.BREAKER_TRIP})
-    console.print(f"Ampere breaker: {trips} trips on {tripped} meters, each re-closed after "
-                  f"{fleet.config.breaker.reclose_seconds} s (M7).")
-
-
-def _print_outages(console: Console, events, fleet: Fleet) -> None:
-    """Supply events grouped by transformer: who lost supply, alarms sent, restoration."""
-    by_transformer: dict[int, list] = {}
-    for event in events:
-        transformer = fleet.meter(fleet.index_of(event.meter_id)).transformer
-        by_transformer.setdefault(transformer, []).append(event)
-    for transformer, group in sorted(by_transformer.items()):
-        down = [e for e in group if e.kind is EventKind.POWER_DOWN]
-        gasps = [e for e in group if e.kind is EventKind.LAST_GASP]
-        restored = [e for e in group if e.kind is EventKind.POWER_RESTORED]
-        if not down:
-            continue
-        start = min(e.time for e in down)
-        end = max((e.time for e in restored), default=None)
-        lasted = f"{_jst(start)}–{_jst(end)} ({(end - start) // 60} min)" if end else (
-            f"from {_jst(start)}, not yet restored")
-        silent = len(down) - len(gasps)
+def _print_outages(console: Console, hes: HeadEnd, fleet: Fleet) -> None:
+    by_transformer: dict[int, dict[str, list]] = {}
+    for event in hes.events:
+        if event.kind in ("outage", "restore") and event.meter_id is not None:
+            transformer = fleet.meter(fleet.index_of(event.meter_id)).transformer
+            by_transformer.setdefault(transformer, {"outage": [], "restore": []})[
+                event.kind].append(event)
+    console.print("\n[bold]Outages seen by the head-end (S8, M6)")
+    for transformer, seen in sorted(by_transformer.items()):
+        members = len(fleet.topology.meters_of_transformer(transformer))
+        gasps, restores = seen["outage"], seen["restore"]
+        first = min((e.meter_time for e in gasps), default=None)
+        arrival = max((e.time - e.meter_time for e in gasps), default=0)
         console.print(
-            f"[bold]Outage[/] on transformer {transformer}: {len(down)} meters lost supply "
-            f"{lasted}; {len(gasps)} Last Gasp alarms at {_jst(min(e.time for e in gasps))}"
-            + (f", {silent} meter(s) with Last Gasp off stayed silent" if silent else "")
-            + f"; {len(restored)} restore events (M6)."
-        )
+            f"  transformer {transformer} (feeder {fleet.topology.transformer_feeder[transformer]},"
+            f" {members} customers): {len(gasps)} Last Gasp alarms"
+            + (f" from {_jst(first)}, all within {arrival:.0f} simulated s" if gasps else "")
+            + f"; {len(restores)} restore reports"
+            + (f" at {_jst(min(e.meter_time for e in restores))}" if restores else "")
+            + (f"; {members - len(gasps)} meter(s) without Last Gasp stayed silent"
+               if members > len(gasps) else ""))
+    failures = [e for e in hes.events if e.kind not in ("outage", "restore")]
+    if failures:
+        kinds = sorted({e.kind for e in failures})
+        console.print(f"  other head-end events: {len(failures)} ({', '.join(kinds)})")
+
+
+def _print_commands(console: Console, commands: list[Command], events) -> None:
+    grid = Table(title="Commands (S9, M4, M7, M8): each with a correlation id")
+    for column in ("correlation id", "command", "meters", "status", "confirmed", "failed"):
+        grid.add_column(column)
+    for command in commands:
+        info = command.summary()
+        grid.add_row(command.correlation_id[:8], str(command.kind), str(info["meters"]),
+                     str(command.status), str(info["confirmed"]), str(info["failed"]))
+    console.print(grid)
+    executed = [e for e in events if e.kind is EventKind.RESERVATION_EXECUTED]
+    if executed:
+        console.print(f"  ampere reservation executed on {len(executed)} meters at "
+                      f"{_jst(executed[0].time)} ({executed[0].value} A), in the meters' logs")
+
+
+def _print_readings(console: Console, table: pa.Table, groups: FiveMinuteGroups) -> None:
+    summary = BatchSummary()
+    summary.add(table)
+    data = summary.as_dict()
+    console.print(f"\n[bold]Readings delivered to the sink: {data['rows']:,}")
+    console.print(
+        f"  5-minute groups (S3): {len(groups.realtime)} real-time meters every 5 minutes, "
+        f"{len(groups.historical)} historical meters for the whole day; "
+        f"{data['channels'].get('120', {}).get('rows', 0):,} 5-minute intervals")
+    volts = data["voltage"]["100V"]
+    if volts["within_band_share"] is not None:
+        console.print(f"  voltage within 101±6 V: {volts['within_band_share']:.2%} of "
+                      f"{volts['values']:,} 5-minute values")
+    console.print(f"  energy collected: import {data['energy_kwh']['import']:,.1f} kWh, "
+                  f"export {data['energy_kwh']['export']:,.1f} kWh")

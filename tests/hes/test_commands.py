@@ -13,6 +13,7 @@ from smame.hes.commands import (
     TransientError,
     validate_params,
 )
+from smame.hes.throttle import Throttle
 
 
 class FakeField:
@@ -54,8 +55,7 @@ def test_a_mass_command_is_throttled_per_cell_and_every_meter_confirms():
     field = FakeField()
 
     async def scenario():
-        queue = CommandQueue(field.execute, SimulatedClock(0), field.cell_of, per_cell=2,
-                             total=5)
+        queue = CommandQueue(field.execute, SimulatedClock(0), Throttle(field.cell_of, 2, 5))
         command = queue.submit(CommandKind.SET_LIMIT, range(300), {"amps": 30})
         assert command.status is CommandStatus.QUEUED or command.status is CommandStatus.RUNNING
         assert len(command.correlation_id) == 36

@@ -26,7 +26,9 @@ from tests.conftest import jst
 class Field:
     """A fleet served over TCP, pushing over UDP to the head-end; drops chosen pushes."""
 
-    def __init__(self, meters: int, tmp_path, drop=lambda meter_id, end: False):
+    def __init__(self, meters: int, tmp_path, drop=lambda meter_id, end: False,
+                 config: HesConfig | None = None):
+        self.config = config or HesConfig(session_timeout=5)
         self.fleet = Fleet(FleetConfig(meters=meters, start=jst(2026, 7, 1), seed=5,
                                        transformer_outages_per_year=0.0,
                                        feeder_outages_per_year=0.0))
@@ -49,7 +51,7 @@ class Field:
                                         server.sockets[0].getsockname()[1], cell=f"c{row % 3}"))
         registry = Registry(placeholder)
         self.headend = HeadEnd(registry, keystore, self.sink, self.clock,
-                               HesConfig(session_timeout=5),
+                               self.config,
                                FiveMinuteGroups.select(registry.meter_ids(), 0.1, 0.1))
         self.udp = await self.headend.listen("127.0.0.1", 0)
         destination = f"127.0.0.1:{self.udp.get_extra_info('sockname')[1]}"
@@ -231,3 +233,17 @@ def test_the_head_end_survives_a_meter_that_answers_garbage(tmp_path, garbage):
     assert command.results[7].attempts == 2
     assert pulled == 0
     assert [e.kind for e in headend.events] == ["pull_failed"]
+
+
+def test_a_mass_command_larger_than_the_throttle_completes(tmp_path):
+    async def scenario():
+        config = HesConfig(session_timeout=5, per_cell=1, total_sessions=2)
+        async with Field(9, tmp_path, config=config) as field:
+            headend = field.headend
+            command = headend.commands.submit(CommandKind.DISCONNECT, headend.registry.meter_ids())
+            await asyncio.wait_for(headend.commands.wait(command.correlation_id), 60)
+            return field, command
+
+    field, command = asyncio.run(scenario())
+    assert command.status is CommandStatus.SUCCEEDED
+    assert not field.fleet.connected.any()

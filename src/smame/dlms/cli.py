@@ -143,6 +143,7 @@ async def _run(plan: _Plan) -> None:
     except ValueError as exc:
         raise _RunError(str(exc)) from None
     clock = AcceleratedClock(start, plan.speed)
+    wall_origin = time.time()
     # A restarted server must not reuse counters under the same keys: start from the time.
     first_counter = max(1, int(time.time()) - EPOCH_2020)
     endpoints = []
@@ -171,7 +172,7 @@ async def _run(plan: _Plan) -> None:
                                ) from None
             servers.append(server)
             listening.append((endpoint, server.sockets[0].getsockname()[1]))
-        _announce(plan, start, listening)
+        _announce(plan, start, wall_origin, listening)
         await _tick(plan, fleet, clock, [PushScheduler(e) for e in endpoints], sender)
     finally:
         for server in servers:
@@ -179,7 +180,8 @@ async def _run(plan: _Plan) -> None:
         sender.close()
 
 
-def _announce(plan: _Plan, start: datetime, listening: list[tuple[MeterEndpoint, int]]) -> None:
+def _announce(plan: _Plan, start: datetime, wall_origin: float,
+              listening: list[tuple[MeterEndpoint, int]]) -> None:
     entries = [{
         "index": endpoint.meter.index,
         "meter_id": endpoint.meter.meter_id,
@@ -193,6 +195,7 @@ def _announce(plan: _Plan, start: datetime, listening: list[tuple[MeterEndpoint,
         "format": MANIFEST_FORMAT,
         "start": start.isoformat(),
         "speed": plan.speed,
+        "wall_origin": wall_origin,  # POSIX time at which the fleet's clock read ``start``
         "seed": plan.seed,
         "keys": plan.keys_label,
         "client_sap": {"management": MANAGEMENT_SAP, "public": PUBLIC_SAP},

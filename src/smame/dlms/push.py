@@ -258,7 +258,7 @@ class PushScheduler:
         self.endpoint = endpoint
         meter = endpoint.meter
         self._pushed = {p: s.latest for p, s in meter.fleet.storage.items() if p in (15, 30)}
-        self._since = meter.fleet.time + 1
+        self._since = meter.fleet.time  # later events come from windows not yet run
 
     def due(self) -> list[tuple[str, bytes]]:
         """(destination, APDU) pairs to send now."""
@@ -285,5 +285,5 @@ class PushScheduler:
             if event.kind in (EventKind.LAST_GASP, EventKind.POWER_RESTORED) and gasp_to:
                 out.append((gasp_to, build_last_gasp_push(meter, endpoint.security,
                                                           time=event.time, kind=event.kind)))
-        self._since = meter.fleet.time + 1
+        self._since = meter.fleet.time  # later events come from windows not yet run
         return out

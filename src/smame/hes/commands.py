@@ -12,6 +12,7 @@ last meter finishes, the command completes and a completion event is published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -137,28 +138,26 @@ Executor = Callable[[CommandKind, int, dict[str, Any]], Awaitable[Any]]
 
 
 class CommandQueue:
-    """Runs commands against meters with per-cell and overall concurrency limits.
+    """Runs commands against meters, each meter's part on its own, with retries.
 
-    Pass the head-end's :class:`Throttle` to share its limits with collection sessions.
+    With a :class:`Throttle` the queue limits how many run at once per cell and overall;
+    without one the executor is trusted to (the head-end throttles every session it opens).
     """
 
     def __init__(
         self,
         execute: Executor,
         clock: Clock,
-        cell_of: Callable[[int], str] = lambda meter_id: "default",
-        per_cell: int = 8,
-        total: int = 256,
+        throttle: Throttle | None = None,
         retries: int = 3,
         backoff_seconds: float = 1.0,
         backoff_max_seconds: float = 60.0,
-        throttle: Throttle | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be ≥ 0")
         self._execute = execute
         self._clock = clock
-        self._throttle = throttle or Throttle(cell_of, per_cell, total)
+        self._throttle = throttle
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.backoff_max_seconds = backoff_max_seconds
@@ -221,12 +220,15 @@ class CommandQueue:
         for listener in self._listeners:
             listener(command)
 
+    def _slot(self, meter_id: int):
+        return self._throttle.slot(meter_id) if self._throttle else contextlib.nullcontext()
+
     async def _run_one(self, command: Command, meter_id: int) -> None:
         jitter = random.Random(f"{command.correlation_id}:{meter_id}")
         result = MeterResult(meter_id, ok=False)
         for attempt in range(1, self.retries + 2):
             result.attempts = attempt
-            async with self._throttle.slot(meter_id):
+            async with self._slot(meter_id):
                 try:
                     result.value = await self._execute(command.kind, meter_id, command.params)
                     result.ok, result.error = True, None

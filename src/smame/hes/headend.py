@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from smame.registers import REGISTER_MODULUS
 __all__ = ["HeadEnd", "HesConfig", "HesEvent"]
 
 WRAPPER_VERSION = 1
+PUSH_RECEIVE_BUFFER = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,7 @@ class HeadEnd:
         self._on_event = on_event
         self.throttle = Throttle(registry.cell_of, self.config.per_cell,
                                  self.config.total_sessions)
-        self.commands = CommandQueue(self._execute, clock, retries=self.config.retries,
-                                     throttle=self.throttle)
+        self.commands = CommandQueue(self._execute, clock, retries=self.config.retries)
         self.soft_switch: dict[int, int] = dict.fromkeys(registry.meter_ids(), 30)
         self._rows = _Rows()
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -125,6 +126,9 @@ class HeadEnd:
         self.push_latency: list[float] = []
         self.pull_latency: list[float] = []
         self.pushes = 0
+        self.duplicates = 0
+        self.expected: dict[tuple[int, int], set[int]] = {}  # fixed when an interval is collected
+        self._five_minute_done: dict[str, int] = {}
 
     # ------------------------------------------------------------------ events, flushing
 
@@ -154,6 +158,9 @@ class HeadEnd:
     def _add_interval(self, meter_id: int, period: int, end: int, imp_reg: int, exp_reg: int,
                       imp_iv: int | None, exp_iv: int | None, quality: int, source: int,
                       how: str) -> None:
+        if meter_id in self.delivered.get((period, end), ()):
+            self.duplicates += 1  # a late push after a pull, or a second pull
+            return
         p = Period.MIN15 if period == 15 else Period.MIN30
         add = self._rows.add
         add(meter_id, end, self._channel(meter_id, Quantity.ACTIVE_IMPORT, Period.REGISTER),
@@ -228,6 +235,9 @@ class HeadEnd:
 
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
             _Protocol, local_addr=(host, port))
+        sock = transport.get_extra_info("socket")
+        # Meters push together at each boundary: give the burst room (capped by the kernel).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PUSH_RECEIVE_BUFFER)
         return transport
 
     # ------------------------------------------------------------------ sessions
@@ -273,6 +283,9 @@ class HeadEnd:
         return added
 
     def _add_five_minute(self, meter_id: int, before: ops.ProfileRow, row: ops.ProfileRow):
+        if meter_id in self.delivered.get((5, row.end), ()):
+            self.duplicates += 1
+            return
         add = self._rows.add
         values = ((Quantity.ACTIVE_IMPORT, (row.imp - before.imp) % REGISTER_MODULUS),
                   (Quantity.ACTIVE_EXPORT, (row.exp - before.exp) % REGISTER_MODULUS),
@@ -303,7 +316,9 @@ class HeadEnd:
     def missing(self, end: int, period: int = 30) -> list[int]:
         """Meters on ``period`` whose interval ending at ``end`` (s) has not arrived."""
         have = self.delivered.get((period, end), {})
-        return [m for m, p in self.soft_switch.items() if p == period and m not in have]
+        expected = self.expected.setdefault(
+            (period, end), {m for m, p in self.soft_switch.items() if p == period})
+        return sorted(expected - have.keys())
 
     async def collect(self, end: int, period: int = 30) -> int:
         """Pull the intervals ending at ``end`` that no push delivered (S1)."""
@@ -348,6 +363,40 @@ class HeadEnd:
             add(meter_id, moment, channel_code(quantity, Period.INSTANT), value, 0, Source.PULL)
         return values
 
+    async def run_schedule(self, until: float) -> None:
+        """Collect on schedule until the clock reaches ``until`` (POSIX s):
+
+        * each 15- and 30-minute interval, ``push_grace_seconds`` after it closes, from the
+          meters on that soft switch whose push did not arrive (S1, S10);
+        * the real-time 5-minute group every 5 minutes (within 10 minutes, S3);
+        * the historical 5-minute group once a day, for the day before (S3).
+        """
+        grace = self.config.push_grace_seconds
+        clock = self.clock
+        now = clock.time()
+        next_tick = (int(now - grace) // 300 + 1) * 300
+        while True:
+            due = next_tick + grace
+            if due > until:
+                return
+            await clock.sleep(due - clock.time())
+            boundary = next_tick
+            next_tick += 300
+            if boundary % 900 == 0:
+                await self.collect(boundary, 15)
+            if boundary % 1800 == 0:
+                await self.collect(boundary, 30)
+            await self._collect_group("realtime", sorted(self.groups.realtime), boundary, 300)
+            if (boundary + 9 * 3600) % 86400 == 0:  # 00:00 JST: yesterday's history
+                await self._collect_group("historical", sorted(self.groups.historical),
+                                          boundary, 86400)
+
+    async def _collect_group(self, name: str, meters: list[int], end: int, span: int) -> None:
+        start = self._five_minute_done.get(name, end - span)
+        if meters and end > start:
+            await self.collect_five_minute(meters, start, end)
+        self._five_minute_done[name] = end
+
     # ------------------------------------------------------------------ commands
 
     async def _execute(self, kind: CommandKind, meter_id: int, params: dict[str, Any]) -> Any:
@@ -382,16 +431,22 @@ class HeadEnd:
     # ------------------------------------------------------------------ reports
 
     def collection_report(self, period: int = 30) -> list[dict[str, Any]]:
-        """Per interval end: meters expected, delivered by push, by pull, missing."""
-        expected = sum(1 for p in self.soft_switch.values() if p == period)
+        """Per interval end: meters expected, delivered by push, by pull, missing.
+
+        Expected are the meters on ``period`` when the interval was collected; meters that
+        switched period later may still deliver it, and count as delivered, not as extra.
+        """
+        current = {m for m, p in self.soft_switch.items() if p == period}
         report = []
         for (p, end), who in sorted(self.delivered.items()):
             if p != period:
                 continue
-            pushed = sum(1 for how in who.values() if how == "push")
-            report.append({"end": end, "expected": expected, "push": pushed,
-                           "pull": len(who) - pushed, "missing": expected - len(who),
-                           "rate": len(who) / expected if expected else 1.0})
+            expected = self.expected.get((p, end), current)
+            got = expected & who.keys()
+            pushed = sum(1 for m in got if who[m] == "push")
+            report.append({"end": end, "expected": len(expected), "push": pushed,
+                           "pull": len(got) - pushed, "missing": len(expected) - len(got),
+                           "rate": len(got) / len(expected) if expected else 1.0})
         return report
 
     @staticmethod

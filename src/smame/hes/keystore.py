@@ -98,9 +98,12 @@ CREATE TABLE IF NOT EXISTS counters (
 class KeyStore:
     """Sealed per-meter keys and invocation counters in one SQLite file."""
 
-    def __init__(self, path: Path, master: MasterKey) -> None:
+    def __init__(self, path: Path, master: MasterKey, counter_floor: int = 0) -> None:
+        """``counter_floor``: where send counters of a meter new to this store begin. A
+        time-based floor keeps counters rising even when a key store is lost and rebuilt."""
         self.path = path
         self._master = master
+        self._counter_floor = counter_floor
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -170,7 +173,7 @@ class KeyStore:
             if meter_id not in self._next_send:
                 row = self._db.execute("SELECT send_reserved FROM counters WHERE meter_id = ?",
                                        (meter_id,)).fetchone()
-                start = row[0] if row else 0
+                start = row[0] if row else self._counter_floor
                 self._next_send[meter_id] = start
                 self._send_limit[meter_id] = start
             counter = self._next_send[meter_id]

@@ -1,0 +1,233 @@
+"""``smame hes``: run the head-end against served meters, or read and command them once.
+
+The meters are those of a ``smame meter serve --manifest`` file. Keys come from the same
+key file the meters use (``--keys``) or the demo keys; the head-end keeps them sealed in its
+key store under ``--data``, with its invocation counters, so successive runs never reuse one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from smame.clock import AcceleratedClock, WallClock, from_epoch
+from smame.dlms import DEMO_KEYS, load_keys
+from smame.dlms.keys import KeyFileError
+from smame.hes.commands import CommandKind
+from smame.hes.headend import HeadEnd, HesConfig
+from smame.hes.keystore import KeyStore, KeyStoreError, MasterKey
+from smame.hes.registry import Registry, RegistryError
+from smame.hes.sinks import ParquetSink
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The A-route head-end system (HES).", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+EPOCH_2020 = 1_577_836_800
+COUNTERS_PER_SECOND = 8  # new send counters start at 8 per second since 2020: 32 bits last to 2037
+
+
+class HesCliError(Exception):
+    """A user error, printed as one line."""
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+Manifest = Annotated[Path, typer.Option(help="Manifest written by `smame meter serve`.")]
+Keys = Annotated[Path | None, typer.Option(help="Per-meter key file (JSON or CSV).")]
+DemoKeys = Annotated[bool, typer.Option(help="Use the Green Book demo keys.")]
+Data = Annotated[Path, typer.Option(help="Data directory (key store, collected readings).")]
+
+
+def _open(manifest: Path, keys: Path | None, demo_keys: bool, data: Path):
+    if (keys is None) == (not demo_keys):
+        raise HesCliError("give exactly one of --keys FILE or --demo-keys")
+    registry = Registry.from_manifest(manifest)
+    table = (dict.fromkeys(registry.meter_ids(), DEMO_KEYS) if demo_keys
+             else load_keys(keys, registry.meter_ids()))
+    directory = data / "hes"
+    directory.mkdir(parents=True, exist_ok=True)
+    master_path = directory / "master.key"
+    if os.environ.get(MasterKey.ENV):
+        master = MasterKey.load()
+    elif master_path.exists():
+        master = MasterKey.load(master_path)
+    else:
+        master = MasterKey.generate(master_path)
+    floor = int(time.time() - EPOCH_2020) * COUNTERS_PER_SECOND
+    keystore = KeyStore(directory / "keys.db", master, counter_floor=floor)
+    keystore.put_many(table)
+    return registry, keystore, json.loads(manifest.read_text())
+
+
+def _clock(document: dict[str, Any]):
+    """The meters' accelerated clock, as the manifest describes it; wall time if none."""
+    try:
+        start = datetime.fromisoformat(document["start"])
+        speed = float(document["speed"])
+        origin = float(document["wall_origin"])
+    except (KeyError, TypeError, ValueError):
+        return WallClock()
+    return AcceleratedClock(from_epoch(start.timestamp() + (time.time() - origin) * speed),
+                            speed)
+
+
+def _guarded(run):
+    try:
+        return run()
+    except (HesCliError, RegistryError, KeyFileError, KeyStoreError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.callback()
+def _hes() -> None:
+    """The A-route head-end system (HES)."""
+
+
+@app.command("read")
+def read(
+    manifest: Manifest,
+    meter: Annotated[int, typer.Option(help="Meter id.")],
+    what: Annotated[str, typer.Option(
+        help="registers, instantaneous, clock or profile.")] = "registers",
+    period: Annotated[int, typer.Option(help="Profile period: 1, 5, 15 or 30 minutes.")] = 30,
+    hours: Annotated[float, typer.Option(help="Profile hours back from now.")] = 3.0,
+    keys: Keys = None,
+    demo_keys: DemoKeys = False,
+    data: Data = Path("smame-data"),
+) -> None:
+    """Read one meter once and print JSON (S2, M5)."""
+    from smame.hes import operations as ops
+
+    if what not in ("registers", "instantaneous", "clock", "profile"):
+        raise _fail(f"--what {what!r}: choose registers, instantaneous, clock or profile")
+
+    def run():
+        registry, keystore, document = _open(manifest, keys, demo_keys, data)
+        clock = _clock(document)
+        headend = HeadEnd(registry, keystore, lambda batch: None, clock)
+
+        async def work(session):
+            if what == "registers":
+                return await ops.read_registers(session)
+            if what == "instantaneous":
+                return await ops.read_instantaneous(session)
+            if what == "clock":
+                return {"clock": from_epoch(await ops.read_clock(session)).isoformat()}
+            now = int(clock.time())
+            rows = await ops.read_profile(session, period, now - int(hours * 3600), now)
+            return [vars(row) | {"end": from_epoch(row.end).isoformat()} for row in rows]
+
+        try:
+            return asyncio.run(headend.session_with(meter, work))
+        finally:
+            keystore.close()
+
+    console.print_json(json.dumps(_guarded(run)))
+
+
+@app.command("command")
+def command(
+    manifest: Manifest,
+    kind: Annotated[str, typer.Argument(help=", ".join(k.value for k in CommandKind))],
+    meter: Annotated[list[int], typer.Option(help="Meter id (repeat for several).")],
+    amps: Annotated[int | None, typer.Option(help="Ampere limit, 10–60 A.")] = None,
+    at: Annotated[str | None, typer.Option(help="Reservation time, ISO 8601 with zone.")] = None,
+    minutes: Annotated[int | None, typer.Option(help="Soft switch: 15 or 30.")] = None,
+    reservation_id: Annotated[int | None, typer.Option(help="Reservation to cancel.")] = None,
+    keys: Keys = None,
+    demo_keys: DemoKeys = False,
+    data: Data = Path("smame-data"),
+) -> None:
+    """Send one command to meters and print its result with its correlation id (S9)."""
+    try:
+        command_kind = CommandKind(kind)
+    except ValueError:
+        raise _fail(f"unknown command {kind!r}") from None
+    params: dict[str, Any] = {}
+    if amps is not None:
+        params["amps"] = amps
+    if minutes is not None:
+        params["minutes"] = minutes
+    if reservation_id is not None:
+        params["reservation_id"] = reservation_id
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise _fail(f"--at {at!r} is not an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            raise _fail("--at needs a time zone, e.g. 2026-07-01T18:00+09:00")
+        params["at"] = int(moment.timestamp())
+
+    def run():
+        registry, keystore, document = _open(manifest, keys, demo_keys, data)
+        headend = HeadEnd(registry, keystore, lambda batch: None, _clock(document))
+
+        async def work():
+            submitted = headend.commands.submit(command_kind, meter, params)
+            done = await headend.commands.wait(submitted.correlation_id)
+            return {**done.summary(), "results": {
+                str(m): {"ok": r.ok, "value": r.value, "error": r.error, "attempts": r.attempts}
+                for m, r in done.results.items()}}
+
+        try:
+            return asyncio.run(work())
+        finally:
+            keystore.close()
+
+    console.print_json(json.dumps(_guarded(run), default=str))
+
+
+@app.command("run")
+def run_headend(
+    manifest: Manifest,
+    listen: Annotated[str, typer.Option(help="host:port for pushes (UDP).")] = "127.0.0.1:4060",
+    run_for: Annotated[float, typer.Option(help="Seconds of wall time to run.")] = 60.0,
+    keys: Keys = None,
+    demo_keys: DemoKeys = False,
+    data: Data = Path("smame-data"),
+) -> None:
+    """Collect the served meters on schedule; readings go to DATA/hes/readings (S1, S3)."""
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise _fail(f"--listen {listen!r}: give host:port")
+    if run_for <= 0:
+        raise _fail("--run-for must be > 0")
+
+    def run():
+        registry, keystore, document = _open(manifest, keys, demo_keys, data)
+        clock = _clock(document)
+        sink = ParquetSink(data / "hes" / "readings")
+        headend = HeadEnd(registry, keystore, sink, clock, HesConfig())
+
+        async def work():
+            await headend.listen(host, int(port_text))
+            console.print(f"head-end listening for pushes on {listen}; "
+                          f"{len(registry)} meters; clock {clock.now().isoformat()}")
+            until = clock.time() + run_for * getattr(clock, "speed", 1.0)
+            await headend.run_schedule(until)
+            headend.flush()
+            return {"pushes": headend.pushes, "rows": sink.rows,
+                    "intervals": headend.collection_report()[-5:],
+                    "events": len(headend.events)}
+
+        try:
+            return asyncio.run(work())
+        finally:
+            keystore.close()
+
+    console.print_json(json.dumps(_guarded(run), default=str))

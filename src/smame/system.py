@@ -1,0 +1,112 @@
+"""The whole A-route on one machine: a fleet served over DLMS/COSEM, collected by the head-end.
+
+Meters listen on loopback TCP ports and push over UDP; the head-end collects them on its
+schedule and runs commands. Everything shares one accelerated clock, so a simulated day
+takes ``86400 / speed`` seconds. The demo and the system tests drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smame.clock import AcceleratedClock, from_epoch
+from smame.dlms import DEMO_KEYS, MeterEndpoint, PushScheduler, PushSender, serve_meter
+from smame.dlms.obis import INTERVAL_PUSH, LAST_GASP_PUSH
+from smame.hes.groups import FiveMinuteGroups
+from smame.hes.headend import HeadEnd, HesConfig
+from smame.hes.keystore import KeyStore, MasterKey
+from smame.hes.registry import Registry
+from smame.hes.session import Endpoint
+from smame.hes.sinks import ReadingSink
+from smame.meter import Fleet, MeterEvent
+
+__all__ = ["ARoute", "running_a_route"]
+
+
+@dataclass
+class ARoute:
+    """A running fleet, its meter servers and the head-end collecting them."""
+
+    fleet: Fleet
+    clock: AcceleratedClock
+    headend: HeadEnd
+    meter_events: list[MeterEvent] = field(default_factory=list)
+    pushes_sent: int = 0
+
+    async def drive(self, until: float, tick_seconds: float = 0.02,
+                    schedulers: list[PushScheduler] | None = None,
+                    sender: PushSender | None = None) -> None:
+        """Advance the fleet with the clock and send the pushes that fall due."""
+        while True:
+            now = min(self.clock.time(), until)
+            self.fleet.run_until(now)
+            self.meter_events.extend(self.fleet.events.drain())
+            for scheduler in schedulers or ():
+                for destination, apdu in scheduler.due():
+                    sender.send(destination, apdu)
+                    self.pushes_sent += 1
+            if now >= until:
+                return
+            await asyncio.sleep(tick_seconds)
+
+    async def at(self, moment: float, action: Callable[[], object]) -> object:
+        """Run ``action`` when the clock reaches ``moment`` (POSIX s)."""
+        await self.clock.sleep(moment - self.clock.time())
+        result = action()
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+
+@contextlib.asynccontextmanager
+async def running_a_route(
+    fleet: Fleet,
+    speed: float,
+    sink: ReadingSink,
+    work_dir: Path,
+    config: HesConfig | None = None,
+    groups: FiveMinuteGroups | None = None,
+) -> AsyncIterator[tuple[ARoute, Callable[[float], asyncio.Task]]]:
+    """Serve every meter of ``fleet`` and start a head-end; yields the system and a function
+    that starts driving the fleet up to a given time."""
+    clock = AcceleratedClock(from_epoch(fleet.time), speed)
+    keystore = KeyStore(work_dir / "hes-keys.db", MasterKey(bytes(32)))
+    keystore.put_many({int(m): DEMO_KEYS for m in fleet.meter_ids})
+    servers, endpoints, registry_entries = [], [], []
+    for row in range(fleet.n):
+        endpoint = MeterEndpoint(fleet.meter(row), DEMO_KEYS)
+        server = await serve_meter(endpoint, "127.0.0.1", 0)
+        servers.append(server)
+        endpoints.append(endpoint)
+        meter = fleet.meter(row)
+        registry_entries.append(Endpoint(meter.meter_id, "127.0.0.1",
+                                         server.sockets[0].getsockname()[1],
+                                         cell=f"feeder-{meter.feeder}-tx-{meter.transformer // 8}",
+                                         unit_exponent=meter.unit_exponent))
+    registry = Registry(registry_entries)
+    headend = HeadEnd(registry, keystore, sink, clock, config, groups)
+    udp = await headend.listen("127.0.0.1", 0)
+    destination = f"127.0.0.1:{udp.get_extra_info('sockname')[1]}"
+    for endpoint in endpoints:
+        endpoint.push_destinations.update({INTERVAL_PUSH: destination,
+                                           LAST_GASP_PUSH: destination})
+    schedulers = [PushScheduler(e) for e in endpoints]
+    sender = await PushSender.open("127.0.0.1")
+    system = ARoute(fleet, clock, headend)
+
+    def drive(until: float) -> asyncio.Task:
+        return asyncio.create_task(system.drive(until, schedulers=schedulers, sender=sender))
+
+    try:
+        yield system, drive
+    finally:
+        sender.close()
+        udp.close()
+        for server in servers:
+            server.close()
+        keystore.close()
+

@@ -1,0 +1,81 @@
+"""`smame hes` against `smame meter serve`, two real processes on loopback."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """Two meters served at 600× with pushes to a UDP port; yields (manifest, push port)."""
+    manifest = tmp_path / "manifest.json"
+    push_port = free_udp_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smame.cli", "meter", "serve", "--meters", "2", "--port", "0",
+         "--demo-keys", "--speed", "600", "--manifest", str(manifest),
+         "--push", f"127.0.0.1:{push_port}"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        for line in server.stdout:  # wait until the server says where it listens
+            if "manifest written" in line:
+                break
+        yield manifest, push_port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def smame(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smame.cli", "hes", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_read_and_command_one_meter(served, tmp_path):
+    manifest, _ = served
+    meter = json.loads(manifest.read_text())["meters"][0]["meter_id"]
+    common = ["--manifest", str(manifest), "--demo-keys", "--data", str(tmp_path / "d")]
+    registers = smame("read", "--meter", str(meter), *common)
+    assert registers.returncode == 0, registers.stderr
+    assert set(json.loads(registers.stdout)) == {"imp", "exp", "rea"}
+    again = smame("read", "--meter", str(meter), "--what", "instantaneous", *common)
+    assert again.returncode == 0, again.stderr  # the stored counters moved on
+    assert "voltage_v" in json.loads(again.stdout)
+    result = smame("command", "set_limit", "--meter", str(meter), "--amps", "40", *common)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == "succeeded"
+    assert len(outcome["correlation_id"]) == 36
+    refused = smame("command", "set_limit", "--meter", str(meter), "--amps", "70", *common)
+    assert refused.returncode == 2
+    assert "10–60 A" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_run_collects_pushes_into_parquet(served, tmp_path):
+    manifest, push_port = served
+    result = smame("run", "--manifest", str(manifest), "--demo-keys", "--data",
+                   str(tmp_path / "d"), "--listen", f"127.0.0.1:{push_port}", "--run-for", "8")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["pushes"] >= 2
+    assert summary["rows"] >= 8
+    assert list((tmp_path / "d" / "hes" / "readings").rglob("*.parquet"))
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    missing = smame("read", "--manifest", str(tmp_path / "none.json"), "--meter", "1",
+                    "--demo-keys")
+    assert missing.returncode == 2
+    assert "cannot read the manifest" in missing.stderr
+    both = smame("read", "--manifest", str(tmp_path / "none.json"), "--meter", "1")
+    assert both.returncode == 2
+    assert "exactly one of" in both.stderr
