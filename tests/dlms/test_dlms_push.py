@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 from dlms_cosem.protocol.xdlms import DataNotification
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smame.dlms import (
     DEMO_KEYS,
     MeterKeys,
     PushScheduler,
+    axdr,
     build_interval_push,
     build_last_gasp_push,
     open_push,
@@ -17,6 +20,12 @@ from smame.dlms import (
     push_frame,
 )
 from smame.dlms.cosem.control import PushRequested
+from smame.dlms.push import (
+    ClosedInterval,
+    Notification,
+    closed_interval_data,
+    fast_interval,
+)
 from smame.dlms.security import AuthenticationError, parse_ciphered
 from smame.dlms.wrapper import Frame, WrapperDecoder
 from smame.meter import EventKind
@@ -118,3 +127,21 @@ def test_scheduler_pushes_each_boundary_last_gasp_and_restore_once(endpoint, met
     assert [p.interval.end for p in intervals] == [t0 + 1800, t0 + 3600]
     assert [(p.event_code, p.time) for p in power] == [(31, t0 + 601), (32, t0 + 1200)]
     assert scheduler.due() == []
+
+
+@given(end=st.integers(1_700_000_000 // 60, 2_000_000_000 // 60).map(lambda m: m * 60),
+       period=st.sampled_from([15, 30]), imp=st.integers(0, 10**8 - 1),
+       exp=st.integers(0, 10**8 - 1), imp_iv=st.none() | st.integers(0, 10**6),
+       exp_iv=st.none() | st.integers(0, 10**6), status=st.integers(0, 0xFFFF))
+def test_fast_interval_reads_what_the_general_decoder_reads(end, period, imp, exp, imp_iv,
+                                                             exp_iv, status):
+    if (imp_iv is None) != (exp_iv is None):
+        exp_iv = imp_iv
+    interval = ClosedInterval(end, period, imp, exp, imp_iv, exp_iv, status)
+    body = axdr.structure(axdr.octet_string(bytes([0, 0, 25, 9, 0, 255])),
+                          axdr.octet_string(b"SMM100000001"), closed_interval_data(interval))
+    assert fast_interval(body) == interval
+    notification = Notification(b"SMM00000", 1, 1, end, axdr.decode(body))
+    assert parse_interval_push(notification).interval == interval
+    assert fast_interval(body[:-1]) is None
+    assert fast_interval(body + b"\x00") is None

@@ -49,6 +49,8 @@ __all__ = [
     "build_last_gasp_push",
     "closed_interval",
     "closed_interval_data",
+    "decipher_push",
+    "fast_interval",
     "logical_device_name",
     "open_push",
     "parse_interval_push",
@@ -179,8 +181,19 @@ class Notification:
     body: axdr.Data
 
 
-def open_push(apdu: bytes, keys: MeterKeys) -> Notification:
-    """Decipher and decode a push APDU. Raises ``SecurityError`` or ``AxdrError``.
+@dataclass(frozen=True)
+class DecipheredPush:
+    """A push after authentication and deciphering, its body still A-XDR octets."""
+
+    system_title: bytes
+    invocation_counter: int
+    long_invoke_id: int
+    time: int | None  # POSIX seconds
+    body: bytes
+
+
+def decipher_push(apdu: bytes, keys: MeterKeys) -> DecipheredPush:
+    """Authenticate and decipher a push APDU. Raises ``SecurityError`` or ``AxdrError``.
 
     Checking that counters of one meter increase is the receiver's job.
     """
@@ -198,8 +211,56 @@ def open_push(apdu: bytes, keys: MeterKeys) -> Notification:
         when = decode_datetime(plain[offset:offset + 12])
     elif size != 0:
         raise axdr.AxdrError(f"date-time of {size} octets")
-    body = axdr.decode(plain[offset + size:])
-    return Notification(ciphered.system_title, ciphered.invocation_counter, invoke, when, body)
+    return DecipheredPush(ciphered.system_title, ciphered.invocation_counter, invoke, when,
+                          bytes(plain[offset + size:]))
+
+
+def open_push(apdu: bytes, keys: MeterKeys) -> Notification:
+    """Decipher and decode a push APDU. Raises ``SecurityError`` or ``AxdrError``."""
+    push = decipher_push(apdu, keys)
+    return Notification(push.system_title, push.invocation_counter, push.long_invoke_id,
+                        push.time, axdr.decode(push.body))
+
+
+# structure(3){os(6) setup LN, os(n) device name, structure(7){os(12) end, u period, dlu import,
+# dlu export, dlu|null, dlu|null, lu status}}: the interval push, read without a general decoder.
+_INTERVAL_HEAD = b"\x02\x03\x09\x06" + obis.INTERVAL_PUSH + b"\x09"
+
+
+def fast_interval(body: bytes) -> ClosedInterval | None:
+    """The closed interval of an interval-push body in the exact layout
+    :func:`build_interval_push` writes, or None when the body has any other shape (then
+    decode it with :func:`axdr.decode` and :func:`parse_interval_push`)."""
+    if not body.startswith(_INTERVAL_HEAD):
+        return None
+    at = len(_INTERVAL_HEAD)
+    name_length = body[at] if at < len(body) else 0x80
+    if name_length >= 0x80:
+        return None
+    at += 1 + name_length
+    if body[at:at + 4] != b"\x02\x07\x09\x0c" or len(body) < at + 16 + 2 + 10:
+        return None
+    end = decode_datetime(body[at + 4:at + 16])
+    at += 16
+    if body[at] != 0x11:
+        return None
+    period = body[at + 1]
+    at += 2
+    values: list[int | None] = []
+    for _ in range(4):
+        tag = body[at:at + 1]
+        if tag == b"\x06" and len(body) >= at + 5:
+            values.append(int.from_bytes(body[at + 1:at + 5], "big"))
+            at += 5
+        elif tag == b"\x00" and len(values) >= 2:
+            values.append(None)
+            at += 1
+        else:
+            return None
+    if body[at:at + 1] != b"\x12" or len(body) != at + 3:
+        return None
+    status = int.from_bytes(body[at + 1:at + 3], "big")
+    return ClosedInterval(end, period, values[0], values[1], values[2], values[3], status)
 
 
 @dataclass(frozen=True)

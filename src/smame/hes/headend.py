@@ -31,7 +31,13 @@ import numpy as np
 
 from smame.clock import Clock
 from smame.dlms import axdr, obis
-from smame.dlms.push import open_push, parse_interval_push, parse_last_gasp_push
+from smame.dlms.push import (
+    Notification,
+    decipher_push,
+    fast_interval,
+    parse_interval_push,
+    parse_last_gasp_push,
+)
 from smame.dlms.security import SecurityError, meter_id_of, parse_ciphered
 from smame.hes import operations as ops
 from smame.hes.commands import CommandError, CommandKind, CommandQueue, TransientError
@@ -127,6 +133,7 @@ class HeadEnd:
         self.pull_latency: list[float] = []
         self.pushes = 0
         self.duplicates = 0
+        self._channels: dict[tuple[int, Quantity, Period], int] = {}
         self.expected: dict[tuple[int, int], set[int]] = {}  # fixed when an interval is collected
         self._five_minute_done: dict[str, int] = {}
 
@@ -153,7 +160,11 @@ class HeadEnd:
         return batch.num_rows
 
     def _channel(self, meter_id: int, quantity: Quantity, period: Period) -> int:
-        return channel_code(quantity, period, self.registry.get(meter_id).unit_exponent)
+        key = (self.registry.get(meter_id).unit_exponent, quantity, period)
+        code = self._channels.get(key)
+        if code is None:
+            code = self._channels[key] = channel_code(quantity, period, key[0])
+        return code
 
     def _add_interval(self, meter_id: int, period: int, end: int, imp_reg: int, exp_reg: int,
                       imp_iv: int | None, exp_iv: int | None, quality: int, source: int,
@@ -191,20 +202,30 @@ class HeadEnd:
             if meter_id not in self.registry:
                 self._event(meter_id, "push_unknown_meter")
                 return
-            notification = open_push(apdu, self.keystore.get(meter_id))
+            push = decipher_push(apdu, self.keystore.get(meter_id))
         except (SecurityError, KeyStoreError) as exc:
             self._event(None, "push_rejected", f"{type(exc).__name__}: {exc}")
             return
         except (axdr.AxdrError, ValueError, IndexError) as exc:
             self._event(None, "push_garbage", str(exc))
             return
-        if not self.keystore.accept_received(meter_id, notification.invocation_counter):
+        if not self.keystore.accept_received(meter_id, push.invocation_counter):
             self._event(meter_id, "push_replayed",
-                        f"invocation counter {notification.invocation_counter}")
+                        f"invocation counter {push.invocation_counter}")
             return
         self.pushes += 1
         now = self.clock.time()
         try:
+            interval = fast_interval(push.body)
+            if interval is not None:
+                self.push_latency.append(now - interval.end)
+                self._add_interval(meter_id, interval.period, interval.end,
+                                   interval.import_register, interval.export_register,
+                                   interval.import_interval, interval.export_interval,
+                                   interval.status, Source.PUSH, "push")
+                return
+            notification = Notification(push.system_title, push.invocation_counter,
+                                        push.long_invoke_id, push.time, axdr.decode(push.body))
             setup = axdr.as_octets(axdr.as_structure(notification.body, 3)[0])
             if setup == obis.INTERVAL_PUSH:
                 interval = parse_interval_push(notification).interval
