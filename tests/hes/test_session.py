@@ -102,3 +102,28 @@ def test_wrong_keys_and_unreachable_meters_fail_cleanly():
         return port
 
     run(scenario())
+
+
+def test_sessions_go_through_a_replaceable_transport():
+    from smame.hes.session import TcpTransport
+
+    class Recording(TcpTransport):
+        def __init__(self):
+            self.reached = []
+
+        async def connect(self, endpoint):
+            self.reached.append(endpoint.meter_id)
+            return await super().connect(endpoint)
+
+    fleet = make_fleet(meters=2)
+    transport = Recording()
+
+    async def scenario():
+        async with served(fleet) as endpoints:
+            for endpoint in endpoints:
+                session = await open_session(endpoint, DEMO_KEYS, CLIENT_TITLE, 1,
+                                             transport=transport)
+                await session.close()
+
+    run(scenario())
+    assert transport.reached == [int(m) for m in fleet.meter_ids]

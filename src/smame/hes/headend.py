@@ -45,7 +45,7 @@ from smame.hes.gaps import find_gaps
 from smame.hes.groups import FiveMinuteGroups
 from smame.hes.keystore import KeyStore, KeyStoreError
 from smame.hes.registry import Registry
-from smame.hes.session import DlmsSession, open_session
+from smame.hes.session import DlmsSession, TcpTransport, Transport, open_session
 from smame.hes.sinks import ReadingSink
 from smame.hes.throttle import Throttle
 from smame.meter.events import EventKind
@@ -112,8 +112,10 @@ class HeadEnd:
         config: HesConfig | None = None,
         groups: FiveMinuteGroups | None = None,
         on_event: Callable[[HesEvent], None] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.registry = registry
+        self.transport = transport or TcpTransport()
         self.keystore = keystore
         self.sink = sink
         self.clock = clock
@@ -272,7 +274,7 @@ class HeadEnd:
             session: DlmsSession | None = None
             try:
                 session = await open_session(endpoint, keys, self.config.client_title, first,
-                                             self.config.session_timeout)
+                                             self.config.session_timeout, self.transport)
                 result = await work(session)
                 await session.release()
                 return result

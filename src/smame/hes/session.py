@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import struct
 from dataclasses import dataclass
+from typing import Protocol
 
 from dlms_cosem import cosem, enumerations, exceptions, state, utils
 from dlms_cosem import dlms_data as dlms_data_types
@@ -23,7 +24,14 @@ from smame.dlms.security import MeterKeys
 from smame.dlms.wrapper import encode_frame
 from smame.hes.commands import CommandError, TransientError
 
-__all__ = ["DlmsRefusedError", "DlmsSession", "Endpoint", "open_session"]
+__all__ = [
+    "DlmsRefusedError",
+    "DlmsSession",
+    "Endpoint",
+    "TcpTransport",
+    "Transport",
+    "open_session",
+]
 
 WRAPPER_HEADER = struct.Struct(">HHHH")
 MAX_FRAME = 65535
@@ -169,17 +177,34 @@ class DlmsSession:
             await self._writer.wait_closed()
 
 
+class Transport(Protocol):
+    """How the head-end reaches a meter: a byte stream to it. TCP on an IP network today;
+    a simulated field network (multi-hop, 1:N, PLC) can stand in without touching DLMS."""
+
+    async def connect(
+        self, endpoint: Endpoint
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+class TcpTransport:
+    async def connect(
+        self, endpoint: Endpoint
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(endpoint.host, endpoint.port)
+
+
 async def open_session(
     endpoint: Endpoint,
     keys: MeterKeys,
     client_title: bytes,
     first_counter: int,
     timeout: float = 10.0,
+    transport: Transport | None = None,
 ) -> DlmsSession:
-    """Connect over TCP and associate; TransientError if the meter cannot be reached."""
+    """Connect and associate; TransientError if the meter cannot be reached."""
+    transport = transport or TcpTransport()
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(endpoint.host, endpoint.port), timeout)
+        reader, writer = await asyncio.wait_for(transport.connect(endpoint), timeout)
     except (OSError, TimeoutError) as exc:
         raise TransientError(f"cannot reach meter {endpoint.meter_id}: {exc}") from None
     session = DlmsSession(reader, writer, keys, client_title, first_counter,
