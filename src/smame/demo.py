@@ -15,9 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from smame.echonet.client import UdpTransport
+from smame.echonet.node import Node
+from smame.echonet.smartmeter import SmartMeterObject
+from smame.echonet.udp import open_udp_node
 from smame.hes.commands import Command, CommandKind
 from smame.hes.groups import FiveMinuteGroups
 from smame.hes.headend import HeadEnd, HesConfig
@@ -89,6 +94,7 @@ async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
             _print_outages(console, hes, fleet)
             _print_commands(console, commands, system.meter_events)
             _print_readings(console, table, groups)
+        await _show_broute(console, fleet, table)
 
 
 def _print_fleet(console: Console, fleet: Fleet) -> None:
@@ -197,3 +203,37 @@ def _print_readings(console: Console, table: pa.Table, groups: FiveMinuteGroups)
                       f"{volts['values']:,} 5-minute values")
     console.print(f"  energy collected: import {data['energy_kwh']['import']:,.1f} kWh, "
                   f"export {data['energy_kwh']['export']:,.1f} kWh")
+
+
+async def _show_broute(console: Console, fleet: Fleet, table: pa.Table) -> None:
+    """A HEMS reads one meter over ECHONET Lite (B-route), against what the A-route got."""
+    meter = fleet.meter(5)
+    node = Node([SmartMeterObject(meter)], serial=meter.meter_id)
+    endpoint = await open_udp_node(node, "127.0.0.1", 0, multicast=False)
+    client_side = UdpTransport("127.0.0.1", endpoint.address[1])
+    hems = await client_side.open(("127.0.0.1", 0))
+    try:
+        power = await hems.instantaneous_power()
+        register, kwh_per_unit = await hems.cumulative_energy()
+        now = fleet.minute
+        series: dict = {}
+        await hems.refill(series, now)  # the HEMS's 1-minute series of the last hour
+        for lost in (now - 4, now - 17, now - 33):  # it missed three readings…
+            series.pop(lost, None)
+        refilled = await hems.refill(series, now)  # …and fetches them again
+    finally:
+        client_side.close()
+        endpoint.close()
+    registers = table.filter(pc.and_(
+        pc.equal(table.column("meter_id"), meter.meter_id),
+        pc.equal(table.column("channel"), channel_code(Quantity.ACTIVE_IMPORT, Period.REGISTER))))
+    a_route = registers.column("value")[-1].as_py() if registers.num_rows else None
+    console.print(f"\n[bold]B-route: a HEMS reads meter {meter.meter_id} over ECHONET Lite "
+                  "(0x028801)")
+    console.print(f"  E7 instantaneous power {power} W; E0 cumulative energy {register:,} × "
+                  f"{kwh_per_unit:g} kWh = {register * kwh_per_unit:,.2f} kWh "
+                  f"(the A-route register at 24:00: {a_route:,}"
+                  f"{' — the same' if a_route == register else ''})")
+    console.print(f"  1-minute readings EE/EF: {len(series)} of the last 60 minutes held; "
+                  f"refilled minute(s) {[_jst(m * 60)[:5] for m in refilled]} from the meter's "
+                  "60-minute store (M3)")
