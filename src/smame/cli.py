@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
 from smame.hes import cli as hes_cli
+from smame.mdms import cli as mdms_cli
 
 app = typer.Typer(
     name="smame",
@@ -27,6 +28,7 @@ app.add_typer(fleet_app, name="fleet")
 app.add_typer(dlms_cli.app, name="meter")
 app.add_typer(echonet_cli.app, name="broute")
 app.add_typer(hes_cli.app, name="hes")
+app.add_typer(mdms_cli.app, name="mdms")
 
 JST = timezone(timedelta(hours=9), "JST")
 console = Console()

@@ -1,0 +1,260 @@
+"""Closing a day: find gaps and failed values, and write estimates as a new version.
+
+Runs after a JST day's data is in (``smame mdms vee``). Expected series are the energy
+interval series (5-, 15-, 30-minute) that have data on the day or the day before. Every
+slot of such a series without a current validated value, or whose value failed
+validation, is estimated: linearly over short gaps, from proxy days over long ones,
+as zero while the meter was off (outage or disconnection: never as consumption), and
+scaled so that estimates and actuals add up to the register differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from smame.mdms.events import OUTAGE, OffSpans, off_spans
+from smame.mdms.vee.channels import IS_ENERGY_INTERVAL, PERIOD_S, REGISTER_OF
+from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.estimate import linear_fill, profile_fill, scale_to_registers
+from smame.mdms.vee.reasons import Reason
+from smame.mdms.vee.state import series_key, split_key
+from smame.readings import CHANNELS, Quality, Source
+from smame.store.layout import MEAS, day_start
+from smame.store.measurements import MeasurementStore, ts_seconds
+
+__all__ = ["CloseResult", "close_day"]
+
+_TS = pa.timestamp("s", tz="UTC")
+_OFF_FLAGS = int(Quality.POWER_OUTAGE | Quality.DISCONNECTED)
+_ESTIMATE_CHANNELS = [c for c in CHANNELS if IS_ENERGY_INTERVAL[c] and PERIOD_S[c] >= 300]
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    day: date
+    version: int | None
+    series: int
+    estimated: int
+    replaced_failed: int
+    scaled: int
+    unbalanced: int
+
+
+def _read(store: MeasurementStore, con: duckdb.DuckDBPyConnection, lo: int, hi: int,
+          channels: list[int], meters: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Current measurements with interval ends in [lo, hi] as numpy columns."""
+    paths = store.file_paths(con, MEAS, lo, hi, None, channels)
+    relation = store.scan_sql(paths, True, store.has_superseded(con))
+    where = "interval_end BETWEEN to_timestamp(?) AND to_timestamp(?) AND list_contains(?, " \
+            "channel::INTEGER)"
+    params: list = [lo, hi, channels]
+    if meters is not None:
+        con.register("_close_meters", pa.table({"meter_id": meters}))
+        where += " AND meter_id IN (SELECT meter_id FROM _close_meters)"
+    try:
+        table = con.sql(f"SELECT meter_id, interval_end, channel, value, quality, version, "
+                        f"reasons FROM {relation} WHERE {where}", params=params).to_arrow_table()
+    finally:
+        if meters is not None:
+            con.unregister("_close_meters")
+    out = {name: table.column(name).to_numpy() for name in
+           ("meter_id", "channel", "value", "quality", "version", "reasons")}
+    out["t"] = ts_seconds(table.column("interval_end"))
+    return out
+
+
+def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float | None = None
+              ) -> CloseResult:
+    """Estimate the gaps and failed values of ``day`` and commit them as one version.
+
+    Only slots that ended by ``now`` (default: the store's clock) are estimated.
+    """
+    now = store.clock.time() if now is None else now
+    start = day_start(day)
+    end = start + 86400
+    with store.write_lock:
+        con = store.con
+        seen = _read(store, con, start - 86400 + 1, end, _ESTIMATE_CHANNELS)
+        keys = np.unique(series_key(seen["meter_id"], seen["channel"]))
+        parts: list[pa.Table] = []
+        supersede: list[pa.Table] = []
+        totals = np.zeros(4, np.int64)
+        version = store.new_version()
+        for period in sorted({int(PERIOD_S[c]) for c in split_key(keys)[1]}):
+            period_keys = keys[PERIOD_S[split_key(keys)[1]] == period]
+            estimate, replaced, counts = _estimate_period(store, con, config, period_keys,
+                                                          period, start, version, now)
+            if estimate is not None:
+                parts.append(estimate)
+            if replaced is not None:
+                supersede.append(replaced)
+            totals += counts
+        estimates = pa.concat_tables(parts) if parts else None
+        infos = store.stage(MEAS, version, estimates) if estimates is not None else []
+
+        def work(c: duckdb.DuckDBPyConnection) -> None:
+            c.execute("INSERT INTO versions (version, kind, committed_at, rows_new, validated, "
+                      "reason) VALUES (?, 'estimate', ?, ?, TRUE, ?)",
+                      [version, store.now(), int(totals[0]), f"close {day.isoformat()}"])
+            for table in supersede:
+                c.register("_close_sup", table)
+                c.execute("INSERT INTO superseded SELECT * FROM _close_sup")
+                c.unregister("_close_sup")
+            c.execute("DELETE FROM closed_days WHERE day = ?", [day])
+            c.execute("INSERT INTO closed_days VALUES (?, ?, ?)", [day, version, store.now()])
+
+        store.commit(infos, work)
+    return CloseResult(day, version if infos else None, int(keys.size), int(totals[0]),
+                       int(totals[1]), int(totals[2]), int(totals[3]))
+
+
+def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: int, start: int,
+                     version: int, now: float
+                     ) -> tuple[pa.Table | None, pa.Table | None, np.ndarray]:
+    meters, channels = split_key(keys)
+    n = 86400 // period
+    reg_channels = sorted({int(REGISTER_OF[c]) for c in channels if REGISTER_OF[c]})
+    data = _read(store, con, start, start + 86400, sorted({*map(int, channels),
+                                                           *reg_channels}))
+    rows = keys.size
+    values = np.full((rows, n), np.nan)
+    failed = np.zeros((rows, n), np.bool_)
+    off_bits = np.zeros((rows, n), np.uint16)
+    fail_version = np.zeros((rows, n), np.int64)
+    row, slot, sel = _cells(keys, data, period, start, n, offset=1)
+    values[row, slot] = data["value"][sel]
+    bad = (data["quality"][sel] & int(Quality.SUSPECT)) > 0
+    failed[row[bad], slot[bad]] = True
+    fail_version[row[bad], slot[bad]] = data["version"][sel][bad]
+    off_bits[row, slot] = data["quality"][sel] & _OFF_FLAGS
+    values[failed] = np.nan
+    missing = np.isnan(values) & (start + (np.arange(n) + 1) * period <= now)[None, :]
+    if not missing.any():
+        return None, None, np.zeros(4, np.int64)
+
+    registers = np.full((rows, n + 1), np.nan)
+    reg_keys = series_key(meters, REGISTER_OF[channels])
+    reg_order = np.argsort(reg_keys, kind="stable")
+    r_row, r_slot, r_sel = _cells(reg_keys[reg_order], data, period, start, n + 1, offset=0)
+    registers[reg_order[r_row], r_slot] = data["value"][r_sel]
+
+    spans = off_spans(con, int(meters.min()), int(meters.max()), start, start + 86400)
+    off_bits |= _span_bits(spans, meters, period, start, n)
+    off = off_bits > 0
+
+    max_gap = config.param_table("linear_gap_max")[channels.astype(np.intp)]
+    linear, by_linear = linear_fill(values, missing, max_gap)
+    estimate = np.where(by_linear, linear, np.nan)
+    remaining = missing & ~by_linear
+    by_profile = np.zeros_like(missing)
+    if remaining.any():
+        need = np.flatnonzero(remaining.any(axis=1))
+        proxy = _proxy(store, con, config, keys, need, period, start, n)
+        present = ~missing
+        present_mean = (np.where(present, values, 0.0).sum(axis=1)
+                        / np.maximum(present.sum(axis=1), 1))
+        filled = profile_fill(remaining, proxy, present_mean)
+        estimate = np.where(remaining, filled, estimate)
+        by_profile = remaining
+    estimate = np.where(missing & off, 0.0, estimate)
+    combined = np.where(missing, np.rint(estimate), values)
+    scaled, by_scale, unbalanced = scale_to_registers(combined, missing, off, registers)
+
+    cell_row, cell_slot = np.nonzero(missing)
+    reasons = np.where(failed, np.uint32(Reason.REPLACED_FAILED), np.uint32(Reason.GAP))
+    reasons = reasons | np.where(by_linear, np.uint32(Reason.EST_LINEAR), 0).astype(np.uint32)
+    reasons |= np.where(by_profile & ~off, np.uint32(Reason.EST_PROFILE), 0).astype(np.uint32)
+    reasons |= np.where(missing & off, np.uint32(Reason.EST_OFF), 0).astype(np.uint32)
+    reasons |= np.where(by_scale, np.uint32(Reason.EST_REGISTER_SCALED), 0).astype(np.uint32)
+    reasons |= np.where(unbalanced, np.uint32(Reason.SUM_CHECK), 0).astype(np.uint32)
+    quality = np.full((rows, n), int(Quality.ESTIMATED | Quality.VALIDATED), np.uint16)
+    quality |= off_bits
+    quality |= np.where(unbalanced, np.uint16(Quality.SUSPECT), 0).astype(np.uint16)
+    quality &= np.where(unbalanced, np.uint16(~Quality.VALIDATED & 0xFFFF),
+                        np.uint16(0xFFFF)).astype(np.uint16)
+    ends = start + (cell_slot + 1) * period
+    table = pa.table({
+        "meter_id": pa.array(meters[cell_row], pa.int64()),
+        "interval_end": pa.array(ends.astype(np.int64)).view(_TS),
+        "channel": pa.array(channels[cell_row], pa.uint16()),
+        "value": pa.array(np.maximum(scaled[cell_row, cell_slot], 0).astype(np.int64)),
+        "quality": pa.array(quality[cell_row, cell_slot], pa.uint16()),
+        "source": pa.array(np.full(cell_row.size, Source.ESTIMATION, np.uint8)),
+        "reasons": pa.array(reasons[cell_row, cell_slot], pa.uint32()),
+    })
+    was_failed = failed[cell_row, cell_slot]
+    replaced = None
+    if was_failed.any():
+        fr, fs = cell_row[was_failed], cell_slot[was_failed]
+        replaced = pa.table({
+            "meter_id": pa.array(meters[fr], pa.int64()),
+            "channel": pa.array(channels[fr], pa.uint16()),
+            "interval_end": pa.array((start + (fs + 1) * period).astype(np.int64)).view(_TS),
+            "version": pa.array(fail_version[fr, fs], pa.int64()),
+            "by_version": pa.array(np.full(fr.size, version, np.int64)),
+        })
+    counts = np.array([cell_row.size, int(was_failed.sum()), int(by_scale.sum()),
+                       int(unbalanced.sum())], np.int64)
+    return table, replaced, counts
+
+
+def _cells(keys: np.ndarray, data: dict[str, np.ndarray], period: int, start: int, width: int,
+           offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid cells (row, column) of the data rows that belong to series ``keys``.
+
+    Column ``k`` holds the value ending at ``start + (k + offset) * period``.
+    """
+    data_keys = series_key(data["meter_id"], data["channel"])
+    pos = np.searchsorted(keys, data_keys)
+    pos_c = np.minimum(pos, max(keys.size - 1, 0))
+    rel = data["t"] - start
+    column = rel // period - offset
+    ok = ((keys.size > 0) & (pos < keys.size) & (keys[pos_c] == data_keys) & (rel % period == 0)
+          & (column >= 0) & (column < width))
+    sel = np.flatnonzero(ok)
+    return pos_c[sel], column[sel], sel
+
+
+def _span_bits(spans: OffSpans, meters: np.ndarray, period: int, start: int, n: int
+               ) -> np.ndarray:
+    """Quality flags of slots that overlap an outage or disconnection span of their meter."""
+    bits = np.zeros((meters.size, n), np.uint16)
+    if not len(spans):
+        return bits
+    ends = start + (np.arange(n) + 1) * period
+    for meter, a, b, kind in zip(spans.meter_id, spans.start, spans.end, spans.kind,
+                                 strict=True):
+        rows = np.flatnonzero(meters == meter)
+        flag = Quality.POWER_OUTAGE if kind == OUTAGE else Quality.DISCONNECTED
+        if rows.size:
+            bits[rows] |= np.where((ends > a) & (ends - period < b), np.uint16(flag),
+                                   np.uint16(0))[None, :]
+    return bits
+
+
+def _proxy(store, con, config: VeeConfig, keys: np.ndarray, need: np.ndarray, period: int,
+           start: int, n: int) -> np.ndarray:
+    """Mean of each slot over the proxy days before, for series ``need``; NaN elsewhere."""
+    _, channels = split_key(keys)
+    days = int(config.param_table("proxy_days")[channels.astype(np.intp)].max())
+    proxy = np.full((keys.size, n), np.nan)
+    if days <= 0:
+        return proxy
+    meters = np.unique(split_key(keys[need])[0])
+    data = _read(store, con, start - days * 86400 + 1, start,
+                 sorted({int(c) for c in channels}), meters)
+    good = (data["quality"] & int(Quality.SUSPECT)) == 0
+    data = {k: v[good] for k, v in data.items()}
+    data["t"] = start + (data["t"] - start) % 86400
+    data["t"] = np.where(data["t"] == start, start + 86400, data["t"])
+    row, slot, sel = _cells(keys, data, period, start, n, offset=1)
+    total = np.zeros((keys.size, n))
+    count = np.zeros((keys.size, n))
+    np.add.at(total, (row, slot), data["value"][sel])
+    np.add.at(count, (row, slot), 1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

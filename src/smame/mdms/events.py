@@ -1,0 +1,81 @@
+"""Meter events the MDMS keeps: spans when a meter was off supply or disconnected (SPEC M6, M8).
+
+Events arrive as :data:`smame.meter.events.EVENT_SCHEMA` tables. VEE uses the spans
+between POWER_DOWN and POWER_RESTORED, and between DISCONNECTED and RECONNECTED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from smame.meter.events import EVENT_SCHEMA, EventKind
+from smame.store.catalog import scalar
+
+__all__ = ["OffSpans", "insert_events", "off_spans"]
+
+OUTAGE, DISCONNECT = 1, 2
+_OPEN = {EventKind.POWER_DOWN: OUTAGE, EventKind.DISCONNECTED: DISCONNECT}
+_CLOSE = {EventKind.POWER_RESTORED: OUTAGE, EventKind.RECONNECTED: DISCONNECT}
+FOREVER = np.iinfo(np.int64).max // 2
+
+
+@dataclass(frozen=True)
+class OffSpans:
+    """Spans ``[start, end)`` in POSIX seconds when a meter was off, by kind."""
+
+    meter_id: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    kind: np.ndarray  # OUTAGE or DISCONNECT
+
+    def __len__(self) -> int:
+        return int(self.meter_id.size)
+
+
+def insert_events(con: duckdb.DuckDBPyConnection, events: pa.Table) -> int:
+    """Store events not stored yet (idempotent); return how many were new."""
+    events = events.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+    con.register("_events_in", events)
+    try:
+        before = scalar(con, "SELECT count(*) FROM meter_events")
+        con.execute("INSERT INTO meter_events SELECT DISTINCT * FROM _events_in "
+                    "EXCEPT SELECT * FROM meter_events")
+        after = scalar(con, "SELECT count(*) FROM meter_events")
+    finally:
+        con.unregister("_events_in")
+    return int(after - before)
+
+
+def off_spans(con: duckdb.DuckDBPyConnection, meter_lo: int, meter_hi: int, t_lo: int,
+              t_hi: int) -> OffSpans:
+    """Off spans of meters in ``[meter_lo, meter_hi]`` that overlap ``[t_lo, t_hi]``."""
+    kinds = [int(k) for k in (*_OPEN, *_CLOSE)]
+    rows = con.execute(
+        "SELECT meter_id, epoch(time)::BIGINT AS t, kind FROM meter_events "
+        "WHERE meter_id BETWEEN ? AND ? AND time <= to_timestamp(?) "
+        "AND list_contains(?, kind::INTEGER) ORDER BY meter_id, time, kind",
+        [int(meter_lo), int(meter_hi), int(t_hi), kinds]).fetchall()
+    meters, starts, ends, span_kinds = [], [], [], []
+    open_at: dict[tuple[int, int], int] = {}
+    for meter, t, kind in rows:
+        event = EventKind(kind)
+        if event in _OPEN:
+            open_at.setdefault((meter, _OPEN[event]), t)
+        else:
+            began = open_at.pop((meter, _CLOSE[event]), None)
+            if began is not None and t >= t_lo:
+                meters.append(meter)
+                starts.append(began)
+                ends.append(t)
+                span_kinds.append(_CLOSE[event])
+    for (meter, kind), began in open_at.items():
+        meters.append(meter)
+        starts.append(began)
+        ends.append(FOREVER)
+        span_kinds.append(kind)
+    return OffSpans(np.array(meters, np.int64), np.array(starts, np.int64),
+                    np.array(ends, np.int64), np.array(span_kinds, np.int8))

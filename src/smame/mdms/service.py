@@ -1,0 +1,513 @@
+"""The MDMS: ingest into the IMD, VEE, versioned measurements, and the queries on them.
+
+:class:`Mdms` is the service object over one data directory. Every write takes the
+store's write lock and commits in one catalog transaction; an acknowledged (returned)
+ingest is durable and a crashed one leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from smame.clock import Clock, to_epoch
+from smame.mdms.close import CloseResult, close_day
+from smame.mdms.edit import edit_values
+from smame.mdms.events import insert_events, off_spans
+from smame.mdms.joint import joint_readings
+from smame.mdms.parallel import POOL
+from smame.mdms.retail import retail_values
+from smame.mdms.rows import batch_rows, dedupe_keys, fingerprint, rows_table
+from smame.mdms.settlement import Settlement, settle
+from smame.mdms.submeter import differential, read_sub_meter_feed
+from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.state import SeriesState
+from smame.mdms.vee.validate import Rows, validate_parallel
+from smame.readings import Quality, Source
+from smame.store.catalog import scalar
+from smame.store.compaction import CompactResult, compact
+from smame.store.layout import IMD, IMD_SCHEMA, MEAS, MEAS_SCHEMA
+from smame.store.measurements import FileInfo, MeasurementStore
+from smame.store.registry import Registry
+from smame.store.retention import RETENTION_YEARS, PurgeReport, purge
+
+__all__ = ["IngestResult", "Mdms"]
+
+_TS = pa.timestamp("s", tz="UTC")
+_NOT_ACTUAL = (int(Source.ESTIMATION), int(Source.MANUAL))
+POINT_QUERY_METERS = 16
+"""Queries for at most this many meters read row groups directly instead of scanning."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest did. ``version`` is None when the batch changed nothing."""
+
+    fingerprint: str
+    received: int
+    stored: int  # rows written to the IMD
+    unchanged: int  # rows identical to what was already received
+    version: int | None = None
+    duplicate_batch: bool = False
+    validated: bool = False
+    suspect: int = 0
+
+
+@dataclass
+class _Measured:
+    table: pa.Table
+    supersede: pa.Table | None
+    state: SeriesState
+    suspect: int
+
+
+class Mdms:
+    """The meter data management system over the data directory ``data_dir``."""
+
+    def __init__(self, data_dir: Path | str, clock: Clock | None = None,
+                 vee: VeeConfig | None = None) -> None:
+        self.store = MeasurementStore(data_dir, clock)
+        self.registry = Registry.duckdb(self.store.con.cursor())
+        self.vee = vee or VeeConfig()
+        self._state: SeriesState | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.store.root
+
+    @property
+    def clock(self) -> Clock:
+        return self.store.clock
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Mdms:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(self, batch: pa.Table, source_name: str = "", validate: bool = True
+               ) -> IngestResult:
+        """Store a reading batch in the IMD and, with ``validate``, its measurements.
+
+        Idempotent: a batch already ingested, or rows identical to the newest received
+        value of their key, change nothing. A different value for a stored key becomes
+        a new version; the old one is kept.
+        """
+        hashing = POOL.submit(fingerprint, batch)
+        rows = batch_rows(batch)
+        digest = hashing.result()
+        received = len(rows)
+        store = self.store
+        with store.write_lock:
+            con = store.con
+            if scalar(con, "SELECT 1 FROM versions WHERE fingerprint = ?", [digest]):
+                return IngestResult(digest, received, 0, received, duplicate_batch=True)
+            rows, unchanged = self._drop_received(con, rows)
+            version = store.new_version()
+            measured = self._measure(con, rows, version) if validate and len(rows) else None
+            # Raw and validated files are written side by side (Parquet releases the GIL).
+            jobs = [POOL.submit(store.stage, IMD, version, rows_table(rows), presorted=True)]
+            if measured is not None:
+                jobs.append(POOL.submit(store.stage, MEAS, version, measured.table,
+                                        presorted=True))
+            infos = _gather(store, jobs)
+
+            def work(c: duckdb.DuckDBPyConnection) -> None:
+                c.execute(
+                    "INSERT INTO versions (version, kind, committed_at, fingerprint, source_name,"
+                    " rows_received, rows_new, rows_dropped, validated) "
+                    "VALUES (?, 'ingest', ?, ?, ?, ?, ?, ?, ?)",
+                    [version, store.now(), digest, source_name, received, len(rows), unchanged,
+                     measured is not None or not len(rows)])
+                if measured is not None:
+                    self._commit_measured(c, measured)
+
+            store.commit(infos, work)
+            if measured is not None:
+                self._state = self._series_state().merged(measured.state)
+        return IngestResult(digest, received, len(rows), unchanged, version if len(rows) else None,
+                            validated=measured is not None, suspect=measured.suspect if measured
+                            else 0)
+
+    def ingest_events(self, events: pa.Table) -> int:
+        """Store meter events (outage, disconnect...) that VEE uses; idempotent."""
+        with self.store.write_lock:
+            return insert_events(self.store.con, events)
+
+    def validate_pending(self) -> list[int]:
+        """Validate ingested versions not validated yet, oldest first; return them."""
+        store = self.store
+        with store.write_lock:
+            con = store.con
+            pending = [r[0] for r in con.execute(
+                "SELECT version FROM versions WHERE kind = 'ingest' AND NOT validated "
+                "ORDER BY version").fetchall()]
+            for version in pending:
+                paths = [str(store.root / r[0]) for r in con.execute(
+                    "SELECT path FROM files WHERE kind = ? AND version = ?",
+                    [IMD, version]).fetchall()]
+                rows = _read_rows(con, paths)
+                measured = self._measure(con, rows, version)
+                infos = store.stage(MEAS, version, measured.table, presorted=True)
+
+                def work(c: duckdb.DuckDBPyConnection, m: _Measured = measured,
+                         v: int = version) -> None:
+                    c.execute("UPDATE versions SET validated = TRUE WHERE version = ?", [v])
+                    self._commit_measured(c, m)
+
+                store.commit(infos, work)
+                self._state = self._series_state().merged(measured.state)
+        return pending
+
+    def close_day(self, day: date) -> CloseResult:
+        """Estimate the day's gaps and failed values as a new version (see close.py)."""
+        return close_day(self.store, self.vee, day)
+
+    def edit(self, meter_id: int | Sequence[int], channel: int | Sequence[int],
+             interval_end: datetime | int | Sequence[int], value: int | Sequence[int],
+             user: str, reason: str) -> int:
+        """Manual edit of values: a new version with the user and the reason; returns it."""
+        return edit_values(self.store, meter_id, channel, interval_end, value, user, reason)
+
+    def settle(self, day: date, minutes: int = 30) -> Settlement:
+        """Per-slot energy per retailer and balancing group (SPEC S1, S10)."""
+        return settle(self.store, self.registry, day, minutes)
+
+    def retail(self, meter_ids: Sequence[int] | None, start: datetime | int,
+               end: datetime | int) -> pa.Table:
+        """6-digit retail registers and intervals derived from the 8-digit ones (SPEC S4)."""
+        return retail_values(self.store, meter_ids, start, end)
+
+    def ingest_sub_meter_feed(self, path: Path | str) -> IngestResult:
+        """Ingest a 特例計量器 feed file (CSV/JSON) of registered sub-meters (SPEC S12)."""
+        batch = read_sub_meter_feed(path, self.registry)
+        return self.ingest(batch, source_name=str(path))
+
+    def differential(self, start: datetime | int, end: datetime | int,
+                     main_meter_ids: Sequence[int] | None = None) -> pa.Table:
+        """Main meter minus its sub-meters per 30-minute slot, in Wh (SPEC S12)."""
+        return differential(self.store, self.registry, start, end, main_meter_ids)
+
+    def joint_readings(self, company_id: str, start: datetime | int, end: datetime | int
+                       ) -> pa.Table:
+        """A gas or water company's relayed readings with consumption (SPEC S13)."""
+        return joint_readings(self.store, self.registry, company_id, start, end)
+
+    def purge(self, years: int = RETENTION_YEARS) -> PurgeReport:
+        """Remove data older than the retention period (SPEC S5: 3 years); report it."""
+        return purge(self.store, self.clock.time(), years)
+
+    def compact(self, first: date, last: date | None = None, month: bool = False
+                ) -> list[CompactResult]:
+        """Merge the files of days ``first``..``last`` (IMD and measurements)."""
+        return [compact(self.store, kind, first, last or first, month) for kind in (IMD, MEAS)]
+
+    # ------------------------------------------------------------------ internals
+
+    def _series_state(self) -> SeriesState:
+        if self._state is None:
+            self._state = SeriesState.load(self.store.con)
+        return self._state
+
+    def _drop_received(self, con: duckdb.DuckDBPyConnection, rows: Rows) -> tuple[Rows, int]:
+        """Rows not identical to the newest received value of their key; how many dropped."""
+        if not len(rows):
+            return rows, 0
+        paths = self.store.file_paths(con, IMD, int(rows.t.min()), int(rows.t.max()),
+                                      (int(rows.meter.min()), int(rows.meter.max())),
+                                      np.unique(rows.channel).tolist())
+        if not paths:
+            return rows, 0
+        keys = _keys_table(rows, rows.value, rows.quality)
+        sql = (
+            "SELECT k.idx FROM _keys k JOIN ("
+            " SELECT meter_id, channel, interval_end, arg_max(value, version) AS value,"
+            " arg_max(quality, version) AS quality"
+            f" FROM {self.store.scan_sql(paths, False, False)} e"
+            " WHERE interval_end BETWEEN ? AND ? GROUP BY ALL) e"
+            " ON k.meter_id = e.meter_id AND k.channel = e.channel"
+            " AND k.interval_end = e.interval_end"
+            " WHERE k.value = e.value AND k.quality = e.quality")
+        same = _query_indices(con, keys, sql, [_ts(rows.t.min()), _ts(rows.t.max())])
+        if not same.size:
+            return rows, 0
+        keep = np.ones(len(rows), np.bool_)
+        keep[same] = False
+        return rows.take(np.flatnonzero(keep)), int(same.size)
+
+    def _current_meas(self, con: duckdb.DuckDBPyConnection, rows: Rows
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each row's key: whether a current measurement exists, its version, source."""
+        n = len(rows)
+        found = np.zeros(n, np.bool_)
+        version = np.zeros(n, np.int64)
+        source = np.zeros(n, np.uint8)
+        paths = self.store.file_paths(con, MEAS, int(rows.t.min()), int(rows.t.max()),
+                                      (int(rows.meter.min()), int(rows.meter.max())),
+                                      np.unique(rows.channel).tolist())
+        if not paths:
+            return found, version, source
+        keys = _keys_table(rows)
+        relation = self.store.scan_sql(paths, True, self.store.has_superseded(con))
+        con.register("_keys", keys)
+        try:
+            table = con.sql(
+                f"SELECT k.idx, m.version, m.source FROM _keys k JOIN {relation} m "
+                "ON k.meter_id = m.meter_id AND k.channel = m.channel "
+                "AND k.interval_end = m.interval_end WHERE m.interval_end BETWEEN ? AND ?",
+                params=[_ts(rows.t.min()), _ts(rows.t.max())]).to_arrow_table()
+        finally:
+            con.unregister("_keys")
+        table = _as_table(table)
+        idx = table.column("idx").to_numpy()
+        found[idx] = True
+        version[idx] = table.column("version").to_numpy()
+        source[idx] = table.column("source").to_numpy()
+        return found, version, source
+
+    def _measure(self, con: duckdb.DuckDBPyConnection, rows: Rows, version: int) -> _Measured:
+        """Validate rows as measurements of ``version`` (to be staged by the caller)."""
+        rows, conflict = dedupe_keys(rows)
+        found, old_version, old_source = self._current_meas(con, rows)
+        revised = found & ~np.isin(old_source, _NOT_ACTUAL)
+        spans = off_spans(con, int(rows.meter.min()), int(rows.meter.max()),
+                          int(rows.t.min()) - 86400, int(rows.t.max()))
+        result = validate_parallel(rows, self._series_state(), self.vee, self.clock.time(),
+                                   spans, conflict, revised)
+        table = rows_table(rows, result.quality, result.reasons)
+        return _Measured(table, _supersede_table(rows, found, old_version, version),
+                         result.state, int(((result.quality & Quality.SUSPECT) > 0).sum()))
+
+    def _commit_measured(self, con: duckdb.DuckDBPyConnection, measured: _Measured) -> None:
+        if measured.supersede is not None and measured.supersede.num_rows:
+            con.register("_sup", measured.supersede)
+            try:
+                con.execute("INSERT INTO superseded SELECT * FROM _sup")
+            finally:
+                con.unregister("_sup")
+        SeriesState.persist(con, measured.state)
+
+    # ------------------------------------------------------------------ queries
+
+    def last_version(self) -> int:
+        """Newest committed version (0 for an empty store): a point to ask changes since."""
+        with self.store.reader() as con:
+            return int(scalar(con, "SELECT coalesce(max(version), 0) FROM versions"))
+
+    def readings(
+        self,
+        meter_id: int | Sequence[int] | None = None,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        channels: Sequence[int] | None = None,
+        current: bool = True,
+        kind: str = MEAS,
+    ) -> pa.Table:
+        """Stored readings (measurements by default, or ``kind=IMD`` raw receipts).
+
+        ``start``/``end`` bound interval ends inclusively; ``current`` returns only the
+        newest version of each key. Sorted by meter, channel, time (and version).
+        """
+        lo = None if start is None else _epoch(start)
+        hi = None if end is None else _epoch(end)
+        meters = None if meter_id is None else (
+            [int(meter_id)] if isinstance(meter_id, int | np.integer) else [int(m) for m in
+                                                                            meter_id])
+        with self.store.reader() as con:
+            superseded = self.store.has_superseded(con)
+            if meters is not None and 0 < len(meters) <= POINT_QUERY_METERS:
+                table = self._read_meters(con, kind, meters, lo, hi, channels,
+                                          current and kind == MEAS and superseded)
+            else:
+                span = None if meters is None else (min(meters), max(meters))
+                paths = self.store.file_paths(con, kind, lo, hi, span, channels)
+                relation = self.store.scan_sql(paths, current and kind == MEAS, superseded)
+                where, params = _filters(meters, lo, hi, channels)
+                table = con.sql(
+                    f"SELECT * FROM {relation} WHERE {where} "
+                    "ORDER BY meter_id, channel, interval_end, version", params=params
+                ).to_arrow_table()
+        schema = MEAS_SCHEMA if kind == MEAS else IMD_SCHEMA
+        table = _normalise(table).select(schema.names).cast(schema) if table.num_rows else (
+            schema.empty_table())
+        if current and kind == IMD and table.num_rows:
+            table = _newest(table)
+        return table
+
+    def _read_meters(self, con: duckdb.DuckDBPyConnection, kind: str, meters: list[int],
+                     lo: int | None, hi: int | None, channels: Sequence[int] | None,
+                     drop_superseded: bool) -> pa.Table:
+        """A few meters' rows by the store's row-group index, sorted like a scan."""
+        schema = MEAS_SCHEMA if kind == MEAS else IMD_SCHEMA
+        parts = []
+        for meter in sorted(set(meters)):
+            part = self.store.read_meter(con, kind, meter, lo, hi, channels)
+            if part.num_rows:
+                parts.append(_normalise(part).select(schema.names).cast(schema))
+        table = pa.concat_tables(parts) if parts else schema.empty_table()
+        if drop_superseded and table.num_rows:
+            gone = con.sql(
+                "SELECT meter_id, channel, interval_end, version FROM superseded "
+                f"WHERE meter_id IN ({', '.join(str(int(m)) for m in meters)})"
+            ).to_arrow_table()
+            if gone.num_rows:
+                fields = [schema.field(name) for name in gone.schema.names]
+                gone = _normalise(gone).cast(pa.schema(fields))
+                table = table.join(gone, ["meter_id", "channel", "interval_end", "version"],
+                                   join_type="left anti")
+        order = np.lexsort((table.column("version").to_numpy(),
+                            table.column("interval_end").cast(pa.int64()).to_numpy(),
+                            table.column("channel").to_numpy(),
+                            table.column("meter_id").to_numpy()))
+        if order.size and bool(np.all(order[1:] > order[:-1])):
+            return table
+        return table.take(pa.array(order))
+
+    def changes_since(self, since: int | datetime, channels: Sequence[int] | None = None
+                      ) -> pa.Table:
+        """Current measurements written after a version number or a moment.
+
+        What downstream consumers poll: late actuals that replaced estimates, edits,
+        revisions and new data since the version (or commit time) they last saw.
+        """
+        with self.store.reader() as con:
+            if isinstance(since, datetime):
+                since = int(scalar(con, "SELECT coalesce(max(version), 0) FROM versions "
+                                        "WHERE committed_at <= ?", [since]))
+            paths = [str(self.store.root / r[0]) for r in con.execute(
+                "SELECT path FROM files WHERE kind = ? AND version > ? ORDER BY day, version",
+                [MEAS, int(since)]).fetchall()]
+            relation = self.store.scan_sql(paths, True, self.store.has_superseded(con))
+            where, params = _filters(None, None, None, channels)
+            table = con.sql(f"SELECT * FROM {relation} WHERE version > ? AND {where} "
+                            "ORDER BY version, meter_id, channel, interval_end",
+                            params=[int(since), *params]).to_arrow_table()
+        return _normalise(_as_table(table))
+
+
+def _gather(store: MeasurementStore, jobs: list[Future]) -> list[FileInfo]:
+    """Staged files of finished jobs; on any failure, delete them all and re-raise."""
+    infos: list[FileInfo] = []
+    error: BaseException | None = None
+    for job in jobs:
+        try:
+            infos += job.result()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        store.discard(infos)
+        raise error
+    return infos
+
+
+def _epoch(moment: datetime | int) -> int:
+    return int(to_epoch(moment)) if isinstance(moment, datetime) else int(moment)
+
+
+def _ts(seconds: int | np.integer) -> datetime:
+    from smame.clock import from_epoch
+
+    return from_epoch(int(seconds))
+
+
+def _filters(meters, lo, hi, channels) -> tuple[str, list]:
+    """A WHERE clause whose meter and channel lists are literal integers, so that DuckDB
+    can prune Parquet row groups by their statistics."""
+    where, params = ["TRUE"], []
+    if meters is not None:
+        where.append(f"meter_id IN ({', '.join(str(int(m)) for m in meters)})" if meters
+                     else "FALSE")
+    if lo is not None:
+        where.append("interval_end >= ?")
+        params.append(_ts(lo))
+    if hi is not None:
+        where.append("interval_end <= ?")
+        params.append(_ts(hi))
+    if channels is not None:
+        where.append(f"channel IN ({', '.join(str(int(c)) for c in channels)})" if channels
+                     else "FALSE")
+    return " AND ".join(where), params
+
+
+def _keys_table(rows: Rows, value: np.ndarray | None = None,
+                quality: np.ndarray | None = None) -> pa.Table:
+    columns = {
+        "meter_id": pa.array(rows.meter, pa.int64()),
+        "channel": pa.array(rows.channel, pa.uint16()),
+        "interval_end": pa.array(rows.t, pa.int64()).view(_TS),
+        "idx": pa.array(np.arange(len(rows), dtype=np.int64)),
+    }
+    if value is not None:
+        columns["value"] = pa.array(value, pa.int64())
+    if quality is not None:
+        columns["quality"] = pa.array(quality, pa.uint16())
+    return pa.table(columns)
+
+
+def _query_indices(con: duckdb.DuckDBPyConnection, keys: pa.Table, sql: str, params: list
+                   ) -> np.ndarray:
+    con.register("_keys", keys)
+    try:
+        table = con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.unregister("_keys")
+    return table.column(0).to_numpy() if table.num_rows else np.empty(0, np.int64)
+
+
+def _supersede_table(rows: Rows, found: np.ndarray, old_version: np.ndarray, version: int
+                     ) -> pa.Table | None:
+    if not found.any():
+        return None
+    idx = np.flatnonzero(found)
+    return pa.table({
+        "meter_id": pa.array(rows.meter[idx], pa.int64()),
+        "channel": pa.array(rows.channel[idx], pa.uint16()),
+        "interval_end": pa.array(rows.t[idx], pa.int64()).view(_TS),
+        "version": pa.array(old_version[idx], pa.int64()),
+        "by_version": pa.array(np.full(idx.size, version, np.int64)),
+    })
+
+
+def _read_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> Rows:
+    from smame.readings import SCHEMA
+
+    if not paths:
+        return Rows(*(np.empty(0, d) for d in (np.int64, np.int64, np.uint16, np.int64,
+                                                np.uint16, np.uint8)))
+    relation = MeasurementStore.scan_sql(paths, False, False)
+    table = con.sql(f"SELECT {', '.join(SCHEMA.names)} FROM {relation}").to_arrow_table()
+    return batch_rows(_normalise(table).select(SCHEMA.names).cast(SCHEMA))
+
+
+def _as_table(result: pa.Table | pa.RecordBatchReader) -> pa.Table:
+    return result.read_all() if isinstance(result, pa.RecordBatchReader) else result
+
+
+def _newest(table: pa.Table) -> pa.Table:
+    """The newest version of each key in a table sorted by key and version."""
+    m = table.column("meter_id").to_numpy()
+    c = table.column("channel").to_numpy()
+    t = table.column("interval_end").cast(pa.int64()).to_numpy()
+    last = np.r_[(m[1:] != m[:-1]) | (c[1:] != c[:-1]) | (t[1:] != t[:-1]), True]
+    return table.filter(pa.array(last))
+
+
+def _normalise(table: pa.Table) -> pa.Table:
+    """Interval ends as timestamp[s, UTC], whatever unit the Parquet reader produced."""
+    if "interval_end" in table.schema.names:
+        index = table.schema.get_field_index("interval_end")
+        column = table.column(index).cast(_TS)
+        table = table.set_column(index, pa.field("interval_end", _TS, nullable=False), column)
+    return table

@@ -1,0 +1,107 @@
+"""VEE settings, per channel: which rules run, with what action and parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from smame.mdms.vee.reasons import Action
+from smame.readings import CHANNELS, Period, Quantity
+
+__all__ = ["ChannelRules", "VeeConfig", "default_rules"]
+
+
+@dataclass(frozen=True)
+class ChannelRules:
+    """Rules for one channel. Actions are :class:`Action` values; units are the channel's.
+
+    * ``spike``: value > ``spike_factor`` × max(history maximum, ``spike_floor``): far
+      beyond anything the meter has done (data errors), not a new appliance or EV.
+    * ``high``: value > ``high_factor`` × history maximum.
+    * ``low``: value < ``low_factor`` × history mean (voltage sag, stuck registers).
+    * history rules need ``min_history`` validated values of the series first.
+    * ``prolonged_zero``: ``zero_run_limit`` or more consecutive zero intervals.
+    * ``future``: interval end later than now + ``future_tolerance_s``.
+    * ``linear_gap_max``: gaps of up to this many intervals are interpolated linearly;
+      longer gaps use ``proxy_days`` previous days of the same slot (profile method).
+    """
+
+    negative: Action = Action.FAIL
+    out_of_range: Action = Action.FAIL
+    spike: Action = Action.FAIL
+    high: Action = Action.WARN
+    low: Action = Action.OFF
+    sum_check: Action = Action.FAIL
+    future: Action = Action.FAIL
+    misaligned: Action = Action.FAIL
+    clock: Action = Action.WARN
+    prolonged_zero: Action = Action.WARN
+    duplicate_conflict: Action = Action.FAIL
+    energy_while_off: Action = Action.FAIL
+    spike_factor: float = 8.0
+    spike_floor: float = 50.0
+    high_factor: float = 3.0
+    low_factor: float = 0.0
+    min_history: int = 48
+    zero_run_limit: int = 144
+    future_tolerance_s: int = 300
+    linear_gap_max: int = 4
+    proxy_days: int = 7
+
+
+RULE_FIELDS = tuple(f.name for f in fields(ChannelRules) if f.type in ("Action", Action))
+
+
+def default_rules(code: int) -> ChannelRules:
+    """Sensible rules for a channel code by its quantity and period."""
+    info = CHANNELS[code]
+    base = ChannelRules()
+    if info.quantity is Quantity.VOLTAGE:
+        return replace(base, negative=Action.FAIL, spike=Action.OFF, high=Action.WARN,
+                       high_factor=1.15, low=Action.WARN, low_factor=0.85,
+                       prolonged_zero=Action.OFF)
+    if info.quantity is Quantity.ACTIVE_EXPORT:
+        # No export all night, and no export at all without PV: zero runs are normal.
+        return replace(base, prolonged_zero=Action.OFF)
+    if info.period in (Period.REGISTER, Period.INSTANT):
+        return replace(base, spike=Action.OFF, high=Action.OFF, prolonged_zero=Action.OFF)
+    # Spike floors scale with the interval: 50 units (0.5 kWh) per 30 minutes.
+    if info.period is Period.MIN5:
+        return replace(base, zero_run_limit=864, linear_gap_max=12, spike_floor=50 / 6)
+    if info.period is Period.MIN15:
+        return replace(base, zero_run_limit=288, linear_gap_max=8, spike_floor=25.0)
+    if info.period is Period.MIN1:
+        return replace(base, zero_run_limit=4320, linear_gap_max=60, spike_floor=50 / 30)
+    return base
+
+
+@dataclass
+class VeeConfig:
+    """Rules for every channel: ``overrides`` replace :func:`default_rules` per code."""
+
+    overrides: dict[int, ChannelRules] = field(default_factory=dict)
+    _tables: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def rules(self, code: int) -> ChannelRules:
+        return self.overrides.get(int(code)) or default_rules(int(code))
+
+    def param_table(self, name: str) -> np.ndarray:
+        """Parameter ``name`` of every channel as an array indexed by channel code."""
+        table = self._tables.get(name)
+        if table is None:
+            size = max(CHANNELS) + 1
+            sample = getattr(ChannelRules(), name)
+            table = np.zeros(size, np.float64 if isinstance(sample, float) else np.int64)
+            for code in CHANNELS:
+                table[code] = getattr(self.rules(code), name)
+            self._tables[name] = table
+        return table
+
+    def action_table(self, rule: str) -> np.ndarray:
+        """The :class:`Action` of ``rule`` for every channel code."""
+        if rule not in RULE_FIELDS:
+            raise KeyError(f"no VEE rule {rule!r}")
+        return self.param_table(rule)
+
+

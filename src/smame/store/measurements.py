@@ -1,0 +1,425 @@
+"""The measurement store: immutable Parquet files named by a DuckDB catalog.
+
+One writer at a time (a lock), any number of readers. A writer stages files, then
+commits them with its catalog rows in one DuckDB transaction; only then are they part
+of the store. Readers take a :meth:`MeasurementStore.reader` snapshot: a catalog
+transaction whose file list stays readable until the reader closes, because files that
+compaction or retention retire are only deleted once no reader is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from smame.clock import Clock, WallClock
+from smame.store.catalog import connect, scalar
+from smame.store.layout import (
+    COMPACT_ROW_GROUP_ROWS,
+    KINDS,
+    MEAS,
+    ROW_GROUP_ROWS,
+    RowGroup,
+    day_of,
+    epoch_day,
+    file_name,
+    fsync_dir,
+    partition_dir,
+    row_groups,
+    write_parquet,
+)
+
+__all__ = ["FileInfo", "MeasurementStore", "sort_readings", "ts_seconds"]
+
+
+def ts_seconds(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A timestamp column as int64 POSIX seconds."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_timestamp(column.type) and column.type.unit != "s":
+        column = column.cast(pa.timestamp("s", tz="UTC"))
+    return column.view(pa.int64()).to_numpy(zero_copy_only=False) if pa.types.is_timestamp(
+        column.type) else column.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def sort_readings(meter: np.ndarray, channel: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row order by meter, channel, interval end, as one int64 key when it fits."""
+    if meter.size == 0:
+        return np.empty(0, np.intp)
+    m0, t0 = int(meter.min()), int(t.min())
+    meter_span, t_span = int(meter.max()) - m0, int(t.max()) - t0
+    if t_span < (1 << 20) and meter_span < (1 << 32):
+        key = ((meter - m0) << 31) | (channel.astype(np.int64) << 20) | (t - t0)
+        return np.argsort(key, kind="stable")
+    return np.lexsort((t, channel, meter))
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One staged or committed file and the zone map the catalog keeps of it."""
+
+    path: str  # relative to the data directory
+    kind: str
+    day: date
+    version: int
+    rows: int
+    bytes: int
+    min_t: int
+    max_t: int
+    min_meter: int
+    max_meter: int
+    channels: list[int] = field(default_factory=list)
+    groups: list[RowGroup] = field(default_factory=list)
+
+    def row(self) -> tuple:
+        return (self.path, self.kind, self.day, self.version, self.rows, self.bytes,
+                self.min_t, self.max_t, self.min_meter, self.max_meter, self.channels)
+
+
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smame-read")
+"""Reads the row groups of a point query side by side (Parquet decoding releases the GIL)."""
+
+
+def _unlink(paths: list[Path]) -> None:
+    """Delete retired files, and their partition directories once empty."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+    for directory in {p.parent for p in paths}:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def _no_fault(step: str) -> None:
+    return None
+
+
+class MeasurementStore:
+    """IMD and measurement files under ``root``, with their catalog."""
+
+    def __init__(self, root: Path | str, clock: Clock | None = None) -> None:
+        self.root = Path(root)
+        self.clock = clock or WallClock()
+        self.con = connect(self.root)
+        self.write_lock = threading.RLock()
+        self._readers = 0
+        self._reader_lock = threading.Lock()
+        self._doomed: list[Path] = []
+        self._parquet_files: dict[str, pq.ParquetFile] = {}
+        self._generation = 0  # commits by this process: caches key on it
+        self._superseded: tuple[int, bool] | None = None
+        self.fault: Callable[[str], None] = _no_fault
+        """Called at each step of a commit ("staged", "in_transaction", "committed"):
+        crash tests kill the process there."""
+        self._recover()
+        self._last_version = int(scalar(self.con, "SELECT coalesce(max(version), 0) FROM versions"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _recover(self) -> None:
+        """Remove files no committed catalog row names: debris of an interrupted write."""
+        known = {row[0] for row in self.con.execute("SELECT path FROM files").fetchall()}
+        for kind in KINDS:
+            base = self.root / kind
+            if not base.exists():
+                continue
+            for path in base.rglob("*"):
+                if path.is_file() and str(path.relative_to(self.root)) not in known:
+                    path.unlink()
+            for directory in sorted([*base.glob("date=*"), *base.glob("month=*")]):
+                if directory.is_dir() and not any(directory.iterdir()):
+                    directory.rmdir()
+
+    # ------------------------------------------------------------------ versions
+
+    def new_version(self) -> int:
+        """Reserve the next version number (call with :attr:`write_lock` held)."""
+        self._last_version += 1
+        return self._last_version
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.time(), UTC)
+
+    # ------------------------------------------------------------------ writing
+
+    def stage(self, kind: str, version: int, table: pa.Table, compacted: bool = False,
+              presorted: bool = False, month: bool = False, name_version: int | None = None,
+              part: int | None = None) -> list[FileInfo]:
+        """Write ``table`` as files of ``version``, one per JST day, sorted for compression.
+
+        ``table`` has the kind's schema without the version column; nothing is visible
+        until :meth:`commit`. ``presorted`` skips sorting rows already in that order;
+        ``month`` writes one file for a whole month (compaction); ``name_version`` names
+        the file by another version than the one the catalog records for it; ``part``
+        numbers one of several files of the same version and partition.
+        """
+        if table.num_rows == 0:
+            return []
+        meter = table.column("meter_id").to_numpy()
+        channel = table.column("channel").to_numpy()
+        t = ts_seconds(table.column("interval_end"))
+        t_min, t_max = int(t.min()), int(t.max())
+        first, last = (int(d) for d in epoch_day(np.array([t_min, t_max])))
+        if month:
+            first = last = (day_of(first).replace(day=1) - day_of(0)).days
+        if "version" not in table.schema.names:
+            table = table.append_column(
+                pa.field("version", pa.int64(), nullable=False),
+                pa.array(np.full(table.num_rows, version, np.int64)))
+        if first == last:
+            # The common case: one day, often already sorted; views, no index arrays.
+            order = None if presorted else sort_readings(meter, channel, t)
+            if order is not None and bool(np.all(order[1:] > order[:-1])):
+                order = None
+            parts = [(first, order)]
+        else:
+            days = epoch_day(t)
+            parts = []
+            for d in np.unique(days):
+                rows = np.flatnonzero(days == d)
+                parts.append((int(d), rows if presorted else rows[
+                    sort_readings(meter[rows], channel[rows], t[rows])]))
+        infos = []
+        for day_number, order in parts:
+            if order is None:
+                piece, m, c, tt = table, meter, channel, t
+            else:
+                piece = table.take(pa.array(order))
+                m, c, tt = meter[order], channel[order], t[order]
+            day = day_of(day_number)
+            directory = partition_dir(self.root, kind, day, month)
+            path = directory / file_name(version if name_version is None else name_version,
+                                         compacted, part)
+            group_rows = COMPACT_ROW_GROUP_ROWS if compacted else ROW_GROUP_ROWS
+            size = write_parquet(piece, path, group_rows)
+            infos.append(FileInfo(
+                str(path.relative_to(self.root)), kind, day, version, int(m.size), size,
+                int(tt.min()), int(tt.max()), int(m.min()), int(m.max()),
+                [int(x) for x in np.flatnonzero(np.bincount(c, minlength=1))],
+                row_groups(m, tt, group_rows)))
+        return infos
+
+    def discard(self, infos: Sequence[FileInfo]) -> None:
+        """Delete staged files that will not be committed."""
+        for info in infos:
+            (self.root / info.path).unlink(missing_ok=True)
+
+    def commit(
+        self,
+        infos: Sequence[FileInfo],
+        work: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        retire: Sequence[str] = (),
+    ) -> None:
+        """Make staged files part of the store, with ``work``'s catalog changes, atomically.
+
+        ``retire`` names committed files to drop from the catalog in the same transaction
+        (compaction, retention); they are deleted from disk once no reader needs them.
+        On any failure the transaction is rolled back and the staged files deleted.
+        """
+        for directory in {(self.root / i.path).parent for i in infos}:
+            fsync_dir(directory)
+        self.fault("staged")
+        con = self.con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            if infos:
+                con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [i.row() for i in infos])
+                groups = [(i.path, *g) for i in infos for g in i.groups]
+                if groups:
+                    con.register("_groups", pa.table(
+                        dict(zip(("path", "rg", "rows", "min_meter", "max_meter", "min_t",
+                                  "max_t"), map(list, zip(*groups, strict=True)), strict=True))))
+                    con.execute("INSERT INTO row_groups SELECT * FROM _groups")
+                    con.unregister("_groups")
+            if retire:
+                con.execute("DELETE FROM files WHERE list_contains(?, path)", [list(retire)])
+                con.execute("DELETE FROM row_groups WHERE list_contains(?, path)",
+                            [list(retire)])
+            if work is not None:
+                work(con)
+            self.fault("in_transaction")
+            con.execute("COMMIT")
+            self._generation += 1
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            self.discard(infos)
+            raise
+        self.fault("committed")
+        if retire:
+            self._delete_when_unread([self.root / p for p in retire])
+
+    def _delete_when_unread(self, paths: list[Path]) -> None:
+        for path in paths:
+            self._parquet_files.pop(str(path), None)
+        with self._reader_lock:
+            self._doomed.extend(paths)
+            if self._readers:
+                return
+            doomed, self._doomed = self._doomed, []
+        _unlink(doomed)
+
+    # ------------------------------------------------------------------ reading
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A consistent snapshot: a catalog transaction whose files stay on disk."""
+        with self._reader_lock:
+            self._readers += 1
+        cursor = self.con.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            yield cursor
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            cursor.close()
+            with self._reader_lock:
+                self._readers -= 1
+                doomed = [] if self._readers else self._doomed
+                if not self._readers:
+                    self._doomed = []
+            _unlink(doomed)
+
+    def file_paths(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        kind: str,
+        start: int | None = None,
+        end: int | None = None,
+        meters: tuple[int, int] | None = None,
+        channels: Sequence[int] | None = None,
+    ) -> list[str]:
+        """Absolute paths of committed files that may hold rows in the given ranges.
+
+        ``start``/``end`` bound interval ends in POSIX seconds, inclusive.
+        """
+        sql = ["SELECT path FROM files WHERE kind = ?"]
+        params: list = [kind]
+        if start is not None:
+            sql.append("AND max_t >= ?")
+            params.append(int(start))
+        if end is not None:
+            sql.append("AND min_t <= ?")
+            params.append(int(end))
+        if meters is not None:
+            sql.append("AND max_meter >= ? AND min_meter <= ?")
+            params += [int(meters[0]), int(meters[1])]
+        if channels is not None:
+            sql.append("AND len(list_intersect(channels, ?::USMALLINT[])) > 0")
+            params.append([int(c) for c in channels])
+        sql.append("ORDER BY day, version")
+        rows = con.execute(" ".join(sql), params).fetchall()
+        return [str(self.root / r[0]) for r in rows]
+
+    def read_meter(self, con: duckdb.DuckDBPyConnection, kind: str, meter_id: int,
+                   start: int | None, end: int | None, channels: Sequence[int] | None
+                   ) -> pa.Table:
+        """All stored rows of one meter, read from just the row groups that hold them.
+
+        The point query of the store: the catalog's row-group zone map names the groups,
+        and Parquet footers stay parsed in memory, so one meter's year is a dozen small
+        reads rather than a scan.
+        """
+        sql = ("SELECT path, rg FROM row_groups WHERE min_meter <= ? AND max_meter >= ? "
+               "AND starts_with(path, ?)")
+        params: list = [int(meter_id), int(meter_id), f"{kind}/"]
+        if start is not None:
+            sql += " AND max_t >= ?"
+            params.append(int(start))
+        if end is not None:
+            sql += " AND min_t <= ?"
+            params.append(int(end))
+        located: dict[str, list[int]] = {}
+        for path, group in con.execute(sql, params).fetchall():
+            located.setdefault(path, []).append(group)
+        wanted = None if channels is None else pa.array(list(channels), pa.uint16())
+
+        def read(item: tuple[str, list[int]]) -> pa.Table:
+            handle = self._parquet_file(str(self.root / item[0]))
+            part = handle.read_row_groups(item[1], use_threads=False)
+            mask = pc.equal(part.column("meter_id"), meter_id)
+            if wanted is not None:
+                mask = pc.and_(mask, pc.is_in(part.column("channel"), wanted))
+            return part.filter(mask)
+
+        items = sorted(located.items())
+        parts = list(_READERS.map(read, items)) if len(items) > 1 else [read(i) for i in items]
+        if not parts:
+            return pa.table({})
+        table = pa.concat_tables(parts, promote_options="default")
+        seconds = ts_seconds(table.column("interval_end"))
+        keep = np.ones(seconds.size, np.bool_)
+        if start is not None:
+            keep &= seconds >= start
+        if end is not None:
+            keep &= seconds <= end
+        return table if keep.all() else table.filter(pa.array(keep))
+
+    def read_meter_range(self, path: str, lo: int, hi: int) -> pa.Table:
+        """Rows of meters ``lo``..``hi`` of one committed file, by its row-group index."""
+        groups = [r[0] for r in self.con.execute(
+            "SELECT rg FROM row_groups WHERE path = ? AND max_meter >= ? AND min_meter <= ? "
+            "ORDER BY rg", [path, int(lo), int(hi)]).fetchall()]
+        if not groups:
+            return pa.table({})
+        part = self._parquet_file(str(self.root / path)).read_row_groups(groups)
+        meters = part.column("meter_id")
+        return part.filter(pc.and_(pc.greater_equal(meters, lo), pc.less_equal(meters, hi)))
+
+    def _parquet_file(self, path: str) -> pq.ParquetFile:
+        handle = self._parquet_files.get(path)
+        if handle is None:
+            handle = self._parquet_files[path] = pq.ParquetFile(path, pre_buffer=False)
+        return handle
+
+    def has_superseded(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether any version has been superseded (else "current" needs no anti-join)."""
+        if self._superseded is None or (not self._superseded[1]
+                                        and self._superseded[0] != self._generation):
+            self._superseded = (self._generation,
+                                bool(scalar(con, "SELECT count(*) > 0 FROM superseded")))
+        return self._superseded[1]
+
+    @staticmethod
+    def scan_sql(paths: Sequence[str], current: bool, superseded: bool) -> str:
+        """SQL of a relation over ``paths``; ``current`` drops superseded versions."""
+        if not paths:
+            return ("(SELECT NULL::BIGINT AS meter_id, NULL::TIMESTAMPTZ AS interval_end, "
+                    "NULL::USMALLINT AS channel, NULL::BIGINT AS value, "
+                    "NULL::USMALLINT AS quality, NULL::UTINYINT AS source, "
+                    "NULL::BIGINT AS version, NULL::UINTEGER AS reasons WHERE FALSE)")
+        files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        relation = f"read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
+        if current and superseded:
+            return (f"(SELECT m.* FROM {relation} m ANTI JOIN superseded s "
+                    "ON m.meter_id = s.meter_id AND m.channel = s.channel "
+                    "AND m.interval_end = s.interval_end AND m.version = s.version)")
+        return relation
+
+    def stored_bytes(self, kind: str | None = None) -> int:
+        sql = "SELECT coalesce(sum(bytes), 0) FROM files"
+        if kind:
+            return int(scalar(self.con, sql + " WHERE kind = ?", [kind]))
+        return int(scalar(self.con, sql))
+
+    def days(self, kind: str = MEAS) -> list[date]:
+        rows = self.con.execute(
+            "SELECT DISTINCT day FROM files WHERE kind = ? ORDER BY day", [kind]).fetchall()
+        return [r[0] for r in rows]
+
+

@@ -1,0 +1,105 @@
+"""Retention (SPEC S5): 30-minute and 5-minute data are kept for 3 years, then purged.
+
+The purge removes every stored row whose interval end is older than the cutoff (now
+minus the retention period, on the JST calendar), raw and validated alike, with the
+version bookkeeping and meter events of that time. Whole files past the cutoff are
+dropped; a file that straddles it is rewritten without its old rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from smame.store.measurements import MeasurementStore, ts_seconds
+
+__all__ = ["RETENTION_YEARS", "PurgeReport", "purge", "retention_cutoff"]
+
+RETENTION_YEARS = 3
+JST = timezone(timedelta(hours=9), "JST")
+
+
+@dataclass
+class PurgeReport:
+    """What a purge removed: files dropped or rewritten, rows and bytes, per channel."""
+
+    cutoff: datetime
+    files_removed: int = 0
+    files_rewritten: int = 0
+    rows_removed: int = 0
+    bytes_removed: int = 0
+    rows_by_channel: Counter = field(default_factory=Counter)
+    events_removed: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "files_removed": self.files_removed,
+            "files_rewritten": self.files_rewritten,
+            "rows_removed": self.rows_removed,
+            "bytes_removed": self.bytes_removed,
+            "rows_by_channel": {str(k): v for k, v in sorted(self.rows_by_channel.items())},
+            "events_removed": self.events_removed,
+        }
+
+
+def retention_cutoff(now: float, years: int = RETENTION_YEARS) -> datetime:
+    """The same JST calendar moment ``years`` earlier (29 February falls back to the 28th)."""
+    local = datetime.fromtimestamp(now, JST)
+    try:
+        earlier = local.replace(year=local.year - years)
+    except ValueError:
+        earlier = local.replace(year=local.year - years, day=28)
+    return earlier.astimezone(UTC)
+
+
+def purge(store: MeasurementStore, now: float, years: int = RETENTION_YEARS) -> PurgeReport:
+    """Remove data with interval ends before :func:`retention_cutoff`; report what went."""
+    cutoff = retention_cutoff(now, years)
+    limit = int(cutoff.timestamp())
+    report = PurgeReport(cutoff)
+    with store.write_lock:
+        con = store.con
+        old = con.execute("SELECT path, kind, version, bytes, max_t FROM files "
+                          "WHERE min_t < ? ORDER BY path", [limit]).fetchall()
+        staged = []
+        retire = []
+        for path, kind, version, size, max_t in old:
+            table = pq.read_table(store.root / path, columns=["channel", "interval_end"])
+            gone = ts_seconds(table.column("interval_end")) < limit
+            channels, counts = np.unique(table.column("channel").to_numpy()[gone],
+                                         return_counts=True)
+            report.rows_by_channel.update(dict(zip(channels.tolist(), counts.tolist(),
+                                                   strict=True)))
+            report.rows_removed += int(gone.sum())
+            retire.append(path)
+            if max_t < limit:
+                report.files_removed += 1
+                report.bytes_removed += size
+                continue
+            whole = pq.read_table(store.root / path)
+            kept = whole.filter(pc.greater_equal(ts_seconds(whole.column("interval_end")), limit))
+            infos = store.stage(kind, version, kept, name_version=store.new_version())
+            staged += infos
+            report.files_rewritten += 1
+            report.bytes_removed += size - sum(i.bytes for i in infos)
+        events = con.execute("SELECT count(*) FROM meter_events WHERE time < ?",
+                             [cutoff]).fetchall()[0][0]
+        report.events_removed = int(events)
+
+        def work(c: duckdb.DuckDBPyConnection) -> None:
+            c.execute("DELETE FROM superseded WHERE interval_end < ?", [cutoff])
+            c.execute("DELETE FROM meter_events WHERE time < ?", [cutoff])
+            c.execute("INSERT INTO versions (version, kind, committed_at, rows_dropped, reason) "
+                      "VALUES (?, 'purge', ?, ?, ?)", [store.new_version(), store.now(),
+                                                       report.rows_removed,
+                                                       f"retention before {cutoff.isoformat()}"])
+
+        store.commit(staged, work, retire=retire)
+    return report

@@ -1,0 +1,108 @@
+"""Retention (3 years) and compaction."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+from smame.clock import SimulatedClock
+from smame.mdms import Mdms
+from smame.readings import make_batch
+from smame.store import IMD
+from smame.store.retention import retention_cutoff
+from tests.conftest import JST
+from tests.mdms.helpers import DAY, day_batch, flat_day, slot_end
+
+
+def times(table: pa.Table) -> np.ndarray:
+    return table.column("interval_end").cast(pa.int64()).to_numpy()
+
+
+def test_purge_removes_exactly_what_is_older_than_three_years(mdms: Mdms,
+                                                              clock: SimulatedClock) -> None:
+    days = [DAY + timedelta(days=k) for k in range(3)]
+    batches = [day_batch(flat_day(20, meters=2), day=d) for d in days]
+    for batch in batches:
+        mdms.ingest(batch)
+    mdms.ingest(make_batch(1, slot_end(30, days[1]), 140, 99))  # a second version
+    now = datetime(2029, 7, 2, 12, 0, tzinfo=JST)
+    clock.set(now)
+    cutoff = retention_cutoff(now.timestamp())
+    assert cutoff == datetime(2026, 7, 2, 12, 0, tzinfo=JST)
+    everything = mdms.readings(current=False)
+    raw = mdms.readings(current=False, kind=IMD)
+    expected = int((times(everything) < cutoff.timestamp()).sum())
+    assert 0 < expected < everything.num_rows
+
+    report = mdms.purge()
+    assert report.rows_removed == expected + int((times(raw) < cutoff.timestamp()).sum())
+    assert report.files_removed >= 2
+    assert report.files_rewritten >= 2
+    left = mdms.readings(current=False)
+    assert left.num_rows == everything.num_rows - expected
+    assert times(left).min() >= cutoff.timestamp()
+    assert times(mdms.readings(current=False, kind=IMD)).min() >= cutoff.timestamp()
+    kept = everything.filter(pa.array(times(everything) >= cutoff.timestamp()))
+    assert sorted(left.column("value").to_pylist()) == sorted(kept.column("value").to_pylist())
+    assert mdms.readings(1, slot_end(30, days[1]), slot_end(30, days[1]),
+                         channels=[140]).column("value").to_pylist() == [99]
+    again = mdms.purge()
+    assert again.rows_removed == 0
+    assert again.files_removed == 0
+
+
+def test_purge_keeps_everything_younger(mdms: Mdms, clock: SimulatedClock) -> None:
+    mdms.ingest(day_batch(flat_day(20)))
+    clock.set(datetime(2029, 6, 30, tzinfo=JST))
+    assert mdms.purge().rows_removed == 0
+    assert mdms.readings().num_rows == 97
+
+
+def test_compaction_keeps_every_version(mdms: Mdms) -> None:
+    for k in range(1, 49):
+        mdms.ingest(make_batch([1, 2], slot_end(k), 140, [k, 2 * k]))
+    mark = mdms.last_version()
+    mdms.ingest(make_batch(1, slot_end(7), 140, 70))
+    before_all = mdms.readings(current=False)
+    before = mdms.readings()
+    results = mdms.compact(DAY)
+    assert [r.files_after for r in results] == [1, 1]
+    assert results[0].files_before == 49
+    assert mdms.readings().equals(before)
+    assert mdms.readings(current=False).equals(before_all)
+    assert mdms.changes_since(mark).column("value").to_pylist() == [70]
+    files = [p for p in (mdms.data_dir / "meas").rglob("*.parquet")]
+    assert len(files) == 1
+
+
+def test_month_compaction(mdms: Mdms) -> None:
+    for offset in range(3):
+        mdms.ingest(day_batch(flat_day(10 + offset), day=DAY + timedelta(days=offset)))
+    before = mdms.readings()
+    results = mdms.compact(date(2026, 7, 1), date(2026, 7, 31), month=True)
+    assert [r.files_after for r in results] == [1, 1]
+    assert mdms.readings().equals(before)
+    assert list((mdms.data_dir / "meas").glob("month=2026-07/*.parquet"))
+
+
+def test_large_partitions_compact_into_meter_buckets(mdms: Mdms, monkeypatch) -> None:
+    from smame.store import compaction, measurements
+
+    monkeypatch.setattr(compaction, "BUCKET_ROWS", 100)
+    monkeypatch.setattr(measurements, "ROW_GROUP_ROWS", 8)  # zone maps fine enough to split
+    for k in range(1, 13):
+        mdms.ingest(make_batch(np.arange(1, 41), slot_end(k), 140, k))
+    before = mdms.readings()
+    results = mdms.compact(DAY)
+    assert results[1].files_before == 12
+    assert results[1].files_after >= 3
+    assert mdms.readings().equals(before)
+    ranges = mdms.store.con.execute(
+        "SELECT min_meter, max_meter FROM files WHERE kind = 'meas' ORDER BY min_meter"
+    ).fetchall()
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
+    for meter in (1, 17, 40):
+        assert mdms.readings(meter).num_rows == 12
