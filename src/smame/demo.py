@@ -27,8 +27,11 @@ from smame.hes.commands import Command, CommandKind
 from smame.hes.groups import FiveMinuteGroups
 from smame.hes.headend import HeadEnd, HesConfig
 from smame.hes.sinks import MemorySink
+from smame.mdms import Mdms, MdmsSink
+from smame.mdms.seed import seed_registry
 from smame.meter import EventKind, Fleet, FleetConfig
-from smame.meter.simulate import BatchSummary
+from smame.meter.events import events_table
+from smame.meter.simulate import BatchSummary, meters_table
 from smame.readings import Period, Quantity, channel_code
 from smame.system import running_a_route
 
@@ -57,13 +60,21 @@ async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
     outage_meter = fleet.meter(10)
     fleet.meter(outage_meter.index + 1).set_last_gasp(False)  # as later low-voltage meters
     fleet.schedule_outage(_at(10), _at(10, 40), transformers=(outage_meter.transformer,))
-    sink = MemorySink()
     groups = FiveMinuteGroups.select(fleet.meter_ids, seed=seed)
     ids = [int(m) for m in fleet.meter_ids]
     console.rule(f"[bold]smame demo — {DEMO_DAY.isoformat()} (JST), one simulated day")
     console.print(f"Serving {meters} meters over DLMS/COSEM on loopback; the head-end collects "
                   f"them at {speed:g}× real time ({86400 / speed:.0f} s for the day)…")
     with tempfile.TemporaryDirectory(prefix="smame-demo-") as work:
+        mdms = Mdms(Path(work) / "mdms")
+        seed_registry(mdms.registry, meters_table(fleet), fleet.joint_meters(), DEMO_DAY)
+        memory = MemorySink()
+        to_mdms = MdmsSink(mdms, source_name="hes")
+
+        def sink(batch: pa.Table) -> None:  # the head-end's output: kept, and into the MDMS
+            memory(batch)
+            to_mdms(batch)
+
         async with running_a_route(fleet, speed, sink, Path(work),
                                    HesConfig(push_grace_seconds=300), groups) as (system, drive):
             hes = system.headend
@@ -75,7 +86,7 @@ async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
             driver = drive(_at(24))
             await asyncio.gather(
                 driver,
-                hes.run_schedule(_at(24) + 300),
+                hes.run_schedule(_at(24) + 300, since=_at(0)),
                 system.at(_at(6), submit(CommandKind.SOFT_SWITCH, ids[3:5], {"minutes": 15})),
                 system.at(_at(8), submit(CommandKind.RESERVE_LIMIT, ids[20:60],
                                          {"at": _at(18), "amps": 20})),
@@ -87,13 +98,14 @@ async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
             await hes.commands.drain()
             refilled = await hes.fill_gaps(_at(0), _at(24))
             hes.flush()
-            table = sink.table()
+            table = memory.table()
             _print_fleet(console, fleet)
             _print_load(console, table)
             _print_collection(console, hes, refilled, system.pushes_sent)
             _print_outages(console, hes, fleet)
             _print_commands(console, commands, system.meter_events)
             _print_readings(console, table, groups)
+            _print_mdms(console, mdms, to_mdms, system.meter_events)
         await _show_broute(console, fleet, table)
 
 
@@ -237,3 +249,31 @@ async def _show_broute(console: Console, fleet: Fleet, table: pa.Table) -> None:
     console.print(f"  1-minute readings EE/EF: {len(series)} of the last 60 minutes held; "
                   f"refilled minute(s) {[_jst(m * 60)[:5] for m in refilled]} from the meter's "
                   "60-minute store (M3)")
+
+
+def _print_mdms(console: Console, mdms: Mdms, sink: MdmsSink, meter_events) -> None:
+    """The MDMS side: what was ingested and validated, the estimates, settlement (S1, S4)."""
+    mdms.ingest_events(events_table(meter_events))
+    closed = mdms.close_day(DEMO_DAY)
+    settlement = mdms.settle(DEMO_DAY)
+    console.print("\n[bold]MDMS: ingest, VEE and settlement (S1, S4, S5)")
+    console.print(f"  {sink.batches} batches from the head-end, {sink.rows:,} readings; "
+                  f"validated as they arrived; day close estimated {closed.estimated} values "
+                  f"({closed.replaced_failed} replacing failed ones)")
+    grid = Table(title=f"30-minute settlement sums, {DEMO_DAY.isoformat()} "
+                 "(input to 計画値同時同量 / imbalance settlement)")
+    for column in ("retailer", "meters", "import kWh", "peak slot kW", "export kWh",
+                   "estimated share"):
+        grid.add_column(column, justify="right")
+    rows = settlement.retailers.to_pylist()
+    by_party: dict[str, list[dict]] = {}
+    for row in rows:
+        by_party.setdefault(row[settlement.retailers.column_names[0]], []).append(row)
+    for party, slots in sorted(by_party.items()):
+        imported = sum(r["import_wh"] for r in slots) / 1000
+        estimated = sum(r["import_estimated_wh"] for r in slots) / 1000
+        grid.add_row(party, str(max(r["meters"] for r in slots)), f"{imported:,.1f}",
+                     f"{max(r['import_wh'] for r in slots) / 500:,.1f}",
+                     f"{sum(r['export_wh'] for r in slots) / 1000:,.1f}",
+                     f"{estimated / imported:.2%}" if imported else "–")
+    console.print(grid)

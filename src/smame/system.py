@@ -73,7 +73,6 @@ async def running_a_route(
 ) -> AsyncIterator[tuple[ARoute, Callable[[float], asyncio.Task]]]:
     """Serve every meter of ``fleet`` and start a head-end; yields the system and a function
     that starts driving the fleet up to a given time."""
-    clock = AcceleratedClock(from_epoch(fleet.time), speed)
     keystore = KeyStore(work_dir / "hes-keys.db", MasterKey(bytes(32)))
     keystore.put_many({int(m): DEMO_KEYS for m in fleet.meter_ids})
     servers, endpoints, registry_entries = [], [], []
@@ -88,6 +87,7 @@ async def running_a_route(
                                          cell=f"feeder-{meter.feeder}-tx-{meter.transformer // 8}",
                                          unit_exponent=meter.unit_exponent))
     registry = Registry(registry_entries)
+    clock = AcceleratedClock(from_epoch(fleet.time), speed)  # starts once every meter listens
     headend = HeadEnd(registry, keystore, sink, clock, config, groups)
     udp = await headend.listen("127.0.0.1", 0)
     destination = f"127.0.0.1:{udp.get_extra_info('sockname')[1]}"

@@ -129,6 +129,18 @@ def test_scheduler_pushes_each_boundary_last_gasp_and_restore_once(endpoint, met
     assert scheduler.due() == []
 
 
+def test_intervals_closed_before_a_soft_switch_keep_their_period(endpoint, meter, fleet):
+    endpoint.push_destinations[bytes([0, 0, 25, 9, 0, 255])] = "127.0.0.1:9"
+    scheduler = PushScheduler(endpoint)
+    t0 = fleet.time
+    fleet.advance(30)
+    meter.set_soft_switch(15)  # after the 30-minute boundary closed, before it was pushed
+    fleet.advance(30)
+    pushed = [parse_interval_push(open_push(a, DEMO_KEYS)).interval for _, a in scheduler.due()]
+    assert sorted((p.end, p.period) for p in pushed) == [(t0 + 1800, 30), (t0 + 2700, 15),
+                                                         (t0 + 3600, 15)]
+
+
 @given(end=st.integers(1_700_000_000 // 60, 2_000_000_000 // 60).map(lambda m: m * 60),
        period=st.sampled_from([15, 30]), imp=st.integers(0, 10**8 - 1),
        exp=st.integers(0, 10**8 - 1), imp_iv=st.none() | st.integers(0, 10**6),

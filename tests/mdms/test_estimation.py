@@ -144,3 +144,26 @@ def test_linear_fill_needs_both_neighbours() -> None:
     estimate, filled = linear_fill(values, np.isnan(values), np.array([3]))
     assert filled.tolist() == [[False, False, True, False, False]]
     assert estimate[0, 2] == 3.0
+
+
+def test_a_soft_switched_meter_is_not_a_gap_and_its_30_minute_values_are_derived(
+        mdms: Mdms) -> None:
+    """Meter 1 transmits 30-minute values until 06:00, then 15-minute values (SPEC M4)."""
+    thirty = np.full((1, 48), 40, np.int64)
+    before = drop_slots(day_batch(thirty, with_registers=False), list(range(13, 49)))
+    fifteen_ends = [slot_end(12) + 900 * k for k in range(1, 73)]
+    after = make_batch(1, fifteen_ends, 130, [15 + k % 2 * 10 for k in range(72)])
+    mdms.ingest(pa.concat_tables([before, after]))
+    result = mdms.close_day(DAY)
+    assert result.estimated == 0
+    assert result.derived == 36
+    table = day_values(mdms)
+    assert table.num_rows == 48
+    derived = table.filter(pa.compute.greater(table.column("interval_end").cast(pa.int64()),
+                                              slot_end(12)))
+    assert set(derived.column("value").to_pylist()) == {40}  # 15 + 25 per half hour
+    reasons = derived.column("reasons").to_pylist()
+    assert all(r & Reason.DERIVED_15 for r in reasons)
+    assert not any(q & Quality.ESTIMATED for q in derived.column("quality").to_pylist())
+    fifteen = mdms.readings(1, slot_end(1), slot_end(48), channels=[130])
+    assert fifteen.num_rows == 72  # nothing estimated before the switch

@@ -306,6 +306,14 @@ def parse_last_gasp_push(notification: Notification) -> LastGaspPush:
 MAX_CATCH_UP = 96  # intervals pushed at most per call, if the fleet jumped far ahead
 
 
+def _switch_at(moment: int, now: int, switches: list) -> int:
+    """The soft-switch setting in force at ``moment``: the interval that closed then is
+    pushed in the period the meter was set to when it closed (SPEC M4). ``switches`` are the
+    recent SOFT_SWITCH_CHANGED events, oldest first; ``now`` is the setting now."""
+    later = [e for e in switches if e.time >= moment]  # a change at a boundary follows it
+    return now if not later else 45 - later[0].value  # the setting before that change
+
+
 class PushScheduler:
     """Which pushes of one meter are due after its fleet advanced (sans-I/O).
 
@@ -327,15 +335,19 @@ class PushScheduler:
         meter = endpoint.meter
         out: list[tuple[str, bytes]] = []
         destination = endpoint.push_destinations.get(obis.INTERVAL_PUSH)
+        switches = [e for e in meter.events(self._since - 3600)
+                    if e.kind == EventKind.SOFT_SWITCH_CHANGED]
         for period, last in self._pushed.items():
             latest = meter.fleet.storage[period].latest
             if latest is None or latest == last:
                 continue
             self._pushed[period] = latest
-            if destination and period == meter.soft_switch:
+            if destination:
                 first = latest - (MAX_CATCH_UP - 1) * period
                 start = first if last is None else max(last + period, first)
                 for boundary in range(start, latest + 1, period):
+                    if _switch_at(boundary * 60, meter.soft_switch, switches) != period:
+                        continue
                     try:
                         out.append((destination, build_interval_push(
                             meter, endpoint.security, period=period, end=boundary * 60)))

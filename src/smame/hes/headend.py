@@ -386,8 +386,8 @@ class HeadEnd:
             add(meter_id, moment, channel_code(quantity, Period.INSTANT), value, 0, Source.PULL)
         return values
 
-    async def run_schedule(self, until: float) -> None:
-        """Collect on schedule until the clock reaches ``until`` (POSIX s):
+    async def run_schedule(self, until: float, since: float | None = None) -> None:
+        """Collect on schedule from ``since`` (default now) until ``until`` (POSIX s):
 
         * each 15- and 30-minute interval, ``push_grace_seconds`` after it closes, from the
           meters on that soft switch whose push did not arrive (S1, S10);
@@ -396,8 +396,9 @@ class HeadEnd:
         """
         grace = self.config.push_grace_seconds
         clock = self.clock
-        now = clock.time()
-        next_tick = (int(now - grace) // 300 + 1) * 300
+        first = int(clock.time() - grace if since is None else since)
+        next_tick = (first // 300 + 1) * 300
+        self._five_minute_done.setdefault("realtime", next_tick - 300)
         while True:
             due = next_tick + grace
             if due > until:

@@ -43,6 +43,7 @@ class CloseResult:
     replaced_failed: int
     scaled: int
     unbalanced: int
+    derived: int = 0  # 30-minute values summed from two 15-minute ones (soft switch)
 
 
 def _read(store: MeasurementStore, con: duckdb.DuckDBPyConnection, lo: int, hi: int,
@@ -83,7 +84,7 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
         keys = np.unique(series_key(seen["meter_id"], seen["channel"]))
         parts: list[pa.Table] = []
         supersede: list[pa.Table] = []
-        totals = np.zeros(4, np.int64)
+        totals = np.zeros(5, np.int64)
         version = store.new_version()
         for period in sorted({int(PERIOD_S[c]) for c in split_key(keys)[1]}):
             period_keys = keys[PERIOD_S[split_key(keys)[1]] == period]
@@ -110,7 +111,7 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
 
         store.commit(infos, work)
     return CloseResult(day, version if infos else None, int(keys.size), int(totals[0]),
-                       int(totals[1]), int(totals[2]), int(totals[3]))
+                       int(totals[1]), int(totals[2]), int(totals[3]), int(totals[4]))
 
 
 def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: int, start: int,
@@ -134,8 +135,13 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     off_bits[row, slot] = data["quality"][sel] & _OFF_FLAGS
     values[failed] = np.nan
     missing = np.isnan(values) & (start + (np.arange(n) + 1) * period <= now)[None, :]
+    derived_table = None
+    if period in (900, 1800) and missing.any():
+        missing, derived_table = _soft_switch_cover(store, con, meters, channels, period, start,
+                                                    n, missing, off_bits)
+    derived = 0 if derived_table is None else derived_table.num_rows
     if not missing.any():
-        return None, None, np.zeros(4, np.int64)
+        return derived_table, None, np.array([0, 0, 0, 0, derived], np.int64)
 
     registers = np.full((rows, n + 1), np.nan)
     reg_keys = series_key(meters, REGISTER_OF[channels])
@@ -187,6 +193,8 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
         "source": pa.array(np.full(cell_row.size, Source.ESTIMATION, np.uint8)),
         "reasons": pa.array(reasons[cell_row, cell_slot], pa.uint32()),
     })
+    if derived_table is not None:
+        table = pa.concat_tables([table, derived_table])
     was_failed = failed[cell_row, cell_slot]
     replaced = None
     if was_failed.any():
@@ -199,8 +207,52 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
             "by_version": pa.array(np.full(fr.size, version, np.int64)),
         })
     counts = np.array([cell_row.size, int(was_failed.sum()), int(by_scale.sum()),
-                       int(unbalanced.sum())], np.int64)
+                       int(unbalanced.sum()), derived], np.int64)
     return table, replaced, counts
+
+
+def _soft_switch_cover(store, con, meters: np.ndarray, channels: np.ndarray, period: int,
+                       start: int, n: int, missing: np.ndarray, off_bits: np.ndarray,
+                       ) -> tuple[np.ndarray, pa.Table | None]:
+    """The soft switch (SPEC M4, S10): a meter transmits 30- or 15-minute values, so a slot
+    is a gap only when neither resolution has it.
+
+    For 15-minute series, slots covered by a 30-minute value are not gaps. For 30-minute
+    series, a slot whose two 15-minute values are both there gets their exact sum, as a
+    validated value (reason DERIVED_15), not an estimate. Returns the cells still missing
+    and the derived values.
+    """
+    partner = channels - 10 if period == 1800 else channels + 10  # 140 <-> 130, 240 <-> 230
+    width = 2 * n if period == 1800 else n // 2
+    other_period = period // 2 if period == 1800 else period * 2
+    keys = series_key(meters, partner)
+    order = np.argsort(keys, kind="stable")
+    data = _read(store, con, start, start + 86400, sorted({int(c) for c in partner}))
+    grid = np.full((meters.size, width), np.nan)
+    row, slot, sel = _cells(keys[order], data, other_period, start, width, offset=1)
+    usable = (data["quality"][sel] & int(Quality.SUSPECT)) == 0
+    grid[order[row[usable]], slot[usable]] = data["value"][sel][usable]
+    if period == 900:
+        covered = np.repeat(~np.isnan(grid), 2, axis=1)
+        return missing & ~covered, None
+    sums = grid[:, 0::2] + grid[:, 1::2]
+    derivable = missing & ~np.isnan(sums)
+    if not derivable.any():
+        return missing, None
+    cell_row, cell_slot = np.nonzero(derivable)
+    ends = start + (cell_slot + 1) * period
+    quality = (np.uint16(Quality.VALIDATED) | off_bits[cell_row, cell_slot]).astype(np.uint16)
+    table = pa.table({
+        "meter_id": pa.array(meters[cell_row], pa.int64()),
+        "interval_end": pa.array(ends.astype(np.int64)).view(_TS),
+        "channel": pa.array(channels[cell_row], pa.uint16()),
+        "value": pa.array(sums[cell_row, cell_slot].astype(np.int64)),
+        "quality": pa.array(quality, pa.uint16()),
+        # A derived value gives way to a 30-minute actual that arrives later, like an estimate.
+        "source": pa.array(np.full(cell_row.size, Source.ESTIMATION, np.uint8)),
+        "reasons": pa.array(np.full(cell_row.size, Reason.DERIVED_15, np.uint32)),
+    })
+    return missing & ~derivable, table
 
 
 def _cells(keys: np.ndarray, data: dict[str, np.ndarray], period: int, start: int, width: int,

@@ -37,6 +37,7 @@ class Reason(IntFlag):
     EST_OFF = 1 << 19  # estimated as zero: the meter was off (outage/disconnected)
     EDITED = 1 << 20  # manual edit
     REPLACED_FAILED = 1 << 21  # the estimate replaces a value that failed validation
+    DERIVED_15 = 1 << 22  # a 30-minute value summed from the meter's two 15-minute values
 
 
 class Action(IntEnum):
