@@ -16,6 +16,9 @@ def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
     for command in ("reserve_limit", "clock_sync", "disconnect", "reconnect", "soft_switch"):
         assert f"│ {command}" in result.stdout
     assert "failed │" not in result.stdout.replace("succeeded", "")
+    assert "MDMS: ingest, VEE and settlement" in out
+    assert "30-minute settlement sums" in out
+    assert "R01" in out
     assert "B-route: a HEMS reads meter" in out
     assert "— the same)" in out
     assert "refilled minute(s)" in out
