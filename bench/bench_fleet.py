@@ -13,13 +13,13 @@ import argparse
 import json
 import resource
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from machine import machine
+from smame.clock import JST
 from smame.meter import Fleet, FleetConfig
 
-JST = timezone(timedelta(hours=9))
 NATIONAL_METERS = 80_000_000
 RESULTS = Path(__file__).parent / "results"
 

@@ -20,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from machine import machine
-from smame.clock import WallClock
+from smame.clock import JST, WallClock
 from smame.dlms import DEMO_KEYS, build_interval_push, push_frame
 from smame.dlms.security import MeterSecurity, system_title_of
 from smame.hes import operations as ops
@@ -35,7 +35,6 @@ from smame.hes.registry import Registry
 from smame.hes.session import Endpoint
 from smame.meter import Fleet, FleetConfig
 
-JST = timezone(timedelta(hours=9))
 RESULTS = Path(__file__).parent / "results"
 
 

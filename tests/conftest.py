@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-JST = timezone(timedelta(hours=9), "JST")
+from smame.clock import JST
 
 
 def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

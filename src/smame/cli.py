@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from smame.clock import JST
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
 from smame.hes import cli as hes_cli
@@ -30,7 +31,6 @@ app.add_typer(echonet_cli.app, name="broute")
 app.add_typer(hes_cli.app, name="hes")
 app.add_typer(mdms_cli.app, name="mdms")
 
-JST = timezone(timedelta(hours=9), "JST")
 console = Console()
 err_console = Console(stderr=True)
 

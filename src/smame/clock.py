@@ -13,17 +13,35 @@ import asyncio
 import heapq
 import itertools
 import time as _time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "JST",
+    "JST_OFFSET_S",
     "AcceleratedClock",
     "Clock",
     "SimulatedClock",
     "WallClock",
     "from_epoch",
+    "jst_day",
+    "jst_day_start",
     "to_epoch",
 ]
+
+JST = timezone(timedelta(hours=9), "JST")
+"""Japan Standard Time (UTC+9, no daylight saving): customers' days and settlement days."""
+JST_OFFSET_S = 9 * 3600
+
+
+def jst_day_start(day: date) -> int:
+    """POSIX seconds of 00:00 JST on ``day``."""
+    return (day - date(1970, 1, 1)).days * 86400 - JST_OFFSET_S
+
+
+def jst_day(posix_seconds: float) -> date:
+    """The JST calendar day of a moment."""
+    return date(1970, 1, 1) + timedelta(days=(int(posix_seconds) + JST_OFFSET_S) // 86400)
 
 
 def to_epoch(moment: datetime) -> float:

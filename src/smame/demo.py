@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from smame.clock import JST
 from smame.echonet.client import UdpTransport
 from smame.echonet.node import Node
 from smame.echonet.smartmeter import SmartMeterObject
@@ -35,7 +36,6 @@ from smame.meter.simulate import BatchSummary, meters_table
 from smame.readings import Period, Quantity, channel_code
 from smame.system import running_a_route
 
-JST = timezone(timedelta(hours=9), "JST")
 DEMO_DAY = date(2026, 7, 1)
 _BARS = " ▁▂▃▄▅▆▇█"
 

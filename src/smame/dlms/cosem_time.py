@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from datetime import date, datetime, timedelta, timezone
 
+from smame.clock import JST
+
 __all__ = [
     "DEVIATION_JST",
     "JST",
@@ -24,7 +26,6 @@ __all__ = [
     "encode_time",
 ]
 
-JST = timezone(timedelta(hours=9), "JST")
 DEVIATION_JST = -540
 _UNSPECIFIED_DEVIATION = -0x8000
 NOT_SPECIFIED_DATETIME = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff"

@@ -9,8 +9,9 @@ no-data codes (0xFFFFFFFE for energies). Times are the meter's local time, JST.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
+from smame.clock import JST
 from smame.echonet.frame import FrameError
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "unit_kwh",
 ]
 
-JST = timezone(timedelta(hours=9), "JST")
 NO_DATA_ENERGY = 0xFFFFFFFE
 NO_DATA_POWER = 0x7FFFFFFE
 NO_DATA_CURRENT = 0x7FFE

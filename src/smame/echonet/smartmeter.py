@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 
-from smame.clock import from_epoch
+from smame.clock import from_epoch, jst_day, jst_day_start
 from smame.echonet import edt as enc
 from smame.echonet.frame import EOJ, FrameError
 from smame.echonet.objects import MAKER_CODE, DeviceObject, PropertyDef, identification_number
@@ -42,7 +42,7 @@ def _minute_time(minute: int) -> datetime:
 
 def _jst_day_start(minute: int) -> int:
     """Epoch minute of 00:00 JST of the day holding epoch minute ``minute``."""
-    return (minute + 540) // 1440 * 1440 - 540
+    return jst_day_start(jst_day(minute * 60)) // 60
 
 
 class SmartMeterObject(DeviceObject):

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from smame.clock import Clock
+from smame.clock import JST_OFFSET_S, Clock
 from smame.dlms import axdr, obis
 from smame.dlms.push import (
     Notification,
@@ -411,7 +411,7 @@ class HeadEnd:
             if boundary % 1800 == 0:
                 await self.collect(boundary, 30)
             await self._collect_group("realtime", sorted(self.groups.realtime), boundary, 300)
-            if (boundary + 9 * 3600) % 86400 == 0:  # 00:00 JST: yesterday's history
+            if (boundary + JST_OFFSET_S) % 86400 == 0:  # 00:00 JST: yesterday's history
                 await self._collect_group("historical", sorted(self.groups.historical),
                                           boundary, 86400)
 

@@ -6,13 +6,14 @@ those of ``docs/obis.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from dlms_cosem import cosem
 from dlms_cosem.cosem.capture_object import CaptureObject
 from dlms_cosem.cosem.selective_access import RangeDescriptor
 from dlms_cosem.enumerations import CosemInterface
 
+from smame.clock import JST
 from smame.dlms import axdr, obis
 from smame.dlms.cosem_time import decode_datetime, encode_datetime
 from smame.hes.commands import CommandError
@@ -36,7 +37,6 @@ __all__ = [
     "set_soft_switch",
 ]
 
-JST = timezone(timedelta(hours=9))
 PROFILES = {30: "1.0.99.1.0.255", 15: "1.0.99.128.0.255", 5: "1.0.99.2.0.255",
             1: "1.0.99.129.0.255"}
 _CLOCK = CaptureObject(

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from smame.clock import JST_OFFSET_S
 from smame.readings import concat_batches, validate_batch
 
 __all__ = ["MemorySink", "ParquetSink", "ReadingSink"]
 
-JST_OFFSET_S = 9 * 3600
 
 
 class ReadingSink(Protocol):

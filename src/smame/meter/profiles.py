@@ -26,26 +26,28 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
 
+from smame.clock import JST_OFFSET_S, jst_day, jst_day_start
+
 F32 = npt.NDArray[np.float32]
 
-JST_OFFSET_MINUTES = 9 * 60
+JST_OFFSET_MINUTES = JST_OFFSET_S // 60
 MINUTES_PER_DAY = 1440
 TOKYO_LATITUDE_DEG = 35.68
 
 
 def local_day(minute: int) -> date:
     """JST calendar day of a UTC epoch minute."""
-    return date(1970, 1, 1) + timedelta(days=(minute + JST_OFFSET_MINUTES) // MINUTES_PER_DAY)
+    return jst_day(minute * 60)
 
 
 def day_start_minute(day: date) -> int:
     """UTC epoch minute of 00:00 JST on ``day``."""
-    return (day - date(1970, 1, 1)).days * MINUTES_PER_DAY - JST_OFFSET_MINUTES
+    return jst_day_start(day) // 60
 
 
 _FIXED_HOLIDAYS = {
