@@ -124,12 +124,17 @@ def demo(
     run_demo(console, meters=meters, seed=seed, speed=speed)
 
 
-def main() -> None:
+def run_app(typer_app: typer.Typer) -> None:
+    """Run a Typer app with user errors (:class:`CliError`) as one line and exit code 2."""
     try:
-        app()
+        typer_app()
     except CliError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
+
+
+def main() -> None:
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -240,13 +239,9 @@ async def _get(epcs: list[int], eoj: EOJ, host: str | None, port: int, serial: s
 
 def main() -> None:
     """Run the sub-app alone (``python -m smame.echonet.cli``), errors as one line."""
-    from smame.cli import CliError, err_console
+    from smame.cli import run_app
 
-    try:
-        app()
-    except CliError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        sys.exit(2)
+    run_app(app)
 
 
 if __name__ == "__main__":
