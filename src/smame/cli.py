@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from smame.api import cli as api_cli
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
@@ -30,6 +31,10 @@ app.add_typer(dlms_cli.app, name="meter")
 app.add_typer(echonet_cli.app, name="broute")
 app.add_typer(hes_cli.app, name="hes")
 app.add_typer(mdms_cli.app, name="mdms")
+app.add_typer(api_cli.api_app, name="api")
+app.add_typer(api_cli.clients_app, name="clients")
+app.add_typer(api_cli.consents_app, name="consents")
+app.add_typer(api_cli.audit_app, name="audit")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -121,3 +121,21 @@ def test_submit_refuses_no_meters_and_unknown_kinds():
             queue.get("nope")
 
     run(scenario())
+
+
+def test_an_unexpected_failure_fails_that_meter_and_the_command_completes():
+    async def execute(kind, meter_id, params):
+        if meter_id == 2:
+            raise LookupError("meter 2 is not in the registry")
+        return "ok"
+
+    async def scenario():
+        queue = CommandQueue(execute, SimulatedClock(0))
+        command = queue.submit(CommandKind.RECONNECT, [1, 2, 3])
+        await asyncio.wait_for(queue.wait(command.correlation_id), 5)
+        return command
+
+    command = run(scenario())
+    assert command.status is CommandStatus.PARTIAL
+    assert command.results[2].error == "LookupError: meter 2 is not in the registry"
+    assert command.results[2].attempts == 1

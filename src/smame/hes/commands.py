@@ -237,6 +237,9 @@ class CommandQueue:
                     break
                 except (TransientError, TimeoutError, OSError) as exc:
                     result.error = f"{type(exc).__name__}: {exc}"
+                except Exception as exc:  # an unknown meter, a bug: this meter fails, not all
+                    result.error = f"{type(exc).__name__}: {exc}"
+                    break
                 else:
                     break
             if attempt <= self.retries:

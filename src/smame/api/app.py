@@ -1,0 +1,89 @@
+"""The FastAPI application: the one data-provision API of SPEC S7, versioned under ``/v1``,
+with the operator console (``smame.web``) beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from smame.api.auditmw import AuditMiddleware
+from smame.api.config import ApiConfig
+from smame.api.errors import install_error_handlers
+from smame.api.fastlane import FastLane
+from smame.api.routes import admin, auth, commands, consents, events, meters, readings, reports
+from smame.api.state import ApiState
+
+__all__ = ["API_DESCRIPTION", "create_app"]
+
+API_DESCRIPTION = """\
+The data-provision API of smame, one specification for every operator (SPEC S7).
+
+Authenticate with OAuth2 client credentials at `POST /v1/oauth/token`, then send
+`Authorization: Bearer <token>`. What a token sees depends on its role: the distribution
+operator all meters with 8-digit values; a retailer the service points it supplies, for
+the supply period, with 6-digit values (S4); aggregators and energy-management operators a
+customer's data under that customer's recorded consent (S6); gas and water companies
+their own meters (S13). Commands are for the distribution operator; a command reaching
+many meters needs a second operator's approval. Every request is written to a
+hash-chained audit log (S14).
+"""
+
+
+def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None,
+               mdms=None, clock=None, data_clock=None, headend=None, console: bool = True,
+               refresh: bool = True, fast_lane: bool = True) -> FastAPI:
+    """The API (and console) over ``config.data_dir``, or over a ready :class:`ApiState`.
+
+    ``headend`` connects a live head-end (commands reach meters). With ``refresh`` a
+    background task keeps the read model up to date with the MDMS. ``fast_lane`` answers
+    the commonest request (a meter's readings of a day) without FastAPI's parameter
+    machinery (:mod:`smame.api.fastlane`).
+    """
+    if state is None:
+        if config is None:
+            raise ValueError("create_app needs a config or a state")
+        state = ApiState.open(config, mdms, clock, data_clock, headend)
+        owned = True
+    else:
+        owned = False
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_refresher(state)) if refresh else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if owned:
+                state.close()
+
+    app = FastAPI(title="smame data-provision API", version="1.0.0",
+                  description=API_DESCRIPTION, openapi_url="/v1/openapi.json", docs_url=None,
+                  redoc_url=None, lifespan=lifespan)
+    app.state.api = state
+    install_error_handlers(app)
+    for module in (auth, meters, readings, events, reports, commands, consents, admin):
+        app.include_router(module.router, prefix="/v1")
+    if console:
+        from smame.web import install_console
+
+        install_console(app)
+    if fast_lane:
+        app.add_middleware(FastLane, get_state=lambda: state)
+    app.add_middleware(AuditMiddleware, get_audit=lambda: state.audit)  # outermost
+    return app
+
+
+async def _refresher(state: ApiState) -> None:
+    """Keep the read model caught up with the MDMS."""
+    while True:
+        await asyncio.sleep(state.config.refresh_interval_s)
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(state.data.refresh)

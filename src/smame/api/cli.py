@@ -1,0 +1,317 @@
+"""``smame api``, ``smame clients``, ``smame consents`` and ``smame audit`` (SPEC S6, S7,
+S14).
+
+``clients``, ``consents`` and ``audit`` touch only the API's own state under
+``DIR/api`` (SQLite, key files, the audit log), so they work while a server runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smame.api.audit import AuditLog, verify_log
+from smame.api.clients import ClientError
+from smame.api.consents import ConsentError
+from smame.api.roles import CONSENT_CATEGORIES, Role
+from smame.api.state import AUDIT_KEY, AUDIT_LOG, open_access
+from smame.clock import WallClock
+
+__all__ = ["api_app", "audit_app", "clients_app", "consents_app"]
+
+api_app = typer.Typer(help="The data-provision API and operator console.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
+consents_app = typer.Typer(help="Customer consents for third parties (S6).",
+                           no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log (S14).", no_args_is_help=True)
+
+console = Console()
+err = Console(stderr=True)
+Data = Annotated[Path, typer.Option("--data", help="MDMS data directory.")]
+_DEFAULT_DATA = Path("smame-data")
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _state_dir(data: Path) -> Path:
+    return data / "api"
+
+
+def _audit(data: Path, action: str, **fields) -> None:
+    state = _state_dir(data)
+    log = AuditLog(state / AUDIT_LOG, state / AUDIT_KEY, WallClock())
+    try:
+        log.append(action, client=f"cli:{getpass.getuser()}@{socket.gethostname()}",
+                   pid=os.getpid(), **fields)
+    finally:
+        log.close()
+
+
+# ---------------------------------------------------------------------- api
+
+
+@api_app.command("serve")
+def serve(
+    data: Data = _DEFAULT_DATA,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8080,
+    live_meters: Annotated[int, typer.Option(
+        help="Also serve a live fleet of N meters over DLMS with a head-end, in the same "
+             "event loop: commands really reach meters.")] = 0,
+    speed: Annotated[float, typer.Option(help="Live mode: simulated seconds per second.")] = 60,
+    start: Annotated[str | None, typer.Option(
+        help="Live mode: first simulated JST day (YYYY-MM-DD); default today.")] = None,
+    seed: Annotated[int, typer.Option(help="Live mode: random seed of the fleet.")] = 0,
+    mass_threshold: Annotated[int, typer.Option(
+        help="Commands reaching more meters need a second operator's approval.")] = 100,
+    read_rate: Annotated[float, typer.Option(
+        help="Data requests per second allowed per client (bursts of twice that).")] = 200,
+    operators: Annotated[bool, typer.Option(
+        help="Live mode: create two operator logins and a retailer client, and print "
+             "them.")] = True,
+) -> None:
+    """Serve the API (and the console at /console/) over a data directory."""
+    from smame.api.config import ApiConfig, RateLimit
+
+    if not 0 <= port <= 65535:
+        _fail("--port must be within 0–65535")
+    if mass_threshold < 1 or read_rate <= 0:
+        _fail("--mass-threshold and --read-rate must be positive")
+    defaults = ApiConfig(data).rate_limits
+    config = ApiConfig(data, mass_command_meters=mass_threshold, rate_limits={
+        **defaults, "read": RateLimit(read_rate, max(1.0, 2 * read_rate))})
+    if live_meters:
+        from smame.api.live import run_live
+
+        if not 1 <= live_meters <= 5000:
+            _fail("--live-meters must be within 1–5000 (one TCP server per meter)")
+        if not 1 <= speed <= 20_000:
+            _fail("--speed must be within 1–20000")
+        try:
+            first = date.fromisoformat(start) if start else None
+        except ValueError:
+            _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
+        import asyncio
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_live(config, live_meters, speed, host, port, seed=seed, day=first,
+                                 console=console, operators=operators))
+        return
+    import uvicorn
+
+    from smame.api.app import create_app
+
+    if not data.exists():
+        _fail(f"{data} does not exist (an MDMS data directory)")
+    app = create_app(config)
+    console.print(f"smame API on http://{host}:{port}/v1 — console at "
+                  f"http://{host}:{port}/console/ — OpenAPI at /v1/openapi.json", soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+# ---------------------------------------------------------------------- clients
+
+
+@clients_app.command("add")
+def clients_add(
+    name: Annotated[str, typer.Option(help="Who the client is, e.g. 'R01 billing system'.")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(r.value for r in Role)}.")],
+    party: Annotated[str | None, typer.Option(
+        help="Retailer, company or organisation id the client acts for.")] = None,
+    data: Data = _DEFAULT_DATA,
+) -> None:
+    """Create a client; prints its id and secret (the secret is shown only now)."""
+    db, clients, _ = open_access(_state_dir(data))
+    try:
+        client, secret = clients.add(name, role, party)
+    except ClientError as exc:
+        _fail(str(exc))
+    finally:
+        db.close()
+    _audit(data, "clients.add", detail={"client_id": client.client_id, "role": str(client.role),
+                                        "party": client.party})
+    console.print(f"client_id     {client.client_id}", soft_wrap=True)
+    console.print(f"client_secret {secret}", soft_wrap=True)
+    console.print(f"role          {client.role}" + (f" ({client.party})" if client.party
+                                                    else ""))
+    err.print("The secret is not stored anywhere: keep it now.")
+
+
+@clients_app.command("list")
+def clients_list(data: Data = _DEFAULT_DATA) -> None:
+    """All clients, revoked ones too."""
+    db, clients, _ = open_access(_state_dir(data))
+    try:
+        rows = clients.list()
+    finally:
+        db.close()
+    table = Table("name", "role", "party", "created", "status")
+    table.add_column("client_id", no_wrap=True)
+    for client in rows:
+        table.add_row(client.name, str(client.role), client.party or "",
+                      datetime.fromtimestamp(client.created_at, UTC).isoformat(timespec="seconds"),
+                      "active" if client.active else "revoked", client.client_id)
+    console.print(table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str, data: Data = _DEFAULT_DATA) -> None:
+    """Revoke a client: no new tokens, and its tokens stop working at once."""
+    db, clients, _ = open_access(_state_dir(data))
+    try:
+        client = clients.revoke(client_id)
+    except ClientError as exc:
+        _fail(str(exc))
+    finally:
+        db.close()
+    _audit(data, "clients.revoke", detail={"client_id": client.client_id})
+    console.print(f"revoked {client.client_id} ({client.name})")
+
+
+# ---------------------------------------------------------------------- consents
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
+        raise
+
+
+@consents_app.command("grant")
+def consents_grant(
+    sp: Annotated[str, typer.Option(help="Service point (22-digit 供給地点特定番号).")],
+    grantee: Annotated[str, typer.Option(help="Party id of the third party.")],
+    purpose: Annotated[str, typer.Option(help="What the data is used for.")],
+    category: Annotated[list[str], typer.Option(
+        help=f"Data covered (repeat): {', '.join(CONSENT_CATEGORIES)}.")],
+    data_from: Annotated[str, typer.Option("--from", help="First JST day of data covered.")],
+    data_to: Annotated[str | None, typer.Option("--to", help="Day after the last covered.")
+                       ] = None,
+    customer_ref: Annotated[str | None, typer.Option(help="The customer's reference.")] = None,
+    data: Data = _DEFAULT_DATA,
+) -> None:
+    """Record a customer's consent (as the data association would)."""
+    first = _day(data_from, "--from")
+    last = _day(data_to, "--to") if data_to else None
+    db, _, consents = open_access(_state_dir(data))
+    try:
+        consent = consents.grant(sp, grantee, category, purpose, first, last,
+                                 customer_ref=customer_ref, granted_by="cli")
+    except ConsentError as exc:
+        _fail(str(exc))
+    finally:
+        db.close()
+    _audit(data, "consents.grant", detail={"consent": consent.consent_id, "sp_id": sp,
+                                           "grantee": grantee})
+    console.print(f"consent {consent.consent_id}: {grantee} may see "
+                  f"{', '.join(sorted(consent.categories))} of {sp} from {first}"
+                  + (f" to {last}" if last else ""))
+
+
+@consents_app.command("list")
+def consents_list(data: Data = _DEFAULT_DATA,
+                  grantee: Annotated[str | None, typer.Option()] = None,
+                  sp: Annotated[str | None, typer.Option()] = None) -> None:
+    """Consents, newest last."""
+    db, _, consents = open_access(_state_dir(data))
+    try:
+        rows = consents.list(grantee, sp)
+    finally:
+        db.close()
+    now = WallClock().time()
+    table = Table("service point", "grantee", "categories", "data from", "to", "purpose",
+                  "status")
+    table.add_column("consent_id", no_wrap=True)
+    for c in rows:
+        table.add_row(c.sp_id, c.grantee, " ".join(sorted(c.categories)),
+                      c.data_from.isoformat(), c.data_to.isoformat() if c.data_to else "",
+                      c.purpose, "in force" if c.effective(now) else (
+                          "revoked" if c.revoked_at else "expired"), c.consent_id)
+    console.print(table)
+
+
+@consents_app.command("revoke")
+def consents_revoke(consent_id: str, data: Data = _DEFAULT_DATA) -> None:
+    """Revoke a consent: effective at once, also for a running server."""
+    db, _, consents = open_access(_state_dir(data))
+    try:
+        consent = consents.revoke(consent_id, "cli")
+    except ConsentError as exc:
+        _fail(str(exc))
+    finally:
+        db.close()
+    _audit(data, "consents.revoke", detail={"consent": consent_id})
+    console.print(f"revoked {consent.consent_id} ({consent.grantee} at {consent.sp_id})")
+
+
+# ---------------------------------------------------------------------- audit
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data: Data = _DEFAULT_DATA,
+    expect_head: Annotated[str | None, typer.Option(
+        help="A head hash recorded earlier (smame audit head): it must be in the log.")] = None,
+) -> None:
+    """Check every entry's hash chain and MAC; exit 1 if anything was edited."""
+    state = _state_dir(data)
+    log_path, key_path = state / AUDIT_LOG, state / AUDIT_KEY
+    if not log_path.exists():
+        _fail(f"no audit log at {log_path}")
+    key = key_path.read_bytes() if key_path.exists() else None
+    report = verify_log(log_path, key, expect_head)
+    if report.ok:
+        console.print(f"audit log intact: {report.entries} entries, head seq "
+                      f"{report.head_seq}, hash {report.head_hash}"
+                      + ("" if key else " (no audit key: MACs not checked)"))
+        return
+    err.print(f"[red]audit log tampered:[/] {len(report.problems)} problem(s)")
+    for problem in report.problems[:50]:
+        err.print(f"  {problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head(data: Data = _DEFAULT_DATA) -> None:
+    """Print the newest entry's sequence number and hash, to keep elsewhere."""
+    state = _state_dir(data)
+    log = AuditLog(state / AUDIT_LOG, state / AUDIT_KEY, WallClock())
+    try:
+        seq, digest = log.head()
+    finally:
+        log.close()
+    console.print(f"{seq} {digest}")
+
+
+@audit_app.command("show")
+def audit_show(data: Data = _DEFAULT_DATA,
+               last: Annotated[int, typer.Option(help="How many entries.")] = 20) -> None:
+    """The newest entries."""
+    state = _state_dir(data)
+    log = AuditLog(state / AUDIT_LOG, state / AUDIT_KEY, WallClock())
+    try:
+        seq, _ = log.head()
+        entries = log.entries(max(0, seq - last), last)
+    finally:
+        log.close()
+    table = Table("seq", "time", "action", "client", "method", "path", "status", "outcome")
+    for e in entries:
+        table.add_row(str(e.get("seq")), str(e.get("time")), str(e.get("action")),
+                      str(e.get("client") or ""), str(e.get("method") or ""),
+                      str(e.get("path") or ""), str(e.get("status") or ""),
+                      str(e.get("outcome") or ""))
+    console.print(table)

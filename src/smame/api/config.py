@@ -1,0 +1,60 @@
+"""Settings of the data-provision API (SPEC S7, S9, S14)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ApiConfig", "RateLimit"]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    rate: float
+    burst: float
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 1:
+            raise ValueError(f"a rate limit needs rate > 0 and burst ≥ 1, got {self}")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Where the API keeps its state and how strict it is.
+
+    ``data_dir`` is the MDMS data directory; the API keeps clients, consents, commands,
+    the signing key and the audit log under ``data_dir / "api"`` unless ``state_dir`` says
+    otherwise.
+    """
+
+    data_dir: Path
+    state_dir: Path | None = None
+    token_ttl_s: int = 300  # API tokens: five minutes (S14)
+    console_ttl_s: int = 1800  # console sessions: thirty minutes
+    mass_command_meters: int = 100  # above this many meters a command needs a second operator
+    approval_ttl_s: int = 3600  # a pending mass command expires after this long
+    max_meters_per_command: int = 100_000
+    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: {
+        "read": RateLimit(200.0, 400.0),  # every data access, per client
+        "export": RateLimit(0.2, 3.0),  # bulk exports, per client
+        "instantaneous": RateLimit(1.0, 5.0),  # on-demand meter reads, per client
+        "command": RateLimit(0.5, 10.0),  # any command, per client
+        "dangerous": RateLimit(0.1, 3.0),  # commands that change a meter's supply or limit
+        "token": RateLimit(0.5, 10.0),  # token requests, per client id
+    })
+    secret_cost: int = 2**14  # scrypt N for client secrets
+    cache_blocks: int = 16  # day blocks of the read model kept in memory
+    refresh_interval_s: float = 1.0  # how often the read model looks for new MDMS versions
+    registry_refresh_s: float = 300.0  # how often the registry snapshot is retaken
+    audit_sync: bool = False  # fsync the audit log after every entry
+    max_range_days: int = 31  # longest time range of one readings request
+    max_export_days: int = 31
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir if self.state_dir is not None else self.data_dir / "api"
+
+    def limit(self, name: str) -> RateLimit:
+        return self.rate_limits[name]

@@ -1,0 +1,1 @@
+"""The routers of the data-provision API, one module per group of resources (SPEC S7)."""

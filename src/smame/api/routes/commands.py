@@ -1,0 +1,226 @@
+"""Commands to meters and on-demand reads (SPEC S2, S9, S14, M4, M7, M8).
+
+``POST /v1/commands`` answers 202 with a correlation id at once. Up to
+``mass_command_meters`` meters the head-end starts at once; above it the command waits,
+``pending_approval``, until a second operator account approves it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from smame.api.commands import DANGEROUS, CommandRejectedError, HesUnavailableError, Status
+from smame.api.deps import State, access, note, rate_limit
+from smame.api.errors import ERROR_RESPONSES, ApiError
+from smame.api.policy import Principal
+from smame.api.roles import Category, Role, Scope
+from smame.api.routes.common import MeterId, decide, json_answer
+from smame.api.schemas import CommandBody, CommandOut
+from smame.api.state import ApiState
+from smame.hes.commands import CommandKind
+
+router = APIRouter(tags=["commands"])
+_ERRORS = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 409, 422, 429, 503)}
+CorrelationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")]
+
+
+def _targets(state: ApiState, body) -> list[int]:
+    view = state.data.view
+    meters = list(body.meter_ids)
+    for feeder in body.feeder_ids:
+        meters += [m for t, f in view.transformer_feeder.items() if f == feeder
+                   for m in view.meters_of_transformer(t)]
+    for transformer in body.transformer_ids:
+        meters += view.meters_of_transformer(transformer)
+    meters = list(dict.fromkeys(meters))
+    if not meters:
+        raise ApiError(422, "invalid_request", "the command reaches no meter: give meter_ids, "
+                       "feeder_ids or transformer_ids with meters on them")
+    if len(meters) > state.config.max_meters_per_command:
+        raise ApiError(422, "invalid_request", f"a command may reach at most "
+                       f"{state.config.max_meters_per_command} meters")
+    return meters
+
+
+def _params(body) -> dict[str, Any]:
+    params = body.model_dump(exclude={"kind", "meter_ids", "feeder_ids", "transformer_ids"})
+    if "at" in params:
+        params["at"] = int(params["at"].timestamp())
+    return params
+
+
+def _submit(state: ApiState, who: Principal, kind: CommandKind, meters: list[int],
+            params: dict[str, Any]):
+    try:
+        return state.commands.submit(who.client_id, kind, meters, params)
+    except HesUnavailableError as exc:
+        raise ApiError(503, "no_headend", str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(422, "invalid_command", str(exc)) from None
+
+
+@router.post("/commands", status_code=202, response_model=CommandOut, responses=_ERRORS,
+             summary="Send a command to meters (distribution operator)")
+async def submit_command(*, request: Request, body: Annotated[CommandBody, Body()],
+                         who: Annotated[Principal,
+                                        Depends(access(Scope.COMMANDS_WRITE, rate=None))],
+                         state: State):
+    """Ampere limit now or by reservation, list or cancel reservations, disconnect,
+    reconnect, breaker reset, soft switch, clock sync. Returns the correlation id; poll
+    ``GET /v1/commands/{id}``. Above the mass-command threshold the command waits for a
+    second operator's approval and is not sent before."""
+    kind = CommandKind(body.kind)
+    rate_limit(state, who, "command")
+    if kind in DANGEROUS:
+        rate_limit(state, who, "dangerous")
+    meters = _targets(state, body)
+    command = _submit(state, who, kind, meters, _params(body))
+    note(request, command=command.command_id, kind=str(kind), meters=len(meters),
+         status=command.status)
+    return json_answer(command.public(), 202)
+
+
+@router.get("/commands", responses=_ERRORS, summary="Commands, newest first")
+async def list_commands(*, request: Request,
+                        status: Annotated[str | None, Query(max_length=32)] = None,
+                        kind: Annotated[CommandKind | None, Query()] = None,
+                        meter_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                        who: Annotated[Principal, Depends(access(Scope.COMMANDS_READ))],
+                        state: State):
+    commands = await run_in_threadpool(state.commands.list, status, meter_id,
+                                       kind.value if kind else None, limit)
+    note(request, listed=len(commands))
+    return json_answer({"items": [c.public(with_results=False) for c in commands]})
+
+
+def _command(state: ApiState, command_id: str):
+    command = state.commands.get(command_id)
+    if command is None or command.kind is CommandKind.READ_INSTANTANEOUS:
+        raise ApiError(404, "not_found", f"command {command_id} not found")
+    return command
+
+
+@router.get("/commands/{command_id}", response_model=CommandOut, responses=_ERRORS,
+            summary="A command's status and per-meter results")
+async def get_command(*, request: Request, command_id: CorrelationId,
+                      who: Annotated[Principal, Depends(access(Scope.COMMANDS_READ))],
+                      state: State):
+    command = _command(state, command_id)
+    note(request, command=command_id)
+    return json_answer(command.public())
+
+
+@router.post("/commands/{command_id}/approve", response_model=CommandOut, responses=_ERRORS,
+             summary="Approve a mass command (a second operator)")
+async def approve(*, request: Request, command_id: CorrelationId,
+                  who: Annotated[Principal,
+                                 Depends(access(Scope.COMMANDS_APPROVE, rate="command"))],
+                  state: State):
+    _command(state, command_id)
+    try:
+        command = state.commands.approve(who.client_id, command_id)
+    except PermissionError as exc:
+        raise ApiError(403, "two_person_rule", str(exc)) from None
+    except CommandRejectedError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    except HesUnavailableError as exc:
+        raise ApiError(503, "no_headend", str(exc)) from None
+    note(request, command=command_id, status=command.status)
+    return json_answer(command.public())
+
+
+@router.post("/commands/{command_id}/reject", response_model=CommandOut, responses=_ERRORS,
+             summary="Reject a mass command waiting for approval")
+async def reject(*, request: Request, command_id: CorrelationId,
+                 who: Annotated[Principal,
+                                Depends(access(Scope.COMMANDS_APPROVE, rate="command"))],
+                 state: State):
+    _command(state, command_id)
+    try:
+        command = state.commands.reject(who.client_id, command_id)
+    except CommandRejectedError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    note(request, command=command_id, status=command.status)
+    return json_answer(command.public())
+
+
+@router.get("/meters/{meter_id}/reservations", responses=_ERRORS,
+            summary="Ampere reservations of a meter, as the commands left them")
+async def reservations(*, request: Request, meter_id: MeterId,
+                       who: Annotated[Principal, Depends(access(Scope.COMMANDS_READ))],
+                       state: State):
+    """Reservations made, cancelled or listed through the API for this meter; a
+    ``list_reservations`` command asks the meter itself."""
+    if who.role is not Role.DISTRIBUTION:
+        raise ApiError(403, "forbidden", "reservations are for the distribution operator")
+    decide(state.policy, who, meter_id, None)
+    commands = await run_in_threadpool(state.commands.list, None, meter_id, None, 1000)
+    now = state.data_clock.time()
+    made: dict[int, dict[str, Any]] = {}
+    listed = None
+    for command in sorted(commands, key=lambda c: c.submitted_at):
+        result = command.results.get(meter_id) or {}
+        value = result.get("value")
+        if command.kind is CommandKind.RESERVE_LIMIT:
+            entry = {"correlation_id": command.command_id, "status": command.status,
+                     "amps": command.params.get("amps"), "at": command.params.get("at")}
+            if isinstance(value, dict) and "id" in value:
+                entry["reservation_id"] = value["id"]
+                entry["state"] = "executed" if value.get("time", 0) <= now else "pending"
+            else:
+                entry["state"] = command.status
+            made[len(made)] = entry
+        elif command.kind is CommandKind.CANCEL_RESERVATION and result.get("ok"):
+            for entry in made.values():
+                if entry.get("reservation_id") == command.params.get("reservation_id"):
+                    entry["state"] = "cancelled"
+        elif command.kind is CommandKind.LIST_RESERVATIONS and result.get("ok"):
+            listed = {"correlation_id": command.command_id, "reservations": value,
+                      "asked_at": command.finished_at}
+    note(request, meter_id=meter_id)
+    return json_answer({"meter_id": meter_id, "reservations": list(made.values()),
+                        "meter_list": listed})
+
+
+@router.post("/meters/{meter_id}/instantaneous", status_code=202, responses=_ERRORS,
+             summary="Ask the meter for its instantaneous values (S2)")
+async def instantaneous(*, request: Request, meter_id: MeterId,
+                        who: Annotated[Principal, Depends(access(Scope.INSTANTANEOUS,
+                                                        rate="instantaneous"))],
+                        state: State):
+    """The head-end reads active power, reactive power, voltage and leg currents now;
+    the answer has the correlation id to fetch them with."""
+    grant = decide(state.policy, who, meter_id, Category.INSTANTANEOUS)
+    now = state.data_clock.time()
+    if grant.windows is not None and not any(
+            a <= now and (b is None or now < b) for a, b in grant.windows):
+        raise ApiError(403, "forbidden", "you may ask for instantaneous values only while you "
+                       "supply the service point or hold a consent in force")
+    command = _submit(state, who, CommandKind.READ_INSTANTANEOUS, [meter_id], {})
+    note(request, **grant.audit(), command=command.command_id)
+    return json_answer({"correlation_id": command.command_id, "meter_id": meter_id,
+                        "status": command.status,
+                        "href": f"/v1/instantaneous/{command.command_id}"}, 202)
+
+
+@router.get("/instantaneous/{correlation_id}", responses=_ERRORS,
+            summary="The result of an instantaneous read")
+async def instantaneous_result(*, request: Request, correlation_id: CorrelationId,
+                               who: Annotated[Principal, Depends(access(Scope.INSTANTANEOUS))],
+                               state: State):
+    command = state.commands.get(correlation_id)
+    if (command is None or command.kind is not CommandKind.READ_INSTANTANEOUS
+            or (command.submitted_by != who.client_id and who.role is not Role.DISTRIBUTION)):
+        raise ApiError(404, "not_found", f"instantaneous read {correlation_id} not found")
+    meter_id = command.meter_ids[0]
+    result = command.results.get(meter_id) or {}
+    note(request, command=correlation_id, meter_id=meter_id)
+    done = command.status in (Status.SUCCEEDED, Status.FAILED, Status.PARTIAL)
+    return json_answer({"correlation_id": correlation_id, "meter_id": meter_id,
+                        "status": command.status, "done": done,
+                        "values": result.get("value") if result.get("ok") else None,
+                        "error": result.get("error")})
