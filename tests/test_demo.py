@@ -1,10 +1,18 @@
 """`make demo` runs `smame demo`: it must show the day it promises."""
 
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import httpx
+
 from tests.test_cli import smame
 
 
 def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
-    result = smame("demo", "--meters", "100", "--speed", "5760")
+    result = smame("demo", "--meters", "100", "--speed", "5760", "--no-serve")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
     assert "Fleet load collected by the head-end" in out
@@ -28,3 +36,37 @@ def test_demo_refuses_a_fleet_too_small_to_show_anything():
     result = smame("demo", "--meters", "3")
     assert result.returncode == 2
     assert "at least 60 meters" in result.stderr
+
+
+def test_demo_leaves_a_working_api_and_console():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "smame.cli", "demo", "--meters", "60", "--speed", "5760",
+         "--port", str(port), "--serve-for", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"})  # one printed login per line
+    try:
+        lines = []
+        for line in demo.stdout:  # the demo prints the URL and logins once it serves
+            lines.append(line)
+            if "operator-2" in line:
+                break
+        text = "".join(lines)
+        console_url = re.search(r"Operator console: (\S+)", text).group(1)
+        client_id, secret = re.search(r"operator-1\s+client id (\S+)\s+secret (\S+)",
+                                      text).groups()
+        page = httpx.get(console_url, follow_redirects=True)  # the console asks for a login
+        assert page.status_code == 200
+        assert "login" in str(page.url)
+        base = f"http://127.0.0.1:{port}/v1"
+        token = httpx.post(f"{base}/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": client_id,
+            "client_secret": secret}).json()["access_token"]
+        meters = httpx.get(f"{base}/meters", headers={"Authorization": f"Bearer {token}"})
+        assert meters.status_code == 200
+        assert len(meters.json()["items"]) > 0
+    finally:
+        demo.terminate()
+        demo.wait(timeout=60)

@@ -118,6 +118,12 @@ def demo(
     meters: Annotated[int, typer.Option(help="Meters in the demo fleet.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 2880,
+    console_port: Annotated[int, typer.Option(
+        "--port", help="Port of the API and operator console served after the day.")] = 8080,
+    serve: Annotated[bool, typer.Option(
+        help="Serve the API and console after the day (--no-serve: print and exit).")] = True,
+    serve_for: Annotated[float | None, typer.Option(
+        help="Seconds to serve the console; default until Ctrl-C.")] = None,
 ) -> None:
     """Run the system on a small fleet for a simulated day and print what happened."""
     from smame.demo import run_demo
@@ -126,7 +132,10 @@ def demo(
         raise CliError("the demo needs at least 60 meters (it commands 40 of them)")
     if not 1 <= speed <= 20_000:
         raise CliError("--speed must be within 1–20000")
-    run_demo(console, meters=meters, seed=seed, speed=speed)
+    if serve_for is not None and serve_for <= 0:
+        raise CliError("--serve-for must be > 0")
+    run_demo(console, meters=meters, seed=seed, speed=speed,
+             port=console_port if serve else None, serve_for=serve_for)
 
 
 def run_app(typer_app: typer.Typer) -> None:

@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from smame.api.config import ApiConfig
+from smame.api.live import serve_system
 from smame.clock import JST
 from smame.echonet.client import UdpTransport
 from smame.echonet.node import Node
@@ -50,11 +52,15 @@ def _jst(posix: float) -> str:
     return datetime.fromtimestamp(posix, JST).strftime("%H:%M:%S")
 
 
-def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880) -> None:
-    asyncio.run(_demo(console, meters, seed, speed))
+def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880,
+             port: int | None = 8080, serve_for: float | None = None) -> None:
+    """Run the day; then, unless ``port`` is None, serve the API and console on it until
+    Ctrl-C (or for ``serve_for`` seconds) while the fleet keeps running."""
+    asyncio.run(_demo(console, meters, seed, speed, port, serve_for))
 
 
-async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
+async def _demo(console: Console, meters: int, seed: int, speed: float, port: int | None,
+                serve_for: float | None) -> None:
     fleet = Fleet(FleetConfig(meters=meters, start=datetime.combine(DEMO_DAY, time(0), JST),
                               seed=seed))
     outage_meter = fleet.meter(10)
@@ -106,7 +112,10 @@ async def _demo(console: Console, meters: int, seed: int, speed: float) -> None:
             _print_commands(console, commands, system.meter_events)
             _print_readings(console, table, groups)
             _print_mdms(console, mdms, to_mdms, system.meter_events)
-        await _show_broute(console, fleet, table)
+            await _show_broute(console, fleet, table)
+            if port is not None:
+                await serve_system(system, drive, mdms, ApiConfig(Path(work) / "mdms"),
+                                   "127.0.0.1", port, console=console, run_for=serve_for)
 
 
 def _print_fleet(console: Console, fleet: Fleet) -> None:
