@@ -27,9 +27,13 @@ def fingerprint(batch: pa.Table) -> str:
     return digest.hexdigest()[:32]
 
 
-def batch_rows(batch: pa.Table) -> Rows:
-    """A validated reading batch as :class:`Rows`, sorted by meter, channel, time (stable)."""
-    batch = validate_batch(batch)
+def batch_rows(batch: pa.Table, validated: bool = False) -> Rows:
+    """A reading batch as :class:`Rows`, sorted by meter, channel, time (stable).
+
+    The batch is checked with ``validate_batch`` unless ``validated`` says it has been.
+    """
+    if not validated:
+        batch = validate_batch(batch)
     meter = batch.column("meter_id").to_numpy()
     channel = batch.column("channel").to_numpy()
     t = ts_seconds(batch.column("interval_end"))
@@ -62,8 +66,11 @@ def dedupe_keys(rows: Rows) -> tuple[Rows, np.ndarray]:
 
 
 def rows_table(rows: Rows, quality: np.ndarray | None = None,
-               reasons: np.ndarray | None = None) -> pa.Table:
-    """Rows as an Arrow table: the batch schema, plus ``reasons`` when given."""
+               reasons: np.ndarray | None = None,
+               received_quality: np.ndarray | None = None) -> pa.Table:
+    """Rows as an Arrow table: the batch schema, plus ``reasons`` (measurements) and
+    ``received_quality`` (a shared ingest file: ``smame.store.layout.INGEST_SCHEMA``)
+    when given."""
     arrays = {
         "meter_id": pa.array(rows.meter, pa.int64()),
         "interval_end": pa.array(rows.t, pa.int64()).view(_TS),
@@ -74,4 +81,6 @@ def rows_table(rows: Rows, quality: np.ndarray | None = None,
     }
     if reasons is not None:
         arrays["reasons"] = pa.array(reasons, pa.uint32())
+    if received_quality is not None:
+        arrays["received_quality"] = pa.array(received_quality, pa.uint16())
     return pa.table(arrays)

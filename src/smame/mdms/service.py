@@ -29,12 +29,18 @@ from smame.mdms.settlement import Settlement, settle
 from smame.mdms.submeter import differential, read_sub_meter_feed
 from smame.mdms.vee.config import VeeConfig
 from smame.mdms.vee.state import SeriesState
-from smame.mdms.vee.validate import Rows, validate_parallel
-from smame.readings import Quality, Source
+from smame.mdms.vee.validate import (
+    Rows,
+    Validation,
+    concat_states,
+    meter_parts,
+    validate_rows,
+)
+from smame.readings import Quality, Source, validate_batch
 from smame.store.catalog import scalar
 from smame.store.compaction import CompactResult, compact
-from smame.store.layout import IMD, IMD_SCHEMA, MEAS, MEAS_SCHEMA
-from smame.store.measurements import FileInfo, MeasurementStore
+from smame.store.layout import IMD, IMD_SCHEMA, INGEST, MEAS, MEAS_SCHEMA
+from smame.store.measurements import FileInfo, MeasurementStore, channels_present
 from smame.store.registry import Registry
 from smame.store.retention import RETENTION_YEARS, PurgeReport, purge
 
@@ -60,9 +66,27 @@ class IngestResult:
     suspect: int = 0
 
 
+@dataclass(frozen=True)
+class _Zone:
+    """Bounds of a set of sorted rows (or of a superset): which files can hold their keys."""
+
+    t_min: int
+    t_max: int
+    meters: tuple[int, int]
+    channels: list[int]
+
+    @classmethod
+    def of(cls, rows: Rows) -> _Zone:
+        if not len(rows):
+            return cls(0, 0, (0, 0), [])
+        return cls(int(rows.t.min()), int(rows.t.max()),
+                   (int(rows.meter[0]), int(rows.meter[-1])),  # sorted by meter
+                   channels_present(rows.channel))
+
+
 @dataclass
 class _Measured:
-    table: pa.Table
+    infos: list[FileInfo]  # staged files: measurements, and with them the IMD copy if asked
     supersede: pa.Table | None
     state: SeriesState
     suspect: int
@@ -105,8 +129,9 @@ class Mdms:
         value of their key, change nothing. A different value for a stored key becomes
         a new version; the old one is kept.
         """
-        hashing = POOL.submit(fingerprint, batch)
-        rows = batch_rows(batch)
+        batch = validate_batch(batch)
+        hashing = POOL.submit(fingerprint, batch)  # hashlib releases the GIL: beside the sort
+        rows = batch_rows(batch, validated=True)
         digest = hashing.result()
         received = len(rows)
         store = self.store
@@ -114,15 +139,15 @@ class Mdms:
             con = store.con
             if scalar(con, "SELECT 1 FROM versions WHERE fingerprint = ?", [digest]):
                 return IngestResult(digest, received, 0, received, duplicate_batch=True)
-            rows, unchanged = self._drop_received(con, rows)
+            zone = _Zone.of(rows)
+            rows, unchanged = self._drop_received(con, rows, zone)
             version = store.new_version()
-            measured = self._measure(con, rows, version) if validate and len(rows) else None
-            # Raw and validated files are written side by side (Parquet releases the GIL).
-            jobs = [POOL.submit(store.stage, IMD, version, rows_table(rows), presorted=True)]
-            if measured is not None:
-                jobs.append(POOL.submit(store.stage, MEAS, version, measured.table,
-                                        presorted=True))
-            infos = _gather(store, jobs)
+            if validate and len(rows):
+                measured = self._measure(con, rows, version, True, zone)
+                infos = measured.infos
+            else:
+                measured = None
+                infos = store.stage(IMD, version, rows_table(rows), presorted=True)
 
             def work(c: duckdb.DuckDBPyConnection) -> None:
                 c.execute(
@@ -159,8 +184,8 @@ class Mdms:
                     "SELECT path FROM files WHERE kind = ? AND version = ?",
                     [IMD, version]).fetchall()]
                 rows = _read_rows(con, paths)
-                measured = self._measure(con, rows, version)
-                infos = store.stage(MEAS, version, measured.table, presorted=True)
+                measured = self._measure(con, rows, version, False, _Zone.of(rows))
+                infos = measured.infos
 
                 def work(c: duckdb.DuckDBPyConnection, m: _Measured = measured,
                          v: int = version) -> None:
@@ -221,13 +246,13 @@ class Mdms:
             self._state = SeriesState.load(self.store.con)
         return self._state
 
-    def _drop_received(self, con: duckdb.DuckDBPyConnection, rows: Rows) -> tuple[Rows, int]:
+    def _drop_received(self, con: duckdb.DuckDBPyConnection, rows: Rows, zone: _Zone
+                       ) -> tuple[Rows, int]:
         """Rows not identical to the newest received value of their key; how many dropped."""
         if not len(rows):
             return rows, 0
-        paths = self.store.file_paths(con, IMD, int(rows.t.min()), int(rows.t.max()),
-                                      (int(rows.meter.min()), int(rows.meter.max())),
-                                      np.unique(rows.channel).tolist())
+        paths = self.store.file_paths(con, IMD, zone.t_min, zone.t_max, zone.meters,
+                                      zone.channels)
         if not paths:
             return rows, 0
         keys = _keys_table(rows, rows.value, rows.quality)
@@ -235,28 +260,27 @@ class Mdms:
             "SELECT k.idx FROM _keys k JOIN ("
             " SELECT meter_id, channel, interval_end, arg_max(value, version) AS value,"
             " arg_max(quality, version) AS quality"
-            f" FROM {self.store.scan_sql(paths, False, False)} e"
+            f" FROM {self.store.scan_sql(paths, False, False, IMD)} e"
             " WHERE interval_end BETWEEN ? AND ? GROUP BY ALL) e"
             " ON k.meter_id = e.meter_id AND k.channel = e.channel"
             " AND k.interval_end = e.interval_end"
             " WHERE k.value = e.value AND k.quality = e.quality")
-        same = _query_indices(con, keys, sql, [_ts(rows.t.min()), _ts(rows.t.max())])
+        same = _query_indices(con, keys, sql, [_ts(zone.t_min), _ts(zone.t_max)])
         if not same.size:
             return rows, 0
         keep = np.ones(len(rows), np.bool_)
         keep[same] = False
         return rows.take(np.flatnonzero(keep)), int(same.size)
 
-    def _current_meas(self, con: duckdb.DuckDBPyConnection, rows: Rows
+    def _current_meas(self, con: duckdb.DuckDBPyConnection, rows: Rows, zone: _Zone
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each row's key: whether a current measurement exists, its version, source."""
         n = len(rows)
         found = np.zeros(n, np.bool_)
         version = np.zeros(n, np.int64)
         source = np.zeros(n, np.uint8)
-        paths = self.store.file_paths(con, MEAS, int(rows.t.min()), int(rows.t.max()),
-                                      (int(rows.meter.min()), int(rows.meter.max())),
-                                      np.unique(rows.channel).tolist())
+        paths = self.store.file_paths(con, MEAS, zone.t_min, zone.t_max, zone.meters,
+                                      zone.channels)
         if not paths:
             return found, version, source
         keys = _keys_table(rows)
@@ -267,7 +291,7 @@ class Mdms:
                 f"SELECT k.idx, m.version, m.source FROM _keys k JOIN {relation} m "
                 "ON k.meter_id = m.meter_id AND k.channel = m.channel "
                 "AND k.interval_end = m.interval_end WHERE m.interval_end BETWEEN ? AND ?",
-                params=[_ts(rows.t.min()), _ts(rows.t.max())]).to_arrow_table()
+                params=[_ts(zone.t_min), _ts(zone.t_max)]).to_arrow_table()
         finally:
             con.unregister("_keys")
         table = _as_table(table)
@@ -277,18 +301,48 @@ class Mdms:
         source[idx] = table.column("source").to_numpy()
         return found, version, source
 
-    def _measure(self, con: duckdb.DuckDBPyConnection, rows: Rows, version: int) -> _Measured:
-        """Validate rows as measurements of ``version`` (to be staged by the caller)."""
+    def _measure(self, con: duckdb.DuckDBPyConnection, rows: Rows, version: int, raw: bool,
+                 zone: _Zone) -> _Measured:
+        """Validate rows as measurements of ``version`` and stage their files; with ``raw``,
+        stage the IMD copy of the rows as received too.
+
+        Parts of the rows (split at meter boundaries) are validated and written on worker
+        threads, each into its own file: every rule looks only within one meter's rows.
+        When no key occurs twice in the rows, the received rows and the measurements are
+        the same rows, and one shared file holds both (the IMD columns as received plus
+        the validation outcome): one write instead of two.
+        """
+        received = rows
         rows, conflict = dedupe_keys(rows)
-        found, old_version, old_source = self._current_meas(con, rows)
+        shared = raw and len(rows) == len(received)
+        found, old_version, old_source = self._current_meas(con, rows, zone)
         revised = found & ~np.isin(old_source, _NOT_ACTUAL)
-        spans = off_spans(con, int(rows.meter.min()), int(rows.meter.max()),
-                          int(rows.t.min()) - 86400, int(rows.t.max()))
-        result = validate_parallel(rows, self._series_state(), self.vee, self.clock.time(),
-                                   spans, conflict, revised)
-        table = rows_table(rows, result.quality, result.reasons)
-        return _Measured(table, _supersede_table(rows, found, old_version, version),
-                         result.state, int(((result.quality & Quality.SUSPECT) > 0).sum()))
+        spans = off_spans(con, *zone.meters, zone.t_min - 86400, zone.t_max)
+        state, now, store = self._series_state(), self.clock.time(), self.store
+        parts = meter_parts(rows.meter)
+
+        def run(number: int) -> tuple[Validation, int, list[FileInfo]]:
+            a, b = parts[number]
+            part = rows.slice(a, b)
+            result = validate_rows(part, state, self.vee, now, spans, conflict[a:b],
+                                   revised[a:b])
+            suspect = int(np.count_nonzero(result.quality & np.uint16(Quality.SUSPECT)))
+            table = rows_table(part, result.quality, result.reasons,
+                               part.quality if shared else None)
+            return result, suspect, store.stage(INGEST if shared else MEAS, version, table,
+                                                presorted=True,
+                                                part=None if len(parts) == 1 else number)
+
+        jobs = [POOL.submit(run, number) for number in range(len(parts))]
+        if raw and not shared:
+            jobs.append(POOL.submit(store.stage, IMD, version, rows_table(received),
+                                    presorted=True))
+        done = _gather(store, jobs)
+        infos = [i for *_, staged in done[:len(parts)] for i in staged]
+        infos += [i for staged in done[len(parts):] for i in staged]
+        return _Measured(infos, _supersede_table(rows, found, old_version, version),
+                         concat_states([r.state for r, *_ in done[:len(parts)]]),
+                         sum(suspect for _, suspect, _ in done[:len(parts)]))
 
     def _commit_measured(self, con: duckdb.DuckDBPyConnection, measured: _Measured) -> None:
         if measured.supersede is not None and measured.supersede.num_rows:
@@ -333,7 +387,8 @@ class Mdms:
             else:
                 span = None if meters is None else (min(meters), max(meters))
                 paths = self.store.file_paths(con, kind, lo, hi, span, channels)
-                relation = self.store.scan_sql(paths, current and kind == MEAS, superseded)
+                relation = self.store.scan_sql(paths, current and kind == MEAS, superseded,
+                                               kind)
                 where, params = _filters(meters, lo, hi, channels)
                 table = con.sql(
                     f"SELECT * FROM {relation} WHERE {where} "
@@ -397,19 +452,20 @@ class Mdms:
         return _normalise(_as_table(table))
 
 
-def _gather(store: MeasurementStore, jobs: list[Future]) -> list[FileInfo]:
-    """Staged files of finished jobs; on any failure, delete them all and re-raise."""
-    infos: list[FileInfo] = []
+def _gather(store: MeasurementStore, jobs: list[Future]) -> list:
+    """Results of finished jobs (each result, or its staged files, a list of FileInfo
+    last); on any failure, delete every job's staged files and re-raise."""
+    results: list = []
     error: BaseException | None = None
     for job in jobs:
         try:
-            infos += job.result()
+            results.append(job.result())
         except BaseException as exc:
             error = error or exc
     if error is not None:
-        store.discard(infos)
+        store.discard([i for r in results for i in (r[-1] if isinstance(r, tuple) else r)])
         raise error
-    return infos
+    return results
 
 
 def _epoch(moment: datetime | int) -> int:
@@ -486,7 +542,7 @@ def _read_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> Rows:
     if not paths:
         return Rows(*(np.empty(0, d) for d in (np.int64, np.int64, np.uint16, np.int64,
                                                 np.uint16, np.uint8)))
-    relation = MeasurementStore.scan_sql(paths, False, False)
+    relation = MeasurementStore.scan_sql(paths, False, False, IMD)
     table = con.sql(f"SELECT {', '.join(SCHEMA.names)} FROM {relation}").to_arrow_table()
     return batch_rows(_normalise(table).select(SCHEMA.names).cast(SCHEMA))
 

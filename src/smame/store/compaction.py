@@ -6,6 +6,10 @@ transaction; the old files are deleted once no reader uses them. A large partiti
 (a month of a national fleet) is written as several files, each holding a range of
 meters of at most :data:`BUCKET_ROWS` rows, read through the row-group index: memory
 stays bounded, and one meter's month is still in one file.
+
+A shared ingest file (IMD and measurements in one file) is compacted into each kind's
+file with that kind's columns; it leaves the kind's catalog entries, and is deleted once
+neither kind names it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from smame.store.layout import KINDS
+from smame.store.layout import KINDS, as_kind
 from smame.store.measurements import MeasurementStore
 
 __all__ = ["BUCKET_ROWS", "CompactResult", "compact"]
@@ -70,7 +74,7 @@ def compact(store: MeasurementStore, kind: str, first: date, last: date, month: 
                         parts = [pq.read_table(store.root / p) for p in paths]
                     else:
                         parts = [store.read_meter_range(p, lo, hi) for p in paths]
-                    parts = [t for t in parts if t.num_rows]
+                    parts = [as_kind(t, kind) for t in parts if t.num_rows]
                     if not parts:
                         continue
                     table = pa.concat_tables(parts, promote_options="default")
@@ -80,7 +84,7 @@ def compact(store: MeasurementStore, kind: str, first: date, last: date, month: 
             except BaseException:
                 store.discard(infos)
                 raise
-            store.commit(infos, _nothing, retire=paths)
+            store.commit(infos, _nothing, retire=paths, retire_kind=kind)
             after += len(infos)
             bytes_after += sum(i.bytes for i in infos)
     return CompactResult(kind, before, after, total_rows, bytes_before, bytes_after)

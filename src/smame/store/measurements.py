@@ -27,20 +27,24 @@ from smame.clock import Clock, WallClock
 from smame.store.catalog import connect, scalar
 from smame.store.layout import (
     COMPACT_ROW_GROUP_ROWS,
-    KINDS,
+    DIRECTORIES,
+    IMD,
+    INGEST,
     MEAS,
     ROW_GROUP_ROWS,
     RowGroup,
+    as_kind,
     day_of,
     epoch_day,
     file_name,
     fsync_dir,
+    is_shared,
     partition_dir,
     row_groups,
     write_parquet,
 )
 
-__all__ = ["FileInfo", "MeasurementStore", "sort_readings", "ts_seconds"]
+__all__ = ["FileInfo", "MeasurementStore", "channels_present", "sort_readings", "ts_seconds"]
 
 
 def ts_seconds(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -53,14 +57,34 @@ def ts_seconds(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         column.type) else column.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def channels_present(channel: np.ndarray) -> list[int]:
+    """The distinct channel codes of a uint16 column, ascending (one pass, no sort)."""
+    present = np.zeros(1 << 16, np.bool_)
+    present[channel] = True
+    return np.flatnonzero(present).tolist()
+
+
 def sort_readings(meter: np.ndarray, channel: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Row order by meter, channel, interval end, as one int64 key when it fits."""
+    """Row order by meter, channel, interval end (stable: equal keys keep their order).
+
+    The three columns are packed into one int64 key when their spans fit (offsets from
+    the smallest meter and time, as few bits as each needs), and the key is sorted with
+    a stable sort that runs in linear time over input already in order and merges the
+    runs of input in another order (e.g. by time, then meter).
+    """
     if meter.size == 0:
         return np.empty(0, np.intp)
     m0, t0 = int(meter.min()), int(t.min())
-    meter_span, t_span = int(meter.max()) - m0, int(t.max()) - t0
-    if t_span < (1 << 20) and meter_span < (1 << 32):
-        key = ((meter - m0) << 31) | (channel.astype(np.int64) << 20) | (t - t0)
+    t_bits = (int(t.max()) - t0).bit_length()
+    c_bits = int(channel.max()).bit_length()
+    if (int(meter.max()) - m0).bit_length() + c_bits + t_bits <= 63:
+        key = np.subtract(meter, m0, dtype=np.int64)
+        key <<= c_bits + t_bits
+        part = channel.astype(np.int64)
+        part <<= t_bits
+        key |= part
+        np.subtract(t, t0, out=part)
+        key |= part
         return np.argsort(key, kind="stable")
     return np.lexsort((t, channel, meter))
 
@@ -82,10 +106,20 @@ class FileInfo:
     channels: list[int] = field(default_factory=list)
     groups: list[RowGroup] = field(default_factory=list)
 
-    def row(self) -> tuple:
-        return (self.path, self.kind, self.day, self.version, self.rows, self.bytes,
-                self.min_t, self.max_t, self.min_meter, self.max_meter, self.channels)
+    def catalog_rows(self) -> list[tuple]:
+        """Its catalog ``files`` rows: one, or one per kind for a shared ingest file."""
+        return [(self.path, kind, self.day, self.version, self.rows, self.bytes, self.min_t,
+                 self.max_t, self.min_meter, self.max_meter, self.channels)
+                for kind in ((IMD, MEAS) if self.kind == INGEST else (self.kind,))]
 
+
+_FILES_SCHEMA = pa.schema([
+    ("path", pa.string()), ("kind", pa.string()), ("day", pa.date32()),
+    ("version", pa.int64()), ("rows", pa.int64()), ("bytes", pa.int64()),
+    ("min_t", pa.int64()), ("max_t", pa.int64()), ("min_meter", pa.int64()),
+    ("max_meter", pa.int64()), ("channels", pa.list_(pa.uint16())),
+])
+_FILE_COLUMNS = _FILES_SCHEMA.names
 
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smame-read")
 """Reads the row groups of a point query side by side (Parquet decoding releases the GIL)."""
@@ -132,7 +166,7 @@ class MeasurementStore:
     def _recover(self) -> None:
         """Remove files no committed catalog row names: debris of an interrupted write."""
         known = {row[0] for row in self.con.execute("SELECT path FROM files").fetchall()}
-        for kind in KINDS:
+        for kind in DIRECTORIES:
             base = self.root / kind
             if not base.exists():
                 continue
@@ -160,8 +194,9 @@ class MeasurementStore:
               part: int | None = None) -> list[FileInfo]:
         """Write ``table`` as files of ``version``, one per JST day, sorted for compression.
 
-        ``table`` has the kind's schema without the version column; nothing is visible
-        until :meth:`commit`. ``presorted`` skips sorting rows already in that order;
+        ``table`` has the kind's schema without the version column (``kind`` may be
+        :data:`INGEST`: a shared file, committed as both IMD and measurement file); nothing
+        is visible until :meth:`commit`. ``presorted`` skips sorting rows already in that order;
         ``month`` writes one file for a whole month (compaction); ``name_version`` names
         the file by another version than the one the catalog records for it; ``part``
         numbers one of several files of the same version and partition.
@@ -192,25 +227,36 @@ class MeasurementStore:
                 rows = np.flatnonzero(days == d)
                 parts.append((int(d), rows if presorted else rows[
                     sort_readings(meter[rows], channel[rows], t[rows])]))
-        infos = []
-        for day_number, order in parts:
-            if order is None:
-                piece, m, c, tt = table, meter, channel, t
-            else:
-                piece = table.take(pa.array(order))
-                m, c, tt = meter[order], channel[order], t[order]
-            day = day_of(day_number)
-            directory = partition_dir(self.root, kind, day, month)
-            path = directory / file_name(version if name_version is None else name_version,
-                                         compacted, part)
-            group_rows = COMPACT_ROW_GROUP_ROWS if compacted else ROW_GROUP_ROWS
-            size = write_parquet(piece, path, group_rows)
-            infos.append(FileInfo(
-                str(path.relative_to(self.root)), kind, day, version, int(m.size), size,
-                int(tt.min()), int(tt.max()), int(m.min()), int(m.max()),
-                [int(x) for x in np.flatnonzero(np.bincount(c, minlength=1))],
-                row_groups(m, tt, group_rows)))
+        infos: list[FileInfo] = []
+        try:
+            for day_number, order in parts:
+                infos.append(self._stage_part(kind, version, table, meter, channel, t, order,
+                                              day_of(day_number), compacted, month,
+                                              name_version, part))
+        except BaseException:
+            self.discard(infos)  # what this call wrote: the caller never sees it
+            raise
         return infos
+
+    def _stage_part(self, kind: str, version: int, table: pa.Table, meter: np.ndarray,
+                    channel: np.ndarray, t: np.ndarray, order: np.ndarray | None, day: date,
+                    compacted: bool, month: bool, name_version: int | None,
+                    part: int | None) -> FileInfo:
+        """Write one day's file of :meth:`stage` (``order``: its rows, sorted; None: all)."""
+        if order is None:
+            piece, m, c, tt = table, meter, channel, t
+        else:
+            piece = table.take(pa.array(order))
+            m, c, tt = meter[order], channel[order], t[order]
+        directory = partition_dir(self.root, kind, day, month)
+        path = directory / file_name(version if name_version is None else name_version,
+                                     compacted, part)
+        group_rows = COMPACT_ROW_GROUP_ROWS if compacted else ROW_GROUP_ROWS
+        size = write_parquet(piece, path, group_rows, small=compacted)
+        return FileInfo(
+            str(path.relative_to(self.root)), kind, day, version, int(m.size), size,
+            int(tt.min()), int(tt.max()), int(m.min()), int(m.max()),
+            channels_present(c), row_groups(m, tt, group_rows))
 
     def discard(self, infos: Sequence[FileInfo]) -> None:
         """Delete staged files that will not be committed."""
@@ -222,12 +268,15 @@ class MeasurementStore:
         infos: Sequence[FileInfo],
         work: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         retire: Sequence[str] = (),
+        retire_kind: str | None = None,
     ) -> None:
         """Make staged files part of the store, with ``work``'s catalog changes, atomically.
 
         ``retire`` names committed files to drop from the catalog in the same transaction
-        (compaction, retention); they are deleted from disk once no reader needs them.
-        On any failure the transaction is rolled back and the staged files deleted.
+        (compaction, retention): from ``retire_kind``'s files only, when given (a shared
+        ingest file stays in the other kind). Files no kind names any more are deleted
+        from disk once no reader needs them. On any failure the transaction is rolled
+        back and the staged files deleted.
         """
         for directory in {(self.root / i.path).parent for i in infos}:
             fsync_dir(directory)
@@ -235,9 +284,14 @@ class MeasurementStore:
         con = self.con
         try:
             con.execute("BEGIN TRANSACTION")
+            gone: list[str] = []
             if infos:
-                con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                [i.row() for i in infos])
+                rows = [row for i in infos for row in i.catalog_rows()]
+                con.register("_files", pa.table(
+                    dict(zip(_FILE_COLUMNS, map(list, zip(*rows, strict=True)), strict=True)),
+                    schema=_FILES_SCHEMA))
+                con.execute("INSERT INTO files SELECT * FROM _files")
+                con.unregister("_files")
                 groups = [(i.path, *g) for i in infos for g in i.groups]
                 if groups:
                     con.register("_groups", pa.table(
@@ -246,9 +300,18 @@ class MeasurementStore:
                     con.execute("INSERT INTO row_groups SELECT * FROM _groups")
                     con.unregister("_groups")
             if retire:
-                con.execute("DELETE FROM files WHERE list_contains(?, path)", [list(retire)])
-                con.execute("DELETE FROM row_groups WHERE list_contains(?, path)",
-                            [list(retire)])
+                if retire_kind is None:
+                    con.execute("DELETE FROM files WHERE list_contains(?, path)",
+                                [list(retire)])
+                else:
+                    con.execute("DELETE FROM files WHERE list_contains(?, path) AND kind = ?",
+                                [list(retire), retire_kind])
+                named = {r[0] for r in con.execute(
+                    "SELECT DISTINCT path FROM files WHERE list_contains(?, path)",
+                    [list(retire)]).fetchall()}
+                gone = [p for p in retire if p not in named]
+                if gone:
+                    con.execute("DELETE FROM row_groups WHERE list_contains(?, path)", [gone])
             if work is not None:
                 work(con)
             self.fault("in_transaction")
@@ -260,8 +323,8 @@ class MeasurementStore:
             self.discard(infos)
             raise
         self.fault("committed")
-        if retire:
-            self._delete_when_unread([self.root / p for p in retire])
+        if gone:
+            self._delete_when_unread([self.root / p for p in gone])
 
     def _delete_when_unread(self, paths: list[Path]) -> None:
         for path in paths:
@@ -336,8 +399,8 @@ class MeasurementStore:
         reads rather than a scan.
         """
         sql = ("SELECT path, rg FROM row_groups WHERE min_meter <= ? AND max_meter >= ? "
-               "AND starts_with(path, ?)")
-        params: list = [int(meter_id), int(meter_id), f"{kind}/"]
+               "AND (starts_with(path, ?) OR starts_with(path, ?))")
+        params: list = [int(meter_id), int(meter_id), f"{kind}/", f"{INGEST}/"]
         if start is not None:
             sql += " AND max_t >= ?"
             params.append(int(start))
@@ -351,7 +414,7 @@ class MeasurementStore:
 
         def read(item: tuple[str, list[int]]) -> pa.Table:
             handle = self._parquet_file(str(self.root / item[0]))
-            part = handle.read_row_groups(item[1], use_threads=False)
+            part = as_kind(handle.read_row_groups(item[1], use_threads=False), kind)
             mask = pc.equal(part.column("meter_id"), meter_id)
             if wanted is not None:
                 mask = pc.and_(mask, pc.is_in(part.column("channel"), wanted))
@@ -371,7 +434,8 @@ class MeasurementStore:
         return table if keep.all() else table.filter(pa.array(keep))
 
     def read_meter_range(self, path: str, lo: int, hi: int) -> pa.Table:
-        """Rows of meters ``lo``..``hi`` of one committed file, by its row-group index."""
+        """Rows of meters ``lo``..``hi`` of one committed file, by its row-group index
+        (all the file's columns: see :func:`as_kind`)."""
         groups = [r[0] for r in self.con.execute(
             "SELECT rg FROM row_groups WHERE path = ? AND max_meter >= ? AND min_meter <= ? "
             "ORDER BY rg", [path, int(lo), int(hi)]).fetchall()]
@@ -396,8 +460,10 @@ class MeasurementStore:
         return self._superseded[1]
 
     @staticmethod
-    def scan_sql(paths: Sequence[str], current: bool, superseded: bool) -> str:
-        """SQL of a relation over ``paths``; ``current`` drops superseded versions."""
+    def scan_sql(paths: Sequence[str], current: bool, superseded: bool, kind: str = MEAS
+                 ) -> str:
+        """SQL of a relation over ``kind`` files ``paths``; ``current`` drops superseded
+        versions. Shared ingest files answer with ``kind``'s columns (:func:`as_kind`)."""
         if not paths:
             return ("(SELECT NULL::BIGINT AS meter_id, NULL::TIMESTAMPTZ AS interval_end, "
                     "NULL::USMALLINT AS channel, NULL::BIGINT AS value, "
@@ -405,6 +471,10 @@ class MeasurementStore:
                     "NULL::BIGINT AS version, NULL::UINTEGER AS reasons WHERE FALSE)")
         files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
         relation = f"read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
+        if any(is_shared(p) for p in paths):
+            relation = (f"(SELECT * EXCLUDE (received_quality) FROM {relation})" if kind == MEAS
+                        else "(SELECT * EXCLUDE (reasons, received_quality) REPLACE "
+                        f"(coalesce(received_quality, quality) AS quality) FROM {relation})")
         if current and superseded:
             return (f"(SELECT m.* FROM {relation} m ANTI JOIN superseded s "
                     "ON m.meter_id = s.meter_id AND m.channel = s.channel "
@@ -412,10 +482,12 @@ class MeasurementStore:
         return relation
 
     def stored_bytes(self, kind: str | None = None) -> int:
-        sql = "SELECT coalesce(sum(bytes), 0) FROM files"
+        """Bytes of the files of ``kind`` (a shared ingest file counts for both kinds), or
+        of all files (each once)."""
+        sql = "SELECT coalesce(sum(bytes), 0) FROM (SELECT DISTINCT path, bytes FROM files"
         if kind:
-            return int(scalar(self.con, sql + " WHERE kind = ?", [kind]))
-        return int(scalar(self.con, sql))
+            return int(scalar(self.con, sql + " WHERE kind = ?)", [kind]))
+        return int(scalar(self.con, sql + ")"))
 
     def days(self, kind: str = MEAS) -> list[date]:
         rows = self.con.execute(

@@ -3,7 +3,9 @@
 The purge removes every stored row whose interval end is older than the cutoff (now
 minus the retention period, on the JST calendar), raw and validated alike, with the
 version bookkeeping and meter events of that time. Whole files past the cutoff are
-dropped; a file that straddles it is rewritten without its old rows.
+dropped; a file that straddles it is rewritten without its old rows. A shared ingest
+file (the IMD copy and the measurements of a batch in one file) is rewritten as a shared
+file again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from smame.store.layout import INGEST, as_kind
 from smame.store.measurements import MeasurementStore, ts_seconds
 
 __all__ = ["RETENTION_YEARS", "PurgeReport", "purge", "retention_cutoff"]
@@ -27,7 +30,13 @@ JST = timezone(timedelta(hours=9), "JST")
 
 @dataclass
 class PurgeReport:
-    """What a purge removed: files dropped or rewritten, rows and bytes, per channel."""
+    """What a purge removed: files dropped or rewritten, rows and bytes, per channel.
+
+    Files and rows are counted per store, raw (IMD) and validated alike: a shared ingest
+    file, which holds both the IMD copy and the measurements of its rows, counts as the
+    IMD's file and the measurements' file, and each of its rows twice. Bytes are counted
+    once, as on disk.
+    """
 
     cutoff: datetime
     files_removed: int = 0
@@ -66,28 +75,35 @@ def purge(store: MeasurementStore, now: float, years: int = RETENTION_YEARS) -> 
     report = PurgeReport(cutoff)
     with store.write_lock:
         con = store.con
-        old = con.execute("SELECT path, kind, version, bytes, max_t FROM files "
-                          "WHERE min_t < ? ORDER BY path", [limit]).fetchall()
+        old = con.execute("SELECT path, list(kind ORDER BY kind), any_value(version), "
+                          "any_value(bytes), any_value(max_t) FROM files WHERE min_t < ? "
+                          "GROUP BY path ORDER BY path", [limit]).fetchall()
         staged = []
         retire = []
-        for path, kind, version, size, max_t in old:
+        for path, kinds, version, size, max_t in old:
             table = pq.read_table(store.root / path, columns=["channel", "interval_end"])
             gone = ts_seconds(table.column("interval_end")) < limit
             channels, counts = np.unique(table.column("channel").to_numpy()[gone],
                                          return_counts=True)
-            report.rows_by_channel.update(dict(zip(channels.tolist(), counts.tolist(),
-                                                   strict=True)))
-            report.rows_removed += int(gone.sum())
+            for _ in kinds:
+                report.rows_by_channel.update(dict(zip(channels.tolist(), counts.tolist(),
+                                                       strict=True)))
+            report.rows_removed += int(gone.sum()) * len(kinds)
             retire.append(path)
             if max_t < limit:
-                report.files_removed += 1
+                report.files_removed += len(kinds)
                 report.bytes_removed += size
                 continue
             whole = pq.read_table(store.root / path)
             kept = whole.filter(pc.greater_equal(ts_seconds(whole.column("interval_end")), limit))
+            if len(kinds) > 1:  # a shared ingest file stays one
+                kind = INGEST
+            else:  # (a shared file one kind has compacted away answers as the other)
+                kind = kinds[0]
+                kept = as_kind(kept, kind)
             infos = store.stage(kind, version, kept, name_version=store.new_version())
             staged += infos
-            report.files_rewritten += 1
+            report.files_rewritten += len(kinds)
             report.bytes_removed += size - sum(i.bytes for i in infos)
         events = con.execute("SELECT count(*) FROM meter_events WHERE time < ?",
                              [cutoff]).fetchall()[0][0]

@@ -1,9 +1,15 @@
 """Validation of a set of readings against rules, the meters' history and their events.
 
-Input rows are sorted by meter, channel and interval end (:class:`Rows`). The result is
-the validated quality flags, the reason bits of every row, and the updated history of
-every series the rows touch. Nothing here does I/O: the caller supplies the history
-(:class:`SeriesState`) and the off spans from events.
+Input rows are sorted by meter, channel and interval end, one row per key
+(:class:`Rows`, as :func:`smame.mdms.rows.batch_rows` and ``dedupe_keys`` make them).
+The result is the validated quality flags, the reason bits of every row, and the
+updated history of every series the rows touch. Nothing here does I/O: the caller
+supplies the history (:class:`SeriesState`) and the off spans from events.
+
+The cost is a few passes over the columns. Rows are grouped into series (meter +
+channel); per-series extremes decide which series a threshold rule can hit at all, and
+only those series' rows are looked at again. Rule failures are rare, so the rarer
+checks run on small candidate sets, never on every row.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from smame.mdms.vee.channels import (
     IS_ENERGY_INTERVAL,
     IS_REGISTER,
     PERIOD_S,
-    PERIOD_S32,
     REGISTER_OF,
 )
 from smame.mdms.vee.config import VeeConfig
@@ -31,12 +36,16 @@ from smame.mdms.vee.state import STATE_COLUMNS, SeriesState, series_key
 from smame.readings import Quality
 from smame.registers import REGISTER_MODULUS
 
-__all__ = ["FAILING", "PARALLEL_ROWS", "Rows", "Validation", "validate_parallel",
-           "validate_rows"]
+__all__ = ["FAILING", "PARALLEL_ROWS", "Rows", "Validation", "meter_parts",
+           "validate_parallel", "validate_rows"]
 
 FAILING = int(Quality.SUSPECT)
-PARALLEL_ROWS = 1 << 20
-"""Batches larger than this are validated in parts, one per worker thread."""
+PARALLEL_ROWS = 1 << 18
+"""Batches larger than this are validated (and stored) in parts, one per worker thread."""
+
+_BIG = np.iinfo(np.int64).max
+_SMALL = np.iinfo(np.int64).min
+_EXACT = float(2**53)
 
 
 @dataclass
@@ -71,6 +80,31 @@ class Validation:
     state: SeriesState  # history of the touched series after these rows
 
 
+def meter_parts(meter: np.ndarray, parts: int = WORKERS, min_rows: int | None = None
+                ) -> list[tuple[int, int]]:
+    """Row ranges ``(start, stop)`` of about equal size that split sorted rows only at
+    meter boundaries: one range when there are at most ``min_rows`` rows (default
+    :data:`PARALLEL_ROWS`)."""
+    n = int(meter.size)
+    if n <= (PARALLEL_ROWS if min_rows is None else min_rows) or parts < 2:
+        return [(0, n)]
+    cuts = [0]
+    for k in range(1, parts):
+        cut = int(np.searchsorted(meter, meter[n * k // parts], side="left"))
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    cuts.append(n)
+    return list(itertools.pairwise(cuts))
+
+
+def concat_states(states: list[SeriesState]) -> SeriesState:
+    """States of parts whose series are disjoint and in order, as one."""
+    if len(states) == 1:
+        return states[0]
+    return SeriesState(**{name: np.concatenate([getattr(st, name) for st in states])
+                          for name in ("key", *STATE_COLUMNS)})
+
+
 def validate_parallel(
     rows: Rows,
     state: SeriesState,
@@ -85,16 +119,9 @@ def validate_parallel(
     Every rule looks only within one meter's rows, so the parts are independent; the
     parts' series are disjoint and in order, so their states concatenate.
     """
-    n = len(rows)
-    if n <= PARALLEL_ROWS:
+    parts = meter_parts(rows.meter)
+    if len(parts) == 1:
         return validate_rows(rows, state, config, now, spans, conflict, revised)
-    cuts = [0]
-    for k in range(1, WORKERS):
-        cut = int(np.searchsorted(rows.meter, rows.meter[n * k // WORKERS], side="left"))
-        if cut > cuts[-1]:
-            cuts.append(cut)
-    cuts.append(n)
-    parts = list(itertools.pairwise(cuts))
 
     def run(part: tuple[int, int]) -> Validation:
         a, b = part
@@ -103,11 +130,9 @@ def validate_parallel(
                              None if revised is None else revised[a:b])
 
     results = list(POOL.map(run, parts))
-    states = [r.state for r in results]
-    merged = SeriesState(**{name: np.concatenate([getattr(st, name) for st in states])
-                            for name in ("key", *STATE_COLUMNS)})
     return Validation(np.concatenate([r.quality for r in results]),
-                      np.concatenate([r.reasons for r in results]), merged)
+                      np.concatenate([r.reasons for r in results]),
+                      concat_states([r.state for r in results]))
 
 
 class _Marks:
@@ -133,6 +158,60 @@ class _Marks:
         return self.config.action_table(rule)[channels] > Action.OFF
 
 
+@dataclass
+class _Series:
+    """The series (meter + channel) of sorted rows: where each starts, its length..."""
+
+    first: np.ndarray  # first row of each series
+    length: np.ndarray
+    last: np.ndarray  # last row
+    channel: np.ndarray  # intp
+    meter: np.ndarray
+    key: np.ndarray  # series_key
+    pos: np.ndarray  # index in the stored state
+    found: np.ndarray  # whether the state has the series
+    vmax: np.ndarray  # largest and smallest value of each series in the rows
+    vmin: np.ndarray
+    grid: np.ndarray | None = None  # each series a regular grid of its period (_misaligned)
+
+    @classmethod
+    def of(cls, rows: Rows, state: SeriesState) -> _Series:
+        n = len(rows)
+        start = np.empty(n, np.bool_)
+        start[0] = True
+        np.not_equal(rows.meter[1:], rows.meter[:-1], out=start[1:])
+        start[1:] |= rows.channel[1:] != rows.channel[:-1]
+        first = np.flatnonzero(start)
+        length = np.diff(first, append=n)
+        channel = rows.channel[first].astype(np.intp)
+        meter = rows.meter[first]
+        key = series_key(meter, channel)
+        pos, found = state.find(key)
+        return cls(first, length, first + length - 1, channel, meter, key, pos, found,
+                   np.maximum.reduceat(rows.value, first),
+                   np.minimum.reduceat(rows.value, first))
+
+    def rows(self, which: np.ndarray) -> np.ndarray:
+        """Row indices of the series ``which`` (a boolean mask or series indices)."""
+        index = np.flatnonzero(which) if which.dtype == np.bool_ else which
+        return _ranges(self.first[index], self.length[index])
+
+    def of_rows(self, index: np.ndarray) -> np.ndarray:
+        """Series index of each row of ``index``."""
+        return np.searchsorted(self.first, index, side="right") - 1
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The integer ranges ``[start, start + length)`` concatenated."""
+    total = int(lengths.sum())
+    if not total:
+        return np.empty(0, np.intp)
+    offsets = np.cumsum(lengths) - lengths
+    out = np.repeat(starts - offsets, lengths)
+    out += np.arange(total)
+    return out
+
+
 def validate_rows(
     rows: Rows,
     state: SeriesState,
@@ -144,22 +223,29 @@ def validate_rows(
 ) -> Validation:
     """Run every rule on ``rows`` (sorted by meter, channel, time); see ``docs/mdms.md``.
 
-    Per-series values (history, thresholds) are computed once per series and spread
-    over its rows; masks are refined on the few candidate rows, so the cost stays a
-    handful of passes over the columns.
+    Per-series values (history, thresholds, extremes) are computed once per series; only
+    the rows of series that can trigger a rule are compared row by row, so the cost
+    stays a handful of passes over the columns.
     """
     n = len(rows)
     c = rows.channel
     v, t = rows.value, rows.t
     marks = _Marks(n, config, c)
-    period = PERIOD_S[c]
+    if n == 0:
+        return Validation(np.zeros(0, np.uint16), marks.reasons, SeriesState.empty())
+    series = _Series.of(rows, state)
 
     tolerance = config.param_table("future_tolerance_s")
-    late = np.flatnonzero(t > now + tolerance.min())
+    late = series.rows(t[series.last] > now + tolerance.min())
+    late = late[t[late] > now + tolerance.min()]
     marks.apply("future", late[t[late] > now + tolerance[c[late]]], Reason.TIME_FUTURE)
-    marks.apply("misaligned", _misaligned(t, c), Reason.TIME_MISALIGNED)
-    marks.apply("clock", (rows.quality & Quality.CLOCK_ADJUSTED) > 0, Reason.CLOCK_ADJUSTED)
-    odd = np.flatnonzero(rules.out_of_range(v))
+    off_boundary, series.grid = _misaligned(t, series)
+    marks.apply("misaligned", off_boundary, Reason.TIME_MISALIGNED)
+    flagged = np.flatnonzero(rows.quality)
+    flags = rows.quality[flagged]
+    marks.apply("clock", flagged[(flags & Quality.CLOCK_ADJUSTED) > 0], Reason.CLOCK_ADJUSTED)
+    odd = series.rows((series.vmin < 0) | (series.vmax >= REGISTER_MODULUS))
+    odd = odd[rules.out_of_range(v[odd])]
     negative = odd[v[odd] < 0]
     marks.apply("negative", negative[(IS_ENERGY_INTERVAL | IS_REGISTER)[c[negative]]],
                 Reason.NEGATIVE)
@@ -169,86 +255,104 @@ def validate_rows(
     if revised is not None and revised.any():
         marks.reasons[revised] |= np.uint32(Reason.REVISED)
 
-    series_start = np.ones(n, np.bool_)
-    np.not_equal(rows.meter[1:], rows.meter[:-1], out=series_start[1:])
-    series_start[1:] |= rows.channel[1:] != rows.channel[:-1]
-    first_rows = np.flatnonzero(series_start)
-    lengths = np.diff(first_rows, append=n)
-    series_channel = c[first_rows].astype(np.intp)
-    series_keys = series_key(rows.meter[first_rows], series_channel)
-    pos, found = state.find(series_keys)
-    hist_n = state.get("n", pos, found, 0)
-    hist_max = state.get("max_value", pos, found, 0).astype(np.float64)
-    hist_mean = state.get("total", pos, found, 0.0) / np.maximum(hist_n, 1)
-    has_history = hist_n >= config.param_table("min_history")[series_channel]
-    _history_rule(marks, "spike", Reason.SPIKE, v, lengths, series_channel, has_history,
-                  config.param_table("spike_factor")[series_channel] * np.maximum(
-                      hist_max, config.param_table("spike_floor")[series_channel]), above=True)
-    _history_rule(marks, "high", Reason.HIGH, v, lengths, series_channel,
-                  has_history & (hist_max > 0),
-                  config.param_table("high_factor")[series_channel] * hist_max, above=True)
-    low_factor = config.param_table("low_factor")[series_channel]
-    _history_rule(marks, "low", Reason.LOW, v, lengths, series_channel,
-                  has_history & (low_factor > 0), low_factor * hist_mean, above=False)
+    s_channel = series.channel
+    hist_n = state.get("n", series.pos, series.found, 0)
+    hist_max = state.get("max_value", series.pos, series.found, 0).astype(np.float64)
+    hist_mean = state.get("total", series.pos, series.found, 0.0) / np.maximum(hist_n, 1)
+    has_history = hist_n >= config.param_table("min_history")[s_channel]
+    _history_rule(marks, "spike", Reason.SPIKE, v, series, has_history,
+                  config.param_table("spike_factor")[s_channel] * np.maximum(
+                      hist_max, config.param_table("spike_floor")[s_channel]), above=True)
+    _history_rule(marks, "high", Reason.HIGH, v, series, has_history & (hist_max > 0),
+                  config.param_table("high_factor")[s_channel] * hist_max, above=True)
+    low_factor = config.param_table("low_factor")[s_channel]
+    _history_rule(marks, "low", Reason.LOW, v, series, has_history & (low_factor > 0),
+                  low_factor * hist_mean, above=False)
 
-    off_flags = (rows.quality & (Quality.POWER_OUTAGE | Quality.DISCONNECTED)) > 0
-    if off_flags.any():
-        flagged = np.flatnonzero(off_flags)
-        q = rows.quality[flagged]
-        marks.reasons[flagged[(q & Quality.POWER_OUTAGE) > 0]] |= np.uint32(Reason.OUTAGE)
-        marks.reasons[flagged[(q & Quality.DISCONNECTED) > 0]] |= np.uint32(Reason.DISCONNECTED)
-    off_any = off_flags
+    off = flagged[(flags & (Quality.POWER_OUTAGE | Quality.DISCONNECTED)) > 0]
+    if off.size:
+        q = rows.quality[off]
+        marks.reasons[off[(q & Quality.POWER_OUTAGE) > 0]] |= np.uint32(Reason.OUTAGE)
+        marks.reasons[off[(q & Quality.DISCONNECTED) > 0]] |= np.uint32(Reason.DISCONNECTED)
+    off_any = None
+    if off.size:
+        off_any = np.zeros(n, np.bool_)
+        off_any[off] = True
     if len(spans):
-        off_all = _apply_off_spans(rows, period, spans, marks)
-        off_any = off_flags | ((marks.reasons & np.uint32(Reason.OUTAGE | Reason.DISCONNECTED))
-                               > 0)
+        off_all = _apply_off_spans(rows, PERIOD_S[c], spans, marks)
+        off_any = (marks.reasons & np.uint32(Reason.OUTAGE | Reason.DISCONNECTED)) > 0
         marks.apply("energy_while_off", off_all & IS_ENERGY_INTERVAL[c] & (v > 0),
                     Reason.ENERGY_WHILE_OFF)
 
-    run = _zero_runs(marks, rows, first_rows, lengths, series_channel, state, pos, found,
-                     off_any)
-    _sum_check(rows, state, marks)
+    run = _zero_runs(marks, rows, series, state, off_any)
+    _sum_check(rows, series, state, marks)
 
-    failed = marks.failed
-    quality = rows.quality.astype(np.uint16) & np.uint16(~(Quality.SUSPECT | Quality.VALIDATED))
-    quality |= np.where(failed, np.uint16(Quality.SUSPECT), np.uint16(Quality.VALIDATED))
-    new_state = _next_state(rows, first_rows, series_keys, state, pos, found, failed, run)
-    return Validation(quality, marks.reasons, new_state)
+    failed = np.flatnonzero(marks.failed)
+    quality = np.full(n, np.uint16(Quality.VALIDATED), np.uint16)
+    keep = np.uint16(~(Quality.SUSPECT | Quality.VALIDATED) & 0xFFFF)
+    quality[flagged] |= flags & keep
+    quality[failed] = (rows.quality[failed] & keep) | np.uint16(Quality.SUSPECT)
+    return Validation(quality, marks.reasons, _next_state(rows, series, state, failed, run))
 
 
 def _history_rule(marks: _Marks, rule: str, reason: Reason, value: np.ndarray,
-                  lengths: np.ndarray, series_channel: np.ndarray, applies: np.ndarray,
-                  threshold: np.ndarray, above: bool) -> None:
-    """Compare each row with its series' threshold where the rule is on and has history."""
-    applies = applies & marks.active(rule, series_channel)
+                  series: _Series, applies: np.ndarray, threshold: np.ndarray, above: bool
+                  ) -> None:
+    """Compare values with their series' threshold where the rule is on and has history;
+    only series whose extreme value crosses the threshold are looked at row by row."""
+    applies = applies & marks.active(rule, series.channel)
     if not applies.any():
         return
     limit = np.where(applies, threshold, np.inf if above else -np.inf)
-    per_row = np.repeat(limit, lengths)
-    marks.apply(rule, value > per_row if above else value < per_row, reason)
+    hit = series.vmax > limit if above else series.vmin < limit
+    if not hit.any():
+        return
+    index = np.flatnonzero(hit)
+    candidates = series.rows(index)
+    per_row = np.repeat(limit[index], series.length[index])
+    values = value[candidates]
+    marks.apply(rule, candidates[values > per_row if above else values < per_row], reason)
 
 
-def _zero_runs(marks: _Marks, rows: Rows, first_rows: np.ndarray, lengths: np.ndarray,
-               series_channel: np.ndarray, state: SeriesState, pos: np.ndarray,
-               found: np.ndarray, off_any: np.ndarray) -> np.ndarray:
-    """Consecutive zero energy intervals (continuing the stored run); flag long runs."""
-    n = len(rows)
-    run = np.zeros(n, np.int64)
-    checked = marks.active("prolonged_zero", series_channel) & IS_ENERGY_INTERVAL[series_channel]
+def _zero_runs(marks: _Marks, rows: Rows, series: _Series, state: SeriesState,
+               off_any: np.ndarray | None) -> np.ndarray:
+    """Consecutive zero energy intervals (continuing the stored run); flag long runs.
+
+    Returns the run length at each series' last row (for the history).
+    """
+    run_at_last = np.zeros(series.first.size, np.int64)
+    checked = (marks.active("prolonged_zero", series.channel)
+               & IS_ENERGY_INTERVAL[series.channel] & (series.vmin <= 0) & (series.vmax >= 0))
     if not checked.any():
-        return run
-    index = np.flatnonzero(np.repeat(checked, lengths))
-    sub_first = np.zeros(n, np.bool_)
-    sub_first[first_rows] = True
-    starts = sub_first[index]
-    continues = rows.t[first_rows] > state.get("last_t", pos, found, np.iinfo(np.int64).min)
-    carry_series = np.where(continues, state.get("zero_run", pos, found, 0), 0)
-    carry = np.repeat(carry_series, lengths)[index]
-    zero = (rows.value[index] == 0) & ~off_any[index]
-    run[index] = rules.run_lengths(zero, starts, carry)
-    limit = marks.config.param_table("zero_run_limit")[rows.channel[index].astype(np.intp)]
-    marks.apply("prolonged_zero", index[zero & (run[index] >= limit)], Reason.PROLONGED_ZERO)
-    return run
+        return run_at_last
+    which = np.flatnonzero(checked)
+    candidates = series.rows(which)
+    zero = rows.value[candidates] == 0
+    if off_any is not None:
+        zero &= ~off_any[candidates]
+    rows_z = candidates[zero]
+    if not rows_z.size:
+        return run_at_last
+    of = np.repeat(which, series.length[which])[zero]  # series of each zero row
+    at_first = rows_z == series.first[of]
+    goes_on = np.empty(rows_z.size, np.bool_)  # the zero row before is the previous row
+    goes_on[0] = False
+    np.equal(rows_z[1:], rows_z[:-1] + 1, out=goes_on[1:])
+    goes_on &= ~at_first
+    starts = np.flatnonzero(~goes_on)
+    run_id = np.cumsum(~goes_on) - 1
+    run = np.arange(rows_z.size) - starts[run_id] + 1
+    heads = at_first[starts]  # runs that begin at the first row of their series
+    if heads.any():
+        pos, found = series.pos, series.found
+        continues = rows.t[series.first] > state.get("last_t", pos, found, _SMALL)
+        carry = np.where(continues, state.get("zero_run", pos, found, 0), 0)
+        run += np.where(heads, carry[of[starts]], 0)[run_id]
+    limit = marks.config.param_table("zero_run_limit")[series.channel[of]]
+    marks.apply("prolonged_zero", rows_z[run >= limit], Reason.PROLONGED_ZERO)
+    at_last = rows_z == series.last[of]
+    run_at_last[of[at_last]] = run[at_last]
+    return run_at_last
 
 
 def _apply_off_spans(rows: Rows, period: np.ndarray, spans: OffSpans, marks: _Marks
@@ -272,154 +376,210 @@ def _apply_off_spans(rows: Rows, period: np.ndarray, spans: OffSpans, marks: _Ma
     return off_all
 
 
-def _misaligned(t: np.ndarray, channel: np.ndarray) -> np.ndarray:
-    """:func:`rules.misaligned` on 32-bit offsets from a day boundary (all periods divide
-    a day), which is several times cheaper than 64-bit division."""
-    if not t.size:
-        return np.zeros(0, np.bool_)
-    base = int(t.min()) // 86400 * 86400
-    if int(t.max()) - base >= 2**31:
-        return rules.misaligned(t, PERIOD_S[channel])
-    offset = (t - base).astype(np.int32)
-    return rules.misaligned(offset, PERIOD_S32[channel])
+def _misaligned(t: np.ndarray, series: _Series) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of interval channels whose end is off the period boundary; and whether each
+    series is a regular grid (every step one period).
+
+    A row exactly one period after the row before it in its series is aligned when that
+    row is; so only each series' first row and the rows after an irregular step are
+    divided, and a misaligned one passes its verdict on down its chain of regular steps.
+    """
+    n = t.size
+    period = np.repeat(PERIOD_S[series.channel], series.length)
+    regular = np.empty(n, np.bool_)
+    regular[0] = False
+    np.equal(t[1:] - t[:-1], period[1:], out=regular[1:])
+    regular |= period == 0  # registers and instantaneous values: no boundary to be on
+    regular[series.first] = False
+    anchors = np.flatnonzero(~regular)
+    grid = np.bincount(series.of_rows(anchors), minlength=series.first.size) == 1
+    p = period[anchors]
+    off = (p > 0) & (t[anchors] % np.maximum(p, 1) != 0)
+    if not off.any():
+        return np.empty(0, np.intp), grid
+    chain = np.repeat(off, np.diff(anchors, append=n))
+    return np.flatnonzero(chain), grid
 
 
-def _sum_check(rows: Rows, state: SeriesState, marks: _Marks) -> None:
+def _sum_check(rows: Rows, series: _Series, state: SeriesState, marks: _Marks) -> None:
     """Intervals between two register readings must add up to their difference (M1).
 
-    For each interval channel, a running sum over its rows (sorted by meter and time) is
-    read at every register reading of the same meter; differences of the running sum and
-    of the row position between consecutive readings give each segment's sum and count.
+    For each interval channel with a register, every reading of the register (and the
+    last stored reading before the rows) is placed in the same meter's interval series:
+    the number of intervals ending at or before it. A running sum over all rows, read at
+    consecutive placements, gives each segment's sum and count. Placements are computed
+    from the series' start and period and verified against the neighbouring times; the
+    few that miss (gaps, irregular series) are found by binary search.
     """
-    ch = rows.channel
-    counts = np.bincount(ch, minlength=CHANNEL_CODES)
-    codes = np.flatnonzero((counts > 0) & HAS_REGISTER)
+    present = np.zeros(CHANNEL_CODES, np.bool_)
+    present[series.channel] = True
+    codes = np.flatnonzero(present & HAS_REGISTER)
     if not codes.size:
         return
-    by_channel = np.argsort(ch, kind="stable")  # radix sort: rows of each code, in order
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    mask = np.zeros(len(rows), np.bool_)
-    registers: dict[int, tuple] = {}
+    t = rows.t
+    running: np.ndarray | None = None
+    marked: list[np.ndarray] = []
+    readings: dict[int, _Readings | None] = {}
     for code in codes:
         register = int(REGISTER_OF[code])
-        if register not in registers:
-            registers[register] = _register_readings(
-                rows, state, by_channel[starts[register]:ends[register]], register)
-        reg_m, reg_t, reg_v, reg_row = registers[register]
-        if reg_m.size < 2:
+        if register not in readings:
+            readings[register] = _Readings.of(rows, series, state, register)
+        reg = readings[register]
+        if reg is None:
             continue
-        iv = by_channel[starts[code]:ends[code]]
-        iv_m, iv_t = rows.meter[iv], rows.t[iv]
-        packed_iv, packed_reg = _pack(iv_m, iv_t, reg_m, reg_t)
-        position = np.searchsorted(packed_iv, packed_reg, side="right")
-        running = np.zeros(iv.size + 1, np.int64)
-        np.cumsum(rows.value[iv], out=running[1:])
-        same = reg_m[1:] == reg_m[:-1]
-        valid = (reg_v >= 0) & (reg_v < REGISTER_MODULUS)
-        count = position[1:] - position[:-1]
-        total = running[position[1:]] - running[position[:-1]]
-        expected = (reg_t[1:] - reg_t[:-1]) // PERIOD_S[code]
-        delta = np.mod(reg_v[1:] - reg_v[:-1], REGISTER_MODULUS)
-        bad = same & valid[1:] & valid[:-1] & rules.segment_sum_mismatch(
-            total, count, expected, delta)
-        for k in np.flatnonzero(bad):
-            mask[iv[position[k]:position[k + 1]]] = True
-            if reg_row[k + 1] >= 0:
-                mask[reg_row[k + 1]] = True
-    if mask.any():
-        marks.apply("sum_check", mask, Reason.SUM_CHECK)
+        place = _placements(t, series, reg, int(code))
+        if place is None:
+            continue
+        if running is None:
+            running = np.zeros(len(rows) + 1, np.int64)
+            np.cumsum(rows.value, out=running[1:])
+        count = place[1:] - place[:-1]
+        total = running[place[1:]] - running[place[:-1]]
+        expected = reg.dt // int(PERIOD_S[code])
+        bad = reg.checkable & rules.segment_sum_mismatch(total, count, expected, reg.delta)
+        if bad.any():
+            k = np.flatnonzero(bad)
+            marked.append(_ranges(place[k], count[k]))
+            ends = reg.row[k + 1]
+            marked.append(ends[ends >= 0])
+    if marked:
+        marks.apply("sum_check", np.unique(np.concatenate(marked)), Reason.SUM_CHECK)
 
 
-def _register_readings(rows: Rows, state: SeriesState, index: np.ndarray, register: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A register channel's readings in the batch, each series preceded by its last stored
-    reading when that is older: (meter, time, value, row; row -1 for stored readings)."""
-    reg_m, reg_t, reg_v = rows.meter[index], rows.t[index], rows.value[index]
-    if not reg_m.size:
-        return reg_m, reg_t, reg_v, index
-    heads = np.flatnonzero(np.r_[True, reg_m[1:] != reg_m[:-1]])
-    pos, found = state.find(series_key(reg_m[heads], np.full(heads.size, register)))
-    prior_t = state.get("last_t", pos, found, 0)
-    prior = found & (prior_t < reg_t[heads])
-    if not prior.any():
-        return reg_m, reg_t, reg_v, index
-    at = heads[prior]
-    return (np.insert(reg_m, at, reg_m[at]), np.insert(reg_t, at, prior_t[prior]),
-            np.insert(reg_v, at, state.get("last_value", pos, found, 0)[prior]),
-            np.insert(index, at, -1))
+@dataclass
+class _Readings:
+    """A register channel's readings, each of its series preceded by the last stored
+    reading when that is older; and the segments between consecutive readings."""
+
+    series: np.ndarray  # the register's series (indices into _Series)
+    count: np.ndarray  # readings per series
+    t: np.ndarray  # per reading
+    row: np.ndarray  # row of each reading; -1 for a stored one
+    dt: np.ndarray  # per segment (reading k to k + 1)
+    delta: np.ndarray  # register difference modulo 10^8
+    checkable: np.ndarray  # both readings of one meter and in range
+
+    @classmethod
+    def of(cls, rows: Rows, series: _Series, state: SeriesState, register: int
+           ) -> _Readings | None:
+        which = np.flatnonzero(series.channel == register)
+        if not which.size:
+            return None
+        row = series.rows(which)
+        t, value = rows.t[row], rows.value[row]
+        count = series.length[which].astype(np.int64)
+        pos, found = series.pos[which], series.found[which]
+        prior_t = state.get("last_t", pos, found, 0)
+        prior = found & (prior_t < rows.t[series.first[which]])
+        if prior.any():
+            at = (np.cumsum(count) - count)[prior]
+            t = np.insert(t, at, prior_t[prior])
+            value = np.insert(value, at, state.get("last_value", pos, found, 0)[prior])
+            row = np.insert(row, at, -1)
+            count += prior
+        if t.size < 2:
+            return None
+        valid = (value >= 0) & (value < REGISTER_MODULUS)
+        delta = value[1:] - value[:-1]
+        delta += np.where(delta < 0, REGISTER_MODULUS, 0)
+        checkable = valid[1:] & valid[:-1]
+        checkable[np.cumsum(count)[:-1] - 1] = False  # from one meter's last to the next's first
+        return cls(which, count, t, row, t[1:] - t[:-1], delta, checkable)
 
 
-_T_BITS = 31
+def _placements(t: np.ndarray, series: _Series, reg: _Readings, code: int
+                ) -> np.ndarray | None:
+    """For each register reading, the row just after the intervals of ``code`` of its
+    meter that end at or before it (the reading's place in that interval series); 0 for
+    meters without such a series.
 
-
-def _pack(meters: np.ndarray, times: np.ndarray, q_meters: np.ndarray, q_times: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """(meter, time) pairs of two sets as int64s that sort like the pairs.
-
-    Meter offsets take the high bits, time 31 bits of seconds from the earliest time;
-    meter ids spread too wide fall back to ranking the meters.
+    In a series that is a regular grid the place follows from its first time and period;
+    in others (gaps) it is found by binary search.
     """
-    t0 = int(min(times.min(), q_times.min())) if times.size and q_times.size else 0
-    t_span = int(max(times.max(initial=t0), q_times.max(initial=t0))) - t0
-    both = np.concatenate((meters, q_meters))
-    m0 = int(both.min())
-    if int(both.max()) - m0 >= (1 << 31) or t_span >= (1 << _T_BITS):
-        _, inverse = np.unique(both, return_inverse=True)
-        meters, q_meters, m0 = inverse[:meters.size], inverse[meters.size:], 0
-        if t_span >= (1 << _T_BITS):
-            return _rank_pack(meters, times, q_meters, q_times)
-
-    def pack(m: np.ndarray, t: np.ndarray) -> np.ndarray:
-        out = m - m0
-        out <<= _T_BITS
-        out |= t - t0
-        return out
-
-    return pack(meters, times), pack(q_meters, q_times)
-
-
-def _rank_pack(meters, times, q_meters, q_times):
-    """Order-preserving int64 codes of (meter, time) over both sets, by ranking."""
-    all_m = np.concatenate((meters, q_meters))
-    all_t = np.concatenate((times, q_times))
-    order = np.lexsort((all_t, all_m))
-    m_sorted, t_sorted = all_m[order], all_t[order]
-    same = np.r_[False, (m_sorted[1:] == m_sorted[:-1]) & (t_sorted[1:] == t_sorted[:-1])]
-    rank = np.empty(all_m.size, np.int64)
-    rank[order] = np.cumsum(~same) - 1
-    return rank[:meters.size], rank[meters.size:]
+    interval = np.flatnonzero(series.channel == code)
+    if not interval.size:
+        return None
+    meters = series.meter[interval]
+    register_meters = series.meter[reg.series]
+    k = np.minimum(np.searchsorted(meters, register_meters), interval.size - 1)
+    has = meters[k] == register_meters
+    if not has.any():
+        return None
+    matched = interval[k]
+    start = np.repeat(np.where(has, series.first[matched], 0), reg.count)
+    length = np.repeat(np.where(has, series.length[matched], 0), reg.count)
+    t0 = np.repeat(np.where(has, t[series.first[matched]], 0), reg.count)
+    place = (reg.t - t0) // int(PERIOD_S[code])
+    place += 1
+    np.clip(place, 0, length, out=place)
+    place += start
+    grid = series.grid[matched] if series.grid is not None else np.zeros(k.size, np.bool_)
+    if not (grid | ~has).all():
+        irregular = np.flatnonzero(np.repeat(has & ~grid, reg.count))
+        place[irregular] = _search(t, start[irregular], length[irregular], reg.t[irregular])
+    return place
 
 
-def _next_state(rows: Rows, first_rows: np.ndarray, series_keys: np.ndarray,
-                state: SeriesState, pos: np.ndarray, found: np.ndarray, failed: np.ndarray,
-                run: np.ndarray) -> SeriesState:
+def _search(t: np.ndarray, start: np.ndarray, length: np.ndarray, q: np.ndarray
+            ) -> np.ndarray:
+    """For each query, ``start`` + the number of ``t[start:start + length]`` (sorted) that
+    are at or before ``q``: a binary search per query, all queries at once."""
+    lo = start.copy()
+    hi = start + length
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        le = open_ & (t[np.minimum(mid, t.size - 1)] <= q)
+        lo = np.where(le, mid + 1, lo)
+        hi = np.where(open_ & ~le, mid, hi)
+
+
+def _next_state(rows: Rows, series: _Series, state: SeriesState, failed: np.ndarray,
+                run_at_last: np.ndarray) -> SeriesState:
     """History after these rows: stats over values that passed, newest value, zero run."""
-    big = np.iinfo(np.int64).max
-    good = ~failed
     value = rows.value
-    count = np.add.reduceat(good.astype(np.int64), first_rows) if first_rows.size else (
-        np.zeros(0, np.int64))
-    total = np.add.reduceat(np.where(good, value, 0).astype(np.float64), first_rows) if (
-        first_rows.size) else np.zeros(0)
-    vmax = np.maximum.reduceat(np.where(good, value, -big), first_rows) if first_rows.size else (
-        np.zeros(0, np.int64))
-    vmin = np.minimum.reduceat(np.where(good, value, big), first_rows) if first_rows.size else (
-        np.zeros(0, np.int64))
-    last_rows = np.r_[first_rows[1:] - 1, len(rows) - 1] if first_rows.size else first_rows
-    old_max = state.get("max_value", pos, found, -big)
-    old_min = state.get("min_value", pos, found, big)
-    old_last_t = state.get("last_t", pos, found, np.iinfo(np.int64).min)
-    newer = rows.t[last_rows] > old_last_t
+    first, length, last = series.first, series.length, series.last
+    count = length.astype(np.int64)
+    vmax, vmin = series.vmax.copy(), series.vmin.copy()
+    bound = max(abs(float(vmax.max())), abs(float(vmin.min())))
+    if bound * float(length.max()) < _EXACT:
+        # Integer sums below 2^53 are exact in float64: the same as summing floats.
+        total = np.add.reduceat(value, first).astype(np.float64)
+    else:
+        total = None
+    if failed.size:
+        of = series.of_rows(failed)
+        count -= np.bincount(of, minlength=first.size)
+        hit = np.unique(of)
+        index = series.rows(hit)
+        good = ~np.isin(index, failed, assume_unique=True)
+        sub_first = np.cumsum(series.length[hit]) - series.length[hit]
+        values = value[index]
+        vmax[hit] = np.maximum.reduceat(np.where(good, values, -_BIG), sub_first)
+        vmin[hit] = np.minimum.reduceat(np.where(good, values, _BIG), sub_first)
+        if total is not None:
+            total[hit] = np.add.reduceat(np.where(good, values, 0), sub_first).astype(
+                np.float64)
+    if total is None:
+        passed = np.ones(value.size, np.bool_)
+        passed[failed] = False
+        total = np.add.reduceat(np.where(passed, value, 0).astype(np.float64), first)
+    pos, found = series.pos, series.found
+    old_max = state.get("max_value", pos, found, -_BIG)
+    old_min = state.get("min_value", pos, found, _BIG)
+    old_last_t = state.get("last_t", pos, found, _SMALL)
+    newer = rows.t[last] > old_last_t
     new_max = np.maximum(old_max, vmax)
     new_min = np.minimum(old_min, vmin)
     return SeriesState(
-        key=series_keys,
+        key=series.key,
         n=state.get("n", pos, found, 0) + count,
         total=state.get("total", pos, found, 0.0) + total,
-        max_value=np.where(new_max == -big, 0, new_max),
-        min_value=np.where(new_min == big, 0, new_min),
-        last_t=np.where(newer, rows.t[last_rows], old_last_t),
-        last_value=np.where(newer, value[last_rows], state.get("last_value", pos, found, 0)),
-        zero_run=np.where(newer, run[last_rows], state.get("zero_run", pos, found, 0)),
+        max_value=np.where(new_max == -_BIG, 0, new_max),
+        min_value=np.where(new_min == _BIG, 0, new_min),
+        last_t=np.where(newer, rows.t[last], old_last_t),
+        last_value=np.where(newer, value[last], state.get("last_value", pos, found, 0)),
+        zero_run=np.where(newer, run_at_last, state.get("zero_run", pos, found, 0)),
     )
