@@ -54,9 +54,12 @@ def test_demo_leaves_a_working_api_and_console():
             if "operator-2" in line:
                 break
         text = "".join(lines)
-        console_url = re.search(r"Operator console: (\S+)", text).group(1)
-        client_id, secret = re.search(r"operator-1\s+client id (\S+)\s+secret (\S+)",
-                                      text).groups()
+        announced = re.search(r"Operator console: (\S+)", text)
+        login = re.search(r"operator-1\s+client id (\S+)\s+secret (\S+)", text)
+        assert announced, f"the demo did not announce its console:\n{text}"
+        assert login, f"the demo did not print the logins:\n{text}"
+        console_url = announced.group(1)
+        client_id, secret = login.groups()
         page = httpx.get(console_url, follow_redirects=True)  # the console asks for a login
         assert page.status_code == 200
         assert "login" in str(page.url)

@@ -29,6 +29,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from smame.clock import JST_OFFSET_S, jst_day_start
+from smame.readings import SCHEMA
+
 __all__ = [
     "COMPACT_ROW_GROUP_ROWS",
     "DIRECTORIES",
@@ -61,18 +64,9 @@ INGEST = "ingest"
 catalog lists such a file once under each kind)."""
 DIRECTORIES = (IMD, MEAS, INGEST)
 RECEIVED_QUALITY = "received_quality"
-JST_OFFSET_S = 9 * 3600
 _EPOCH = date(1970, 1, 1)
 
-IMD_SCHEMA = pa.schema([
-    pa.field("meter_id", pa.int64(), nullable=False),
-    pa.field("interval_end", pa.timestamp("s", tz="UTC"), nullable=False),
-    pa.field("channel", pa.uint16(), nullable=False),
-    pa.field("value", pa.int64(), nullable=False),
-    pa.field("quality", pa.uint16(), nullable=False),
-    pa.field("source", pa.uint8(), nullable=False),
-    pa.field("version", pa.int64(), nullable=False),
-])
+IMD_SCHEMA = pa.schema([*SCHEMA, pa.field("version", pa.int64(), nullable=False)])
 """An IMD file: the reading batch columns as received, plus the ingest version."""
 
 MEAS_SCHEMA = pa.schema([
@@ -131,7 +125,7 @@ def day_of(epoch_day_number: int) -> date:
 
 def day_start(day: date) -> int:
     """POSIX seconds of 00:00 JST opening ``day``; the day's slots end in (start, start+86400]."""
-    return (day - _EPOCH).days * 86400 - JST_OFFSET_S
+    return jst_day_start(day)
 
 
 def partition_dir(root: Path, kind: str, day: date, month: bool = False) -> Path:

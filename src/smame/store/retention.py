@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from smame.clock import JST
 from smame.store.layout import INGEST, as_kind
 from smame.store.measurements import MeasurementStore, ts_seconds
 
 __all__ = ["RETENTION_YEARS", "PurgeReport", "purge", "retention_cutoff"]
 
 RETENTION_YEARS = 3
-JST = timezone(timedelta(hours=9), "JST")
 
 
 @dataclass
