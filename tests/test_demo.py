@@ -32,6 +32,17 @@ def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
     assert "refilled minute(s)" in out
 
 
+def test_demo_says_at_once_when_its_port_is_taken():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = smame("demo", "--meters", "60", "--port", str(port))
+    assert result.returncode == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "Fleet load" not in result.stdout  # refused before the day was run
+
+
 def test_demo_refuses_a_fleet_too_small_to_show_anything():
     result = smame("demo", "--meters", "3")
     assert result.returncode == 2
@@ -39,12 +50,9 @@ def test_demo_refuses_a_fleet_too_small_to_show_anything():
 
 
 def test_demo_leaves_a_working_api_and_console():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     demo = subprocess.Popen(
         [sys.executable, "-m", "smame.cli", "demo", "--meters", "60", "--speed", "5760",
-         "--port", str(port), "--serve-for", "60"],
+         "--port", "0", "--serve-for", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "COLUMNS": "200"})  # one printed login per line
     try:
@@ -63,7 +71,7 @@ def test_demo_leaves_a_working_api_and_console():
         page = httpx.get(console_url, follow_redirects=True)  # the console asks for a login
         assert page.status_code == 200
         assert "login" in str(page.url)
-        base = f"http://127.0.0.1:{port}/v1"
+        base = console_url.split("/console")[0] + "/v1"
         token = httpx.post(f"{base}/oauth/token", data={
             "grant_type": "client_credentials", "client_id": client_id,
             "client_secret": secret}).json()["access_token"]

@@ -119,13 +119,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 2880,
     console_port: Annotated[int, typer.Option(
-        "--port", help="Port of the API and operator console served after the day.")] = 8080,
+        "--port", help="Port of the API and operator console served after the day "
+                       "(0: any free port).")] = 8080,
     serve: Annotated[bool, typer.Option(
         help="Serve the API and console after the day (--no-serve: print and exit).")] = True,
     serve_for: Annotated[float | None, typer.Option(
         help="Seconds to serve the console; default until Ctrl-C.")] = None,
 ) -> None:
     """Run the system on a small fleet for a simulated day and print what happened."""
+    from smame.api.live import ListenError
     from smame.demo import run_demo
 
     if meters < 60:
@@ -134,8 +136,13 @@ def demo(
         raise CliError("--speed must be within 1–20000")
     if serve_for is not None and serve_for <= 0:
         raise CliError("--serve-for must be > 0")
-    run_demo(console, meters=meters, seed=seed, speed=speed,
-             port=console_port if serve else None, serve_for=serve_for)
+    if not 0 <= console_port <= 65535:
+        raise CliError("--port must be within 0–65535")
+    try:
+        run_demo(console, meters=meters, seed=seed, speed=speed,
+                 port=console_port if serve else None, serve_for=serve_for)
+    except ListenError as exc:
+        raise CliError(exc.strerror) from exc
 
 
 def run_app(typer_app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ whose Last Gasp alarms reach the head-end.
 from __future__ import annotations
 
 import asyncio
+import socket
 import tempfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smame.api.config import ApiConfig
-from smame.api.live import serve_system
+from smame.api.live import listen, serve_system
 from smame.clock import JST
 from smame.echonet.client import UdpTransport
 from smame.echonet.node import Node
@@ -55,12 +56,18 @@ def _jst(posix: float) -> str:
 def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880,
              port: int | None = 8080, serve_for: float | None = None) -> None:
     """Run the day; then, unless ``port`` is None, serve the API and console on it until
-    Ctrl-C (or for ``serve_for`` seconds) while the fleet keeps running."""
-    asyncio.run(_demo(console, meters, seed, speed, port, serve_for))
+    Ctrl-C (or for ``serve_for`` seconds) while the fleet keeps running. The port (0: any
+    free one) is taken before the day starts, so a busy port fails at once (ListenError)."""
+    listener = listen("127.0.0.1", port) if port is not None else None
+    try:
+        asyncio.run(_demo(console, meters, seed, speed, listener, serve_for))
+    finally:
+        if listener is not None:
+            listener.close()
 
 
-async def _demo(console: Console, meters: int, seed: int, speed: float, port: int | None,
-                serve_for: float | None) -> None:
+async def _demo(console: Console, meters: int, seed: int, speed: float,
+                listener: socket.socket | None, serve_for: float | None) -> None:
     fleet = Fleet(FleetConfig(meters=meters, start=datetime.combine(DEMO_DAY, time(0), JST),
                               seed=seed))
     outage_meter = fleet.meter(10)
@@ -113,9 +120,9 @@ async def _demo(console: Console, meters: int, seed: int, speed: float, port: in
             _print_readings(console, table, groups)
             _print_mdms(console, mdms, to_mdms, system.meter_events)
             await _show_broute(console, fleet, table)
-            if port is not None:
+            if listener is not None:
                 await serve_system(system, drive, mdms, ApiConfig(Path(work) / "mdms"),
-                                   "127.0.0.1", port, console=console, run_for=serve_for)
+                                   console=console, run_for=serve_for, listener=listener)
 
 
 def _print_fleet(console: Console, fleet: Fleet) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from smame.meter.events import events_table
 from smame.meter.simulate import meters_table
 from smame.system import ARoute, running_a_route
 
-__all__ = ["LiveApi", "run_live", "serve_console", "serve_system"]
+__all__ = ["ListenError", "LiveApi", "listen", "run_live", "serve_console", "serve_system"]
 
 EVENT_PUMP_S = 1.0
 
@@ -92,19 +93,42 @@ def _announce(console: Console, live: LiveApi) -> None:
                       "to approve it. Ctrl-C stops.", soft_wrap=True)
 
 
+class ListenError(OSError):
+    """The API's port could not be taken."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: any free port) for :func:`serve_system`.
+
+    Binding before a long run tells the user at once when the port is taken, and keeps the
+    port from being handed out as a source port of the head-end's own connections meanwhile.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise ListenError(exc.errno, f"cannot serve on {host}:{port}: {exc.strerror}") from exc
+    return listener
+
+
 async def serve_system(system: ARoute, drive: Callable[[float], asyncio.Task], mdms: Mdms,
                        config: ApiConfig, host: str = "127.0.0.1", port: int = 8080, *,
                        operators: bool = True, console: Console | None = None,
                        ready: Callable[[LiveApi], None] | None = None,
                        stop: asyncio.Event | None = None, run_for: float | None = None,
-                       warm_until: float | None = None, horizon_days: int = 365) -> None:
+                       warm_until: float | None = None, horizon_days: int = 365,
+                       listener: socket.socket | None = None) -> None:
     """Serve the API and console over ``mdms`` while ``system`` keeps running.
 
     The fleet is driven and collected on schedule for ``horizon_days``; the meters' event
     logs are moved into the MDMS as they fill. With ``warm_until`` (POSIX s of the system's
     clock) the API is announced only once the system has got that far and its readings
-    are in the MDMS. Returns when ``stop`` is set, after ``run_for`` real seconds, or when
-    the server stops (Ctrl-C).
+    are in the MDMS. With ``listener`` (from :func:`listen`) the server takes that socket
+    instead of binding ``host:port`` itself. Returns when ``stop`` is set, after
+    ``run_for`` real seconds, or when the server stops (Ctrl-C).
     """
     import uvicorn
 
@@ -116,7 +140,7 @@ async def serve_system(system: ARoute, drive: Callable[[float], asyncio.Task], m
     until = system.clock.time() + horizon_days * 86400
     tasks = [drive(until), asyncio.create_task(system.headend.run_schedule(until)),
              asyncio.create_task(_pump_events(system, mdms))]
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener] if listener else None))
     try:
         while not server.started:
             if serving.done():
