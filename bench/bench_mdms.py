@@ -288,6 +288,9 @@ def bench_settlement(meters: int, runs: int, work: Path) -> dict:
     return result
 
 
+PARTS = ("ingest", "storage", "settlement", "query")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -295,24 +298,28 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3, help="ingest/storage days")
     parser.add_argument("--ingest-runs", type=int, default=3,
                         help="ingest runs (fresh stores each); the median is reported")
-    parser.add_argument("--query-meters", type=int, default=10_000)
+    parser.add_argument("--query-meters", type=int, default=100_000)
     parser.add_argument("--query-days", type=int, default=365)
     parser.add_argument("--query-samples", type=int, default=200)
     parser.add_argument("--settle-meters", type=int, default=100_000)
     parser.add_argument("--settle-runs", type=int, default=5)
     parser.add_argument("--work", type=Path, default=None, help="scratch directory")
     parser.add_argument("--out", type=Path, default=RESULTS / "mdms.json")
+    parser.add_argument("--only", action="append", choices=PARTS,
+                        help="run only this part (repeatable); default all")
     args = parser.parse_args()
+    runs = {
+        "ingest": lambda: bench_ingest(args.meters, args.days, args.ingest_runs, work),
+        "storage": lambda: bench_bytes(args.meters, args.days, work),
+        "settlement": lambda: bench_settlement(args.settle_meters, args.settle_runs, work),
+        "query": lambda: bench_queries(args.query_meters, args.query_days, args.query_samples,
+                                       work),
+    }
     work = Path(tempfile.mkdtemp(prefix="smame-bench-", dir=args.work))
     try:
-        results = {
-            "machine": machine(),
-            "goals": GOALS,
-            "ingest": bench_ingest(args.meters, args.days, args.ingest_runs, work),
-            "storage": bench_bytes(args.meters, args.days, work),
-            "settlement": bench_settlement(args.settle_meters, args.settle_runs, work),
-            "query": bench_queries(args.query_meters, args.query_days, args.query_samples, work),
-        }
+        results = {"machine": machine(), "goals": GOALS}
+        for part in args.only or PARTS:
+            results[part] = runs[part]()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
