@@ -53,6 +53,11 @@ def _jst(posix: float) -> str:
     return datetime.fromtimestamp(posix, JST).strftime("%H:%M:%S")
 
 
+PUSH_WINDOW_S = 240
+"""The meters spread their pushes over 4 minutes after each interval (push setup attribute
+5); the head-end pulls what has not arrived 10 minutes after it."""
+
+
 def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880,
              port: int | None = 8080, serve_for: float | None = None) -> None:
     """Run the day; then, unless ``port`` is None, serve the API and console on it until
@@ -89,7 +94,8 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             to_mdms(batch)
 
         async with running_a_route(fleet, speed, sink, Path(work),
-                                   HesConfig(push_grace_seconds=300), groups) as (system, drive):
+                                   HesConfig(push_grace_seconds=600), groups,
+                                   push_window=PUSH_WINDOW_S) as (system, drive):
             hes = system.headend
             commands: list[Command] = []
 

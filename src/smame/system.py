@@ -70,14 +70,16 @@ async def running_a_route(
     work_dir: Path,
     config: HesConfig | None = None,
     groups: FiveMinuteGroups | None = None,
+    push_window: int = 0,
 ) -> AsyncIterator[tuple[ARoute, Callable[[float], asyncio.Task]]]:
     """Serve every meter of ``fleet`` and start a head-end; yields the system and a function
-    that starts driving the fleet up to a given time."""
+    that starts driving the fleet up to a given time. ``push_window``: the meters' push
+    randomisation window, seconds (keep it under the head-end's ``push_grace_seconds``)."""
     keystore = KeyStore(work_dir / "hes-keys.db", MasterKey(bytes(32)))
     keystore.put_many({int(m): DEMO_KEYS for m in fleet.meter_ids})
     servers, endpoints, registry_entries = [], [], []
     for row in range(fleet.n):
-        endpoint = MeterEndpoint(fleet.meter(row), DEMO_KEYS)
+        endpoint = MeterEndpoint(fleet.meter(row), DEMO_KEYS, push_randomisation=push_window)
         server = await serve_meter(endpoint, "127.0.0.1", 0)
         servers.append(server)
         endpoints.append(endpoint)

@@ -34,6 +34,7 @@ def serve(*args: str):
     (["--keys", "missing.json"], "cannot read missing.json"),
     (["--demo-keys", "--push", "nowhere"], "is not host:port"),
     (["--demo-keys", "--run-for", "-1"], "cannot be negative"),
+    (["--demo-keys", "--push-window", "70000"], "--push-window must be within 0..65535"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(args, message):
     result = serve(*args)
@@ -103,7 +104,8 @@ def test_python_m_serve_with_a_real_client(tmp_path):
     errors = (tmp_path / "stderr.txt").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "smame.dlms.cli", "serve", "--meters", "2", "--port", "0",
-         "--demo-keys", "--speed", "60", "--manifest", str(manifest), "--run-for", "120"],
+         "--demo-keys", "--speed", "60", "--manifest", str(manifest), "--run-for", "120",
+         "--push-window", "600"],
         stdout=subprocess.PIPE, stderr=errors, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -116,6 +118,9 @@ def test_python_m_serve_with_a_real_client(tmp_path):
         with client.session():
             name = value(client.get(attr(IC.DATA, "0.0.42.0.0.255", 2)))
             register = value(client.get(attr(IC.REGISTER, "1.0.1.8.0.255", 2)))
+            window = value(client.get(attr(IC.PUSH, "0.0.25.9.0.255", 5)))
+        assert window == 600
+        assert json.loads(manifest.read_text())["push_window_s"] == 600
         assert name.decode() == entry["logical_device_name"] == "SMM100000002"
         assert 0 <= register < 10**8
     finally:

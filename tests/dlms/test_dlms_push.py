@@ -25,6 +25,7 @@ from smame.dlms.push import (
     Notification,
     closed_interval_data,
     fast_interval,
+    push_delay,
 )
 from smame.dlms.security import AuthenticationError, parse_ciphered
 from smame.dlms.wrapper import Frame, WrapperDecoder
@@ -139,6 +140,80 @@ def test_intervals_closed_before_a_soft_switch_keep_their_period(endpoint, meter
     pushed = [parse_interval_push(open_push(a, DEMO_KEYS)).interval for _, a in scheduler.due()]
     assert sorted((p.end, p.period) for p in pushed) == [(t0 + 1800, 30), (t0 + 2700, 15),
                                                          (t0 + 3600, 15)]
+
+
+INTERVAL_SETUP = bytes([0, 0, 25, 9, 0, 255])
+GASP_SETUP = bytes([0, 0, 25, 9, 1, 255])
+
+
+def test_push_delay_spreads_a_fleet_over_the_window():
+    moment = 1_782_000_000
+    delays = [push_delay(meter_id, moment, 600) for meter_id in range(100_000_001, 100_010_001)]
+    assert min(delays) == 0
+    assert max(delays) == 600
+    assert 290 < sum(delays) / len(delays) < 310
+    per_minute = [sum(1 for d in delays if m * 60 <= d < m * 60 + 60) for m in range(10)]
+    assert max(per_minute) < 1.15 * min(per_minute)  # even, not bunched
+    assert push_delay(100_000_001, moment, 600) != push_delay(100_000_001, moment + 1800, 600)
+    assert push_delay(100_000_001, moment, 0) == 0
+
+
+def test_scheduler_holds_each_push_for_its_randomisation_delay(endpoint, meter, fleet):
+    endpoint.push_destinations[INTERVAL_SETUP] = "127.0.0.1:9"
+    endpoint.push_randomisation[INTERVAL_SETUP] = 900
+    scheduler = PushScheduler(endpoint)
+    t0 = fleet.time
+    boundaries = [t0 + 1800 * k for k in range(1, 5)]
+    due_at = {b: b + push_delay(meter.meter_id, b, 900) for b in boundaries}
+    assert len(set(due_at.values())) == 4
+    sent: dict[int, int] = {}
+    while fleet.time < t0 + 7200 + 900:
+        fleet.advance(1)
+        for _, apdu in scheduler.due():
+            end = parse_interval_push(open_push(apdu, DEMO_KEYS)).interval.end
+            assert end not in sent
+            sent[end] = fleet.time
+    assert sorted(sent) == boundaries
+    for boundary, when in sent.items():  # at the first minute the meter saw past its delay
+        assert due_at[boundary] <= when < due_at[boundary] + 60
+    assert scheduler.held == 0
+
+
+def test_a_held_push_is_lost_with_the_supply_but_last_gasp_goes_at_once(endpoint, meter, fleet):
+    endpoint.push_destinations.update({INTERVAL_SETUP: "127.0.0.1:9", GASP_SETUP: "127.0.0.1:10"})
+    endpoint.push_randomisation.update({INTERVAL_SETUP: 900, GASP_SETUP: 300})
+    scheduler = PushScheduler(endpoint)
+    t0 = fleet.time
+    boundary = t0 + 1800
+    assert push_delay(meter.meter_id, boundary, 900) > 120  # held past the outage start
+    fleet.schedule_outage(boundary + 60, boundary + 600, transformers=(meter.transformer,))
+    fleet.advance(32)
+    due = scheduler.due()
+    assert [parse_last_gasp_push(open_push(a, DEMO_KEYS)).event_code for _, a in due] == [31]
+    restore_due = boundary + 600 + push_delay(meter.meter_id, boundary + 600, 300)
+    later = []
+    while fleet.time < t0 + 3600 + 900:
+        fleet.advance(1)
+        later += [(fleet.time, open_push(a, DEMO_KEYS)) for _, a in scheduler.due()]
+    power = [(t, parse_last_gasp_push(n)) for t, n in later if n.body.value[0].value == GASP_SETUP]
+    assert [(p.event_code, p.time) for _, p in power] == [(32, boundary + 600)]
+    assert restore_due <= power[0][0] < restore_due + 60
+    intervals = [parse_interval_push(n).interval.end for t, n in later
+                 if n.body.value[0].value == INTERVAL_SETUP]
+    assert intervals == [t0 + 3600]  # the interval held when the supply went is not sent
+
+
+def test_randomisation_window_over_the_association(endpoint):
+    client = management_client(endpoint)
+    client.associate()
+    assert client.get(attr(IC.PUSH, SETUP, 5)) == b"\x12\x00\x00"
+    assert client.set(attr(IC.PUSH, SETUP, 5), b"\x12\x03\x84").result == 0  # 900 s
+    assert endpoint.push_randomisation[INTERVAL_SETUP] == 900
+    assert client.get(attr(IC.PUSH, SETUP, 5)) == b"\x12\x03\x84"
+    assert client.set(attr(IC.PUSH, SETUP, 5), b"\x03\x01").result != 0  # not an integer
+    too_long = b"\x06\x00\x01\x11\x70"  # 70,000 s: past long-unsigned
+    assert client.set(attr(IC.PUSH, SETUP, 5), too_long).result != 0
+    assert endpoint.push_randomisation[INTERVAL_SETUP] == 900
 
 
 @given(end=st.integers(1_700_000_000 // 60, 2_000_000_000 // 60).map(lambda m: m * 60),

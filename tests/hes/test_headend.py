@@ -27,8 +27,9 @@ class Field:
     """A fleet served over TCP, pushing over UDP to the head-end; drops chosen pushes."""
 
     def __init__(self, meters: int, tmp_path, drop=lambda meter_id, end: False,
-                 config: HesConfig | None = None):
+                 config: HesConfig | None = None, push_window: int = 0):
         self.config = config or HesConfig(session_timeout=5)
+        self.push_window = push_window
         self.fleet = Fleet(FleetConfig(meters=meters, start=jst(2026, 7, 1), seed=5,
                                        transformer_outages_per_year=0.0,
                                        feeder_outages_per_year=0.0))
@@ -43,7 +44,8 @@ class Field:
         self.sink = MemorySink()
         placeholder = []
         for row in range(self.fleet.n):
-            endpoint = MeterEndpoint(self.fleet.meter(row), DEMO_KEYS)
+            endpoint = MeterEndpoint(self.fleet.meter(row), DEMO_KEYS,
+                                     push_randomisation=self.push_window)
             server = await serve_meter(endpoint, "127.0.0.1", 0)
             self.servers.append(server)
             self.endpoints.append(endpoint)
@@ -115,6 +117,26 @@ def test_a_full_day_is_collected_complete_without_duplicates(tmp_path):
     assert mine.column("value").to_pylist() == stored.intervals("imp")[0].tolist()
     sources = set(mine.column("source").to_pylist())
     assert sources == {int(Source.PUSH), int(Source.PULL)}
+
+
+def test_randomised_pushes_arrive_spread_over_the_window_and_need_no_pulls(tmp_path):
+    async def scenario():
+        config = HesConfig(session_timeout=5, push_grace_seconds=900)
+        async with Field(12, tmp_path, config=config, push_window=600) as field:
+            for _ in range(4 * 60 + 15):
+                await field.advance(1)
+                if (field.fleet.time - 900) % 1800 == 0:  # the grace after each interval
+                    await field.headend.collect(field.fleet.time - 900)
+            field.headend.flush()
+            return field
+
+    field = asyncio.run(scenario())
+    report = field.headend.collection_report()
+    assert len(report) == 8
+    assert all(r["rate"] == 1.0 and r["pull"] == 0 for r in report)
+    latencies = field.headend.push_latency
+    assert max(latencies) <= 600 + 60 + 5  # the window, the minute step, the clock lead
+    assert sorted(latencies)[len(latencies) // 2] > 120  # spread, not all at the boundary
 
 
 def test_gap_fill_after_a_link_outage(tmp_path):

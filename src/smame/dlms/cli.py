@@ -67,6 +67,7 @@ class _Plan:
     push: str | None
     run_for: float | None
     verbose: bool
+    push_window: int = 0
 
 
 @app.command("serve")
@@ -86,6 +87,9 @@ def serve(
         help="Write a JSON manifest of where each meter listens.")] = None,
     push: Annotated[str | None, typer.Option(
         help="host:port to send interval and Last Gasp pushes to (UDP).")] = None,
+    push_window: Annotated[int, typer.Option(
+        help="Randomisation window of the pushes, seconds (push setup attribute 5): each "
+             "meter sends an interval or restore push within this long after it is due.")] = 0,
     run_for: Annotated[float | None, typer.Option(
         help="Stop after this many real seconds (default: until interrupted).")] = None,
     verbose: Annotated[bool, typer.Option(help="Print associations and security events.")] = (
@@ -100,6 +104,8 @@ def serve(
         raise _fail(f"--speed must be > 0, got {speed}")
     if run_for is not None and run_for < 0:
         raise _fail("--run-for cannot be negative")
+    if not 0 <= push_window <= 0xFFFF:
+        raise _fail(f"--push-window must be within 0..65535 s, got {push_window}")
     if push is not None:
         try:
             parse_destination(push)
@@ -115,7 +121,7 @@ def serve(
         except KeyFileError as exc:
             raise _fail(str(exc)) from None
     plan = _Plan(meters, host, port, key_table, "demo" if demo_keys else f"file:{keys}",
-                 speed, seed, manifest, push, run_for, verbose)
+                 speed, seed, manifest, push, run_for, verbose, push_window)
     try:
         asyncio.run(_run(plan))
     except KeyboardInterrupt:
@@ -151,7 +157,8 @@ async def _run(plan: _Plan) -> None:
         meter = fleet.meter(index)
         meter_keys = DEMO_KEYS if plan.keys is None else plan.keys[meter.meter_id]
         endpoints.append(MeterEndpoint(meter, meter_keys, invocation_counter=first_counter,
-                                       push_destination=plan.push))
+                                       push_destination=plan.push,
+                                       push_randomisation=plan.push_window))
     sender = await PushSender.open()
     servers: list[asyncio.Server] = []
     try:
@@ -201,6 +208,7 @@ def _announce(plan: _Plan, start: datetime, wall_origin: float,
         "client_sap": {"management": MANAGEMENT_SAP, "public": PUBLIC_SAP},
         "security": {"mechanism": "HLS-GMAC", "mechanism_id": 5, "security_suite": 0},
         "push": plan.push,
+        "push_window_s": plan.push_window,
         "meters": entries,
     }
     if plan.manifest is not None:

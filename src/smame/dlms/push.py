@@ -18,6 +18,7 @@ The head-end opens a push with :func:`open_push` and reads it with
 
 from __future__ import annotations
 
+import heapq
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ __all__ = [
     "parse_interval_push",
     "parse_last_gasp_push",
     "power_event_data",
+    "push_delay",
     "push_frame",
 ]
 
@@ -314,6 +316,21 @@ def _switch_at(moment: int, now: int, switches: list) -> int:
     return now if not later else 45 - later[0].value  # the setting before that change
 
 
+def push_delay(meter_id: int, moment: int, window: int) -> int:
+    """Seconds (0…``window``) a meter waits before sending the push for ``moment`` (POSIX s).
+
+    The push setup's randomisation_start_interval (class 40 attribute 5, seconds): a fleet
+    that closes an interval at the same instant spreads its pushes over the window instead
+    of flooding the head-end at :00 and :30 (SPEC S1). The draw is a fixed hash of meter
+    and moment, so a simulation is reproducible, and it differs from interval to interval.
+    """
+    if window <= 0:
+        return 0
+    mixed = (meter_id * 0x9E3779B97F4A7C15 + moment * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    mixed = ((mixed ^ (mixed >> 31)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return (mixed ^ (mixed >> 29)) % (window + 1)
+
+
 class PushScheduler:
     """Which pushes of one meter are due after its fleet advanced (sans-I/O).
 
@@ -321,6 +338,12 @@ class PushScheduler:
     push destinations). Every soft-switch boundary closed since the last call gives an
     interval push; every Last Gasp and restoration event a power-event push through the
     Last Gasp push setup, told apart by event code (SPEC M4, M6, S1, S8).
+
+    A push setup with a randomisation window (``endpoint.push_randomisation``) holds its
+    pushes for :func:`push_delay` seconds; the APDU is built when it goes, so it carries
+    the time it was sent and the next invocation counter. A held push is lost if the
+    meter loses supply first, as a meter's RAM is. The Last Gasp alarm itself is never
+    held: the meter has seconds of stored energy to send it.
     """
 
     def __init__(self, endpoint: MeterEndpoint) -> None:
@@ -328,35 +351,73 @@ class PushScheduler:
         meter = endpoint.meter
         self._pushed = {p: s.latest for p, s in meter.fleet.storage.items() if p in (15, 30)}
         self._since = meter.fleet.time  # later events come from windows not yet run
+        self._held: list[tuple[int, int, int, int]] = []  # (due, moment, period, event kind)
+        self._power_downs: list[int] = []  # POSIX s, while pushes are held
+
+    @property
+    def held(self) -> int:
+        """Pushes waiting out their randomisation delay."""
+        return len(self._held)
 
     def due(self) -> list[tuple[str, bytes]]:
         """(destination, APDU) pairs to send now."""
         endpoint = self.endpoint
         meter = endpoint.meter
+        now = meter.fleet.time
         out: list[tuple[str, bytes]] = []
-        destination = endpoint.push_destinations.get(obis.INTERVAL_PUSH)
         switches = [e for e in meter.events(self._since - 3600)
                     if e.kind == EventKind.SOFT_SWITCH_CHANGED]
+        interval_window = endpoint.push_randomisation.get(obis.INTERVAL_PUSH, 0)
         for period, last in self._pushed.items():
             latest = meter.fleet.storage[period].latest
             if latest is None or latest == last:
                 continue
             self._pushed[period] = latest
-            if destination:
+            if endpoint.push_destinations.get(obis.INTERVAL_PUSH):
                 first = latest - (MAX_CATCH_UP - 1) * period
                 start = first if last is None else max(last + period, first)
                 for boundary in range(start, latest + 1, period):
-                    if _switch_at(boundary * 60, meter.soft_switch, switches) != period:
-                        continue
-                    try:
-                        out.append((destination, build_interval_push(
-                            meter, endpoint.security, period=period, end=boundary * 60)))
-                    except ValueError:
-                        continue  # no reading kept at that boundary
-        gasp_to = endpoint.push_destinations.get(obis.LAST_GASP_PUSH)
+                    if _switch_at(boundary * 60, meter.soft_switch, switches) == period:
+                        moment = boundary * 60
+                        self._hold(moment + push_delay(meter.meter_id, moment, interval_window),
+                                   moment, period, 0)
+        restore_window = endpoint.push_randomisation.get(obis.LAST_GASP_PUSH, 0)
         for event in meter.events(self._since):
-            if event.kind in (EventKind.LAST_GASP, EventKind.POWER_RESTORED) and gasp_to:
-                out.append((gasp_to, build_last_gasp_push(meter, endpoint.security,
-                                                          time=event.time, kind=event.kind)))
-        self._since = meter.fleet.time  # later events come from windows not yet run
+            if event.kind in (EventKind.LAST_GASP, EventKind.POWER_DOWN):
+                self._power_downs.append(event.time)
+            if event.kind == EventKind.LAST_GASP:
+                self._hold(event.time, event.time, 0, event.kind)
+            elif event.kind == EventKind.POWER_RESTORED:
+                delay = push_delay(meter.meter_id, event.time, restore_window)
+                self._hold(event.time + delay, event.time, 0, event.kind)
+        self._since = now  # later events come from windows not yet run
+        while self._held and self._held[0][0] <= now:
+            due, moment, period, kind = heapq.heappop(self._held)
+            if any(moment < down <= due for down in self._power_downs):
+                continue  # it was held in the meter's RAM when the supply went
+            push = self._build(moment, period, kind)
+            if push is not None:
+                out.append(push)
+        if not self._held:
+            self._power_downs.clear()
         return out
+
+    def _hold(self, due: int, moment: int, period: int, kind: int) -> None:
+        heapq.heappush(self._held, (due, moment, period, int(kind)))
+
+    def _build(self, moment: int, period: int, kind: int) -> tuple[str, bytes] | None:
+        endpoint = self.endpoint
+        if period:
+            destination = endpoint.push_destinations.get(obis.INTERVAL_PUSH)
+            if not destination:
+                return None
+            try:
+                return destination, build_interval_push(endpoint.meter, endpoint.security,
+                                                         period=period, end=moment)
+            except ValueError:
+                return None  # no reading kept at that boundary
+        destination = endpoint.push_destinations.get(obis.LAST_GASP_PUSH)
+        if not destination:
+            return None
+        return destination, build_last_gasp_push(endpoint.meter, endpoint.security,
+                                                 time=moment, kind=EventKind(kind))

@@ -162,6 +162,7 @@ class MeterEndpoint:
         invocation_counter: int = 1,
         random: Callable[[int], bytes] = os.urandom,
         push_destination: str | None = None,
+        push_randomisation: int = 0,
     ) -> None:
         self.meter = meter
         self.config = config or ServerConfig()
@@ -171,6 +172,8 @@ class MeterEndpoint:
             self.config.public_invocation_counter))
         self.staged_reservation_amps: int | None = None
         self.push_destinations: dict[bytes, str] = {}
+        self.push_randomisation: dict[bytes, int] = {  # seconds, per push setup
+            obis.INTERVAL_PUSH: push_randomisation, obis.LAST_GASP_PUSH: push_randomisation}
         if push_destination:
             self.push_destinations = {obis.INTERVAL_PUSH: push_destination,
                                       obis.LAST_GASP_PUSH: push_destination}

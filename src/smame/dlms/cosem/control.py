@@ -304,6 +304,12 @@ def push_setup(logical_name: bytes, name: str, objects: list[tuple[int, bytes, i
             parse_destination(raw.decode("ascii", errors="replace"))
         ctx.endpoint.push_destinations[logical_name] = raw.decode("ascii")
 
+    def get_randomisation(ctx: Context, _s: Selection | None) -> bytes:
+        return axdr.long_unsigned(ctx.endpoint.push_randomisation.get(logical_name, 0))
+
+    def set_randomisation(ctx: Context, value: Data) -> None:
+        ctx.endpoint.push_randomisation[logical_name] = axdr.as_int(value, 0, 0xFFFF)
+
     def push(ctx: Context, params: Data | None) -> None:
         _zero_parameter(params)
         target = destination(ctx)
@@ -315,7 +321,8 @@ def push_setup(logical_name: bytes, name: str, objects: list[tuple[int, bytes, i
         2: AttributeDef(_const(object_list), doc="push_object_list"),
         3: AttributeDef(get_destination, set_destination, doc="send_destination_and_method"),
         4: AttributeDef(_const(axdr.array([])), doc="communication_window (always)"),
-        5: AttributeDef(_const(axdr.long_unsigned(0)), doc="randomisation_start_interval"),
+        5: AttributeDef(get_randomisation, set_randomisation,
+                        doc="randomisation_start_interval (s)"),
         6: AttributeDef(_const(axdr.unsigned(0)), doc="number_of_retries"),
         7: AttributeDef(_const(axdr.long_unsigned(0)), doc="repetition_delay"),
     }, {1: MethodDef(push, "push")}, backing="smame.dlms.push")
