@@ -1,5 +1,5 @@
-"""The API beside a live system: the demo's hook, and commands that reach real meters over
-DLMS (SPEC S2, S9)."""
+"""The API beside a live system, as the demo leaves it: the collected day, and commands that
+reach real meters over DLMS (SPEC S2, S9)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from smame.api.cli import api_app
-from smame.api.live import LiveApi, serve_console
+from smame.api.config import ApiConfig
+from smame.api.live import LiveApi, serve_system
 from smame.hes.headend import HesConfig
-from smame.hes.sinks import MemorySink
+from smame.mdms import Mdms, MdmsSink, seed_registry
 from smame.meter import Fleet, FleetConfig
+from smame.meter.simulate import meters_table
 from smame.system import running_a_route
 from tests.api.support import JST
 
@@ -29,17 +31,18 @@ def _at(hour: int, minute: int = 0) -> float:
 
 async def _demo_then_console(work: Path, out: io.StringIO) -> dict:
     fleet = Fleet(FleetConfig(meters=12, start=datetime(2026, 7, 1, tzinfo=JST), seed=2))
-    sink = MemorySink()
+    mdms = Mdms(work / "mdms")
+    seed_registry(mdms.registry, meters_table(fleet), fleet.joint_meters(), DAY)
     found: dict = {}
-    async with running_a_route(fleet, 3600, sink, work,
+    async with running_a_route(fleet, 3600, MdmsSink(mdms), work,
                                HesConfig(push_grace_seconds=300)) as (system, drive):
         await asyncio.gather(drive(_at(2)), system.headend.run_schedule(_at(2, 5)))
         system.headend.flush()
         stop = asyncio.Event()
         started: asyncio.Future[LiveApi] = asyncio.get_running_loop().create_future()
         console = Console(file=out, width=200)
-        serving = asyncio.create_task(serve_console(
-            system, drive, sink.table(), work, console, port=0, stop=stop,
+        serving = asyncio.create_task(serve_system(
+            system, drive, mdms, ApiConfig(work / "mdms"), port=0, console=console, stop=stop,
             ready=started.set_result))
         live = await started
         client_id, secret = live.logins["operator-1"]
@@ -68,10 +71,11 @@ async def _demo_then_console(work: Path, out: io.StringIO) -> dict:
             found["limit"] = int(fleet.limit_a[0])
         stop.set()
         await serving
+    mdms.close()
     return found
 
 
-def test_the_demo_hook_serves_the_collected_day_and_commands_reach_meters(tmp_path) -> None:
+def test_the_api_on_a_collected_day_serves_it_and_commands_reach_meters(tmp_path) -> None:
     out = io.StringIO()
     found = asyncio.run(_demo_then_console(tmp_path, out))
     printed = " ".join(out.getvalue().split())

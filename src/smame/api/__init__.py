@@ -4,7 +4,7 @@ hash-chained audit log; the operator console is served beside it (``smame.web``)
 
 * :func:`create_app` — the FastAPI application over a data directory;
 * :class:`ApiConfig` — its settings;
-* :func:`smame.api.live.serve_console` — the demo's hook: API + console on a live system.
+* :func:`smame.api.live.serve_system` — the API and console on a running system (the demo's).
 """
 
 from smame.api.app import create_app

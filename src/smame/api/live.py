@@ -3,9 +3,9 @@
 
 :func:`run_live` is ``smame api serve --live-meters N``: a fleet served over DLMS on
 loopback, collected by the head-end into the MDMS of the data directory, and the API and
-console on top, so commands sent through the API really reach meters. :func:`serve_console`
-is the demo's hook: it puts the API and console on a system that has just collected a day.
-Both create operator logins and print them.
+console on top, so commands sent through the API really reach meters. :func:`serve_system`
+puts the API and console on any running system (the demo calls it once its day is
+collected); both create operator logins and print them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
-import pyarrow as pa
 from rich.console import Console
 from starlette.concurrency import run_in_threadpool
 
@@ -35,7 +34,7 @@ from smame.meter.events import events_table
 from smame.meter.simulate import meters_table
 from smame.system import ARoute, running_a_route
 
-__all__ = ["ListenError", "LiveApi", "listen", "run_live", "serve_console", "serve_system"]
+__all__ = ["ListenError", "LiveApi", "listen", "run_live", "serve_system"]
 
 EVENT_PUMP_S = 1.0
 
@@ -218,39 +217,5 @@ async def run_live(config: ApiConfig, meters: int, speed: float, host: str = "12
                 await serve_system(system, drive, mdms, config, host, port,
                                    operators=operators, console=console, ready=ready,
                                    stop=stop, warm_until=warm_until)
-    finally:
-        mdms.close()
-
-
-async def serve_console(system: ARoute, drive: Callable[[float], asyncio.Task],
-                        readings: pa.Table, work_dir: Path, console: Console,
-                        host: str = "127.0.0.1", port: int = 8080,
-                        run_for: float | None = None, stop: asyncio.Event | None = None,
-                        mass_command_meters: int = 100,
-                        ready: Callable[[LiveApi], None] | None = None) -> None:
-    """The demo's hook: the API and console on the day the demo just collected.
-
-    Call it inside ``running_a_route`` once the day is collected, with the readings the
-    head-end delivered (``MemorySink.table()``). The readings and the meters' event logs
-    go into a new MDMS under ``work_dir``; from then on the head-end delivers into that
-    MDMS, the fleet keeps running, and commands from the console reach the meters. Prints
-    the console's URL and ready-made operator logins; returns on Ctrl-C, when ``stop`` is
-    set or after ``run_for`` seconds.
-    """
-    mdms = Mdms(work_dir / "mdms", clock=system.clock)
-    try:
-        ends = readings.column("interval_end").cast(pa.int64()).to_numpy()
-        first = (datetime.fromtimestamp(int(ends.min()) - 1, JST).date() if ends.size
-                 else system.clock.now().astimezone(JST).date())
-        seed_registry(mdms.registry, meters_table(system.fleet), system.fleet.joint_meters(),
-                      first)
-        await run_in_threadpool(mdms.ingest, readings, "demo")
-        if system.meter_events:
-            mdms.ingest_events(events_table(system.meter_events))
-        system.headend.flush()
-        system.headend.sink = MdmsSink(mdms)
-        config = ApiConfig(work_dir / "mdms", mass_command_meters=mass_command_meters)
-        await serve_system(system, drive, mdms, config, host, port, console=console,
-                           run_for=run_for, stop=stop, ready=ready)
     finally:
         mdms.close()
