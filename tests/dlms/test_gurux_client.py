@@ -14,10 +14,21 @@ from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GX
 from gurux_dlms.secure import GXDLMSSecureClient
 
 from smame.clock import from_epoch
-from smame.dlms import DEMO_KEYS
+from smame.dlms import DEMO_KEYS, build_interval_push, build_last_gasp_push, push_frame
 from smame.meter import EventKind
 from tests.dlms.support import HOST
 from tests.dlms.test_dlms_tcp import in_thread, serving
+
+
+def gurux_client(sap: int, authentication_key: bytes) -> GXDLMSSecureClient:
+    client = GXDLMSSecureClient(True, sap, 1, Authentication.HIGH_GMAC, None,
+                                InterfaceType.WRAPPER)
+    cipher = client.ciphering
+    cipher.security = Security.AUTHENTICATION_ENCRYPTION
+    cipher.systemTitle = b"GRX00001"
+    cipher.blockCipherKey = bytearray(DEMO_KEYS.encryption_key)
+    cipher.authenticationKey = bytearray(authentication_key)
+    return client
 
 
 class GuruxSession:
@@ -26,14 +37,8 @@ class GuruxSession:
 
     def __init__(self, port: int, sap: int, authentication_key: bytes,
                  max_pdu: int = 256) -> None:
-        self.client = GXDLMSSecureClient(True, sap, 1, Authentication.HIGH_GMAC, None,
-                                         InterfaceType.WRAPPER)
+        self.client = gurux_client(sap, authentication_key)
         self.client.maxReceivePDUSize = max_pdu  # small: the profile comes in blocks
-        cipher = self.client.ciphering
-        cipher.security = Security.AUTHENTICATION_ENCRYPTION
-        cipher.systemTitle = b"GRX00001"
-        cipher.blockCipherKey = bytearray(DEMO_KEYS.encryption_key)
-        cipher.authenticationKey = bytearray(authentication_key)
         self.socket = socket.create_connection((HOST, port), timeout=20)
 
     def exchange(self, frames) -> GXReplyData:
@@ -124,3 +129,22 @@ def test_gurux_with_a_wrong_key_is_refused_and_logged(endpoint, meter):
     outcome = asyncio.run(serving(endpoint, lambda port: in_thread(session, port)))
     assert outcome == "GXDLMSException"  # the meter refused the association, not a drop
     assert [e.kind for e in meter.events()].count(EventKind.SECURITY_AUTH_FAILED) == 1
+
+
+def test_gurux_deciphers_the_interval_and_last_gasp_pushes(endpoint, meter):
+    """What a Gurux-based head-end receives on the push port (SPEC S1, M6)."""
+    interval = push_frame(build_interval_push(meter, endpoint.security))
+    gasp = push_frame(build_last_gasp_push(meter, endpoint.security, time=meter.time))
+    opened = []
+    for frame in (interval, gasp):
+        notify = GXReplyData()
+        gurux_client(1, DEMO_KEYS.authentication_key).getData(GXByteBuffer(frame),
+                                                             GXReplyData(), notify)
+        opened.append(notify)
+    assert [n.command for n in opened] == [15, 15]  # data-notification
+    setup, name, (_end, period, imp, exp, _imp_iv, _exp_iv, _status) = opened[0].value
+    assert bytes(setup) == bytes([0, 0, 25, 9, 0, 255])
+    assert bytes(name) == b"SMM%d" % meter.meter_id
+    assert (period, imp, exp) == (30, meter.import_register, meter.export_register)
+    setup, _name, (_when, code) = opened[1].value
+    assert (bytes(setup), code) == (bytes([0, 0, 25, 9, 1, 255]), 31)  # Last Gasp
