@@ -135,3 +135,27 @@ def test_the_api_and_other_processes_share_one_chain(api: Api, dataset) -> None:
     assert later.exit_code == 0
     wrong = runner.invoke(audit_app, ["verify", "--data", data, "--expect-head", "ab" * 32])
     assert wrong.exit_code == 1
+
+
+def test_a_line_torn_by_a_crash_is_set_aside_and_the_chain_goes_on(api: Api, dataset) -> None:
+    _traffic(api, dataset)
+    log = api.state.audit.path
+    whole = _lines(api)
+    torn = whole[-1][: len(whole[-1]) // 2]  # what a writer killed mid-entry leaves
+    with log.open("ab") as handle:
+        handle.write(torn)
+    code, said = _verify(api)
+    assert code != 0
+    assert "incomplete last line" in said
+    meter = dataset.meters[0]
+    token = api.token("distribution")
+    assert api.get(f"/v1/meters/{meter}/registers", token, date="2026-07-01").status_code == 200
+    assert _verify(api)[0] == 0
+    entries = api.state.audit.entries(0, 10_000)
+    recovered = [e for e in entries if e["action"] == "audit_recovered"]
+    assert len(recovered) == 1
+    assert recovered[0]["torn_bytes"] == len(torn)
+    assert recovered[0]["torn_sha256"] == hashlib.sha256(torn).hexdigest()
+    (aside,) = log.parent.glob(log.name + ".torn-*")
+    assert aside.read_bytes() == torn
+    assert b"".join(_lines(api)[: len(whole)]) == b"".join(whole)  # nothing before it changed

@@ -9,7 +9,10 @@ entries off the end is detected too; ``smame audit head`` prints it for safekeep
 elsewhere, and ``smame audit verify --expect-head`` checks against such a copy.
 
 Processes share the log safely: appends hold an exclusive ``flock`` and pick up entries
-another process appended since.
+another process appended since. A writer that died mid-line leaves an incomplete last line;
+the next append moves it to a side file (``audit.log.torn-<offset>``), cuts it off and
+records an ``audit_recovered`` entry with its length and SHA-256, so the chain stays whole
+and nothing is thrown away.
 """
 
 from __future__ import annotations
@@ -95,28 +98,51 @@ class AuditLog:
             try:
                 size = os.fstat(self._fd).st_size
                 if size != self._end:
+                    torn = _torn_tail(self._fd, size)
+                    if torn:
+                        size = self._set_torn_tail_aside(size, torn)
                     self._seq, self._prev = _tail(self._fd, size)
-                body = {"seq": self._seq + 1,
-                        "time": datetime.fromtimestamp(self.clock.time(), UTC).isoformat(
-                            timespec="milliseconds"),
-                        "action": action, **fields, "prev": self._prev}
-                raw = _canonical(body)  # what the hash covers; verify re-encodes the same
-                digest = hashlib.sha256(self._prev.encode() + raw).hexdigest()
-                mac = _mac(self._key, digest)
-                entry = {**body, "hash": digest, "mac": mac}
-                line = raw[:-1] + f',"hash":"{digest}","mac":"{mac}"}}\n'.encode()
-                written = os.write(self._fd, line)
-                if written != len(line):
-                    raise OSError("short write to the audit log")
-                if self.sync:
-                    os.fsync(self._fd)
-                self._end = size + written
-                self._seq, self._prev = body["seq"], digest
-                head = json.dumps({"seq": self._seq, "hash": digest}).encode()
-                os.pwrite(self._head_fd, head.ljust(_HEAD_WIDTH), 0)
+                    if torn:
+                        size = self._write(size, "audit_recovered", {
+                            "torn_bytes": len(torn),
+                            "torn_sha256": hashlib.sha256(torn).hexdigest()})[1]
+                return self._write(size, action, fields)[0]
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
-        return entry
+
+    def _write(self, size: int, action: str, fields: dict[str, Any]) -> tuple[dict, int]:
+        """Append one entry to the log of ``size`` bytes (lock held); the entry, new size."""
+        body = {"seq": self._seq + 1,
+                "time": datetime.fromtimestamp(self.clock.time(), UTC).isoformat(
+                    timespec="milliseconds"),
+                "action": action, **fields, "prev": self._prev}
+        raw = _canonical(body)  # what the hash covers; verify re-encodes the same
+        digest = hashlib.sha256(self._prev.encode() + raw).hexdigest()
+        mac = _mac(self._key, digest)
+        line = raw[:-1] + f',"hash":"{digest}","mac":"{mac}"}}\n'.encode()
+        written = os.write(self._fd, line)
+        if written != len(line):
+            raise OSError("short write to the audit log")
+        if self.sync:
+            os.fsync(self._fd)
+        self._end = size + written
+        self._seq, self._prev = body["seq"], digest
+        head = json.dumps({"seq": self._seq, "hash": digest}).encode()
+        os.pwrite(self._head_fd, head.ljust(_HEAD_WIDTH), 0)
+        return {**body, "hash": digest, "mac": mac}, self._end
+
+    def _set_torn_tail_aside(self, size: int, torn: bytes) -> int:
+        """Keep the incomplete last line a crashed writer left in a side file, cut it off
+        the log, and return the log's size. It was never acknowledged: the request that
+        wrote it did not complete."""
+        aside = self.path.with_name(f"{self.path.name}.torn-{size - len(torn)}")
+        with aside.open("wb") as handle:
+            handle.write(torn)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.ftruncate(self._fd, size - len(torn))
+        os.fsync(self._fd)
+        return size - len(torn)
 
     def head(self) -> tuple[int, str]:
         """Sequence number and hash of the newest entry (0 and the genesis hash if none)."""
@@ -139,6 +165,18 @@ class AuditLog:
 
     def verify(self, expect_head: str | None = None) -> AuditReport:
         return verify_log(self.path, self._key, expect_head)
+
+
+def _torn_tail(fd: int, size: int) -> bytes:
+    """The bytes after the log's last newline: an entry a crashed writer did not finish."""
+    chunk = 4096
+    while True:
+        start = max(0, size - chunk)
+        data = os.pread(fd, size - start, start)
+        cut = data.rfind(b"\n")
+        if cut >= 0 or start == 0:
+            return data[cut + 1:]
+        chunk *= 4
 
 
 def _tail(fd: int, size: int) -> tuple[int, str]:
@@ -165,7 +203,8 @@ def _read_entries(path: Path) -> Iterator[dict[str, Any] | str]:
     with handle:
         for number, raw in enumerate(handle, 1):
             if not raw.endswith(b"\n"):
-                yield f"line {number}: incomplete last line"
+                yield (f"line {number}: incomplete last line (a writer stopped mid-entry; "
+                       "the next append sets it aside)")
                 return
             try:
                 entry = json.loads(raw)
