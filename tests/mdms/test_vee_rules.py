@@ -204,3 +204,34 @@ def test_events_are_stored_once(mdms: Mdms) -> None:
     assert mdms.ingest_events(events) == 0
 
 
+def test_events_are_read_back_by_meter_time_and_kind(mdms: Mdms) -> None:
+    t = slot_end(1)
+    mdms.ingest_events(events_table([
+        MeterEvent(2, t + 60, EventKind.POWER_RESTORED), MeterEvent(1, t, EventKind.POWER_DOWN),
+        MeterEvent(1, t + 60, EventKind.POWER_RESTORED), MeterEvent(3, t, EventKind.DISCONNECTED)]))
+
+    def rows(**query) -> list[tuple[int, int, int]]:
+        table = mdms.events(**query)
+        return list(zip(*(table.column(c).to_pylist() for c in ("meter_id", "time", "kind")),
+                        strict=True))
+
+    assert rows() == [(1, t, 30), (3, t, int(EventKind.DISCONNECTED)), (1, t + 60, 32),
+                      (2, t + 60, 32)]
+    assert rows(meter_ids=[1]) == [(1, t, 30), (1, t + 60, 32)]
+    assert rows(meter_ids=[]) == []
+    assert rows(lo=t + 1) == [(1, t + 60, 32), (2, t + 60, 32)]
+    assert rows(hi=t) == [(1, t, 30), (3, t, int(EventKind.DISCONNECTED))]
+    assert rows(kinds=[int(EventKind.POWER_RESTORED)], meter_ids=[2, 3]) == [(2, t + 60, 32)]
+
+
+def test_version_times_are_the_commit_times(tmp_path) -> None:
+    clock = SimulatedClock(slot_end(3))
+    with Mdms(tmp_path / "d", clock=clock) as mdms:
+        first = mdms.ingest(make_batch(1, slot_end(1), [140], 5)).version
+        clock.advance(600)
+        second = mdms.ingest(make_batch(1, slot_end(2), [140], 6)).version
+        assert mdms.version_times([second, first, first, 999]) == {
+            first: slot_end(3), second: slot_end(3) + 600}
+        assert mdms.version_times([]) == {}
+
+

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from smame.api import mdms_extra
 from smame.api.readcache import (
     FAMILIES,
     DayBlock,
@@ -256,7 +255,7 @@ class DataService:
     def events(self, meter_ids: Sequence[int] | None, lo: int | None, hi: int | None
                ) -> list[Event]:
         """Meter events from the MDMS and, live, the head-end's events; time-ordered."""
-        table = mdms_extra.meter_events(self.mdms, meter_ids, lo, hi)
+        table = self.mdms.events(meter_ids, lo, hi)
         found: dict[tuple[int, str, int], Event] = {}
         for meter, t, kind, value, ref in zip(*(table.column(n).to_pylist() for n in (
                 "meter_id", "time", "kind", "value", "reference")), strict=True):
@@ -353,7 +352,7 @@ class DataService:
         first = np.r_[True, (meter[1:] != meter[:-1]) | (t[1:] != t[:-1])] if meter.size else (
             np.zeros(0, np.bool_))
         t, version = t[first], version[first]
-        times = mdms_extra.version_times(self.mdms, version)
+        times = self.mdms.version_times(version)
         arrived = np.array([times.get(int(v), np.inf) for v in version.tolist()], np.float64)
         late = arrived > t + 3600
         current = self.mdms.readings(None, start + 1, start + 86400, codes)

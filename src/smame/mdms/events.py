@@ -6,6 +6,7 @@ between POWER_DOWN and POWER_RESTORED, and between DISCONNECTED and RECONNECTED.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -15,7 +16,7 @@ import pyarrow as pa
 from smame.meter.events import EVENT_SCHEMA, EventKind
 from smame.store.catalog import scalar
 
-__all__ = ["OffSpans", "insert_events", "off_spans"]
+__all__ = ["OffSpans", "insert_events", "off_spans", "select_events"]
 
 OUTAGE, DISCONNECT = 1, 2
 _OPEN = {EventKind.POWER_DOWN: OUTAGE, EventKind.DISCONNECTED: DISCONNECT}
@@ -79,3 +80,28 @@ def off_spans(con: duckdb.DuckDBPyConnection, meter_lo: int, meter_hi: int, t_lo
         span_kinds.append(kind)
     return OffSpans(np.array(meters, np.int64), np.array(starts, np.int64),
                     np.array(ends, np.int64), np.array(span_kinds, np.int8))
+
+
+def select_events(con: duckdb.DuckDBPyConnection, meter_ids: Sequence[int] | None,
+                  lo: int | None, hi: int | None, kinds: Sequence[int] | None = None
+                  ) -> pa.Table:
+    """Stored events (meter_id, time as POSIX s, kind, value, reference), time-ordered;
+    ``lo``/``hi`` bound the time inclusively, ``None`` meaning unbounded (SPEC S8, S14)."""
+    where, params = ["TRUE"], []
+    if meter_ids is not None:
+        where.append("list_contains(?, meter_id)")
+        params.append([int(m) for m in meter_ids])
+    if lo is not None:
+        where.append("time >= to_timestamp(?)")
+        params.append(int(lo))
+    if hi is not None:
+        where.append("time <= to_timestamp(?)")
+        params.append(int(hi))
+    if kinds is not None:
+        where.append("list_contains(?, kind::INTEGER)")
+        params.append([int(k) for k in kinds])
+    result = con.sql(
+        "SELECT meter_id, epoch(time)::BIGINT AS time, kind::INTEGER AS kind, value, "
+        f"reference FROM meter_events WHERE {' AND '.join(where)} "
+        "ORDER BY time, meter_id, kind", params=params).to_arrow_table()
+    return result.read_all() if isinstance(result, pa.RecordBatchReader) else result

@@ -20,7 +20,7 @@ import pyarrow as pa
 from smame.clock import Clock, to_epoch
 from smame.mdms.close import CloseResult, close_day
 from smame.mdms.edit import edit_values
-from smame.mdms.events import insert_events, off_spans
+from smame.mdms.events import insert_events, off_spans, select_events
 from smame.mdms.joint import joint_readings
 from smame.mdms.parallel import POOL
 from smame.mdms.retail import retail_values
@@ -170,6 +170,24 @@ class Mdms:
         """Store meter events (outage, disconnect...) that VEE uses; idempotent."""
         with self.store.write_lock:
             return insert_events(self.store.con, events)
+
+    def events(self, meter_ids: Sequence[int] | None = None, lo: int | None = None,
+               hi: int | None = None, kinds: Sequence[int] | None = None) -> pa.Table:
+        """Stored meter events (outage, restore, breaker, switch, security: SPEC S8, S14)
+        of ``meter_ids`` (all if None) with ``lo <= time <= hi`` (POSIX s), time-ordered."""
+        with self.store.reader() as con:
+            return select_events(con, meter_ids, lo, hi, kinds)
+
+    def version_times(self, versions: Sequence[int] | np.ndarray) -> dict[int, float]:
+        """When each version was committed (POSIX s, the MDMS clock): tells late data
+        from timely data (SPEC S1)."""
+        wanted = sorted({int(v) for v in np.asarray(versions).tolist()})
+        if not wanted:
+            return {}
+        with self.store.reader() as con:
+            rows = con.execute("SELECT version, epoch(committed_at) FROM versions "
+                               "WHERE list_contains(?, version)", [wanted]).fetchall()
+        return {int(v): float(t) for v, t in rows}
 
     def validate_pending(self) -> list[int]:
         """Validate ingested versions not validated yet, oldest first; return them."""
