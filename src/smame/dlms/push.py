@@ -398,8 +398,9 @@ class PushScheduler:
             push = self._build(moment, period, kind)
             if push is not None:
                 out.append(push)
-        if not self._held:
-            self._power_downs.clear()
+        if self._power_downs:  # only those that can still cut a held push short
+            oldest = min((moment for _, moment, _, _ in self._held), default=now)
+            self._power_downs = [d for d in self._power_downs if d > oldest]
         return out
 
     def _hold(self, due: int, moment: int, period: int, kind: int) -> None:
