@@ -106,3 +106,5 @@ def test_large_partitions_compact_into_meter_buckets(mdms: Mdms, monkeypatch) ->
     assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
     for meter in (1, 17, 40):
         assert mdms.readings(meter).num_rows == 12
+    assert mdms.warm() == len(ranges)  # every compacted file's footer, parsed once
+    assert len(mdms.store._parquet_files) >= len(ranges)

@@ -171,6 +171,12 @@ class Mdms:
         with self.store.write_lock:
             return insert_events(self.store.con, events)
 
+    def warm(self) -> int:
+        """Parse every measurement file's footer now rather than in the first query that
+        reads it; returns the number of files."""
+        with self.store.reader() as con:
+            return self.store.open_files(con, MEAS)
+
     def events(self, meter_ids: Sequence[int] | None = None, lo: int | None = None,
                hi: int | None = None, kinds: Sequence[int] | None = None) -> pa.Table:
         """Stored meter events (outage, restore, breaker, switch, security: SPEC S8, S14)

@@ -445,6 +445,17 @@ class MeasurementStore:
         meters = part.column("meter_id")
         return part.filter(pc.and_(pc.greater_equal(meters, lo), pc.less_equal(meters, hi)))
 
+    def open_files(self, con: duckdb.DuckDBPyConnection, kind: str) -> int:
+        """Open every committed ``kind`` file once, parsing its footer: what a running
+        service holds after its first queries, so no point query pays for it. Returns how
+        many files are open (a month of 100,000 meters is 18 files of about 1,000 row
+        groups; their footers take about 1 kB per row group)."""
+        paths = [r[0] for r in con.execute(
+            "SELECT DISTINCT path FROM files WHERE kind = ?", [kind]).fetchall()]
+        for path in paths:
+            self._parquet_file(str(self.root / path))
+        return len(paths)
+
     def _parquet_file(self, path: str) -> pq.ParquetFile:
         handle = self._parquet_files.get(path)
         if handle is None:
