@@ -54,8 +54,8 @@ def _jst(posix: float) -> str:
 
 
 PUSH_WINDOW_S = 240
-"""The meters spread their pushes over 4 minutes after each interval (push setup attribute
-5); the head-end pulls what has not arrived 10 minutes after it."""
+"""The meters spread their interval pushes over 4 minutes after each interval (push setup
+attribute 5); the head-end pulls what has not arrived 10 minutes after it."""
 
 
 def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880,

@@ -73,8 +73,8 @@ async def running_a_route(
     push_window: int = 0,
 ) -> AsyncIterator[tuple[ARoute, Callable[[float], asyncio.Task]]]:
     """Serve every meter of ``fleet`` and start a head-end; yields the system and a function
-    that starts driving the fleet up to a given time. ``push_window``: the meters' push
-    randomisation window, seconds (keep it under the head-end's ``push_grace_seconds``)."""
+    that starts driving the fleet up to a given time. ``push_window``: the meters' interval
+    push randomisation window, seconds (keep it under the head-end's ``push_grace_seconds``)."""
     keystore = KeyStore(work_dir / "hes-keys.db", MasterKey(bytes(32)))
     keystore.put_many({int(m): DEMO_KEYS for m in fleet.meter_ids})
     servers, endpoints, registry_entries = [], [], []

@@ -88,8 +88,8 @@ def serve(
     push: Annotated[str | None, typer.Option(
         help="host:port to send interval and Last Gasp pushes to (UDP).")] = None,
     push_window: Annotated[int, typer.Option(
-        help="Randomisation window of the pushes, seconds (push setup attribute 5): each "
-             "meter sends an interval or restore push within this long after it is due.")] = 0,
+        help="Randomisation window of the interval pushes, seconds (push setup attribute 5): "
+             "each meter sends an interval's push within this long after it closes.")] = 0,
     run_for: Annotated[float | None, typer.Option(
         help="Stop after this many real seconds (default: until interrupted).")] = None,
     verbose: Annotated[bool, typer.Option(help="Print associations and security events.")] = (

@@ -172,8 +172,11 @@ class MeterEndpoint:
             self.config.public_invocation_counter))
         self.staged_reservation_amps: int | None = None
         self.push_destinations: dict[bytes, str] = {}
-        self.push_randomisation: dict[bytes, int] = {  # seconds, per push setup
-            obis.INTERVAL_PUSH: push_randomisation, obis.LAST_GASP_PUSH: push_randomisation}
+        # Seconds, per push setup. Only interval pushes are spread by default: restore
+        # reports stay immediate (outage and restore events within seconds, S8) unless a
+        # client sets the Last Gasp push setup's window too.
+        self.push_randomisation: dict[bytes, int] = {
+            obis.INTERVAL_PUSH: push_randomisation, obis.LAST_GASP_PUSH: 0}
         if push_destination:
             self.push_destinations = {obis.INTERVAL_PUSH: push_destination,
                                       obis.LAST_GASP_PUSH: push_destination}
