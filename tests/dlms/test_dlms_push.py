@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from smame.dlms import (
     DEMO_KEYS,
+    MeterEndpoint,
     MeterKeys,
     PushScheduler,
     axdr,
@@ -201,6 +202,19 @@ def test_a_held_push_is_lost_with_the_supply_but_last_gasp_goes_at_once(endpoint
     intervals = [parse_interval_push(n).interval.end for t, n in later
                  if n.body.value[0].value == INTERVAL_SETUP]
     assert intervals == [t0 + 3600]  # the interval held when the supply went is not sent
+
+
+def test_a_meter_window_spreads_interval_pushes_but_not_restore_reports(meter, fleet):
+    endpoint = MeterEndpoint(meter, DEMO_KEYS, push_randomisation=900)
+    endpoint.push_destinations.update({INTERVAL_SETUP: "127.0.0.1:9", GASP_SETUP: "127.0.0.1:10"})
+    scheduler = PushScheduler(endpoint)
+    t0 = fleet.time
+    fleet.schedule_outage(t0 + 60, t0 + 120, transformers=(meter.transformer,))
+    fleet.advance(3)
+    power = [parse_last_gasp_push(open_push(a, DEMO_KEYS)) for d, a in scheduler.due()
+             if d.endswith(":10")]
+    assert [p.event_code for p in power] == [31, 32]  # the restore report did not wait
+    assert endpoint.push_randomisation == {INTERVAL_SETUP: 900, GASP_SETUP: 0}
 
 
 def test_randomisation_window_over_the_association(endpoint):
