@@ -16,13 +16,14 @@ def free_udp_port() -> int:
 
 @pytest.fixture
 def served(tmp_path):
-    """Two meters served at 600× with pushes to a UDP port; yields (manifest, push port)."""
+    """Two meters served at 600× with pushes to a UDP port, spread over 60 s; yields
+    (manifest, push port)."""
     manifest = tmp_path / "manifest.json"
     push_port = free_udp_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "smame.cli", "meter", "serve", "--meters", "2", "--port", "0",
          "--demo-keys", "--speed", "600", "--manifest", str(manifest),
-         "--push", f"127.0.0.1:{push_port}"],
+         "--push", f"127.0.0.1:{push_port}", "--push-window", "60"],
         stdout=subprocess.PIPE, text=True)
     try:
         for line in server.stdout:  # wait until the server says where it listens
@@ -65,6 +66,7 @@ def test_run_collects_pushes_into_parquet(served, tmp_path):
     result = smame("run", "--manifest", str(manifest), "--demo-keys", "--data",
                    str(tmp_path / "d"), "--listen", f"127.0.0.1:{push_port}", "--run-for", "8")
     assert result.returncode == 0, result.stderr
+    assert "pulls what did not arrive 180 s after each interval" in " ".join(result.stdout.split())
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["pushes"] >= 2
     assert summary["rows"] >= 8
@@ -79,3 +81,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     both = smame("read", "--manifest", str(tmp_path / "none.json"), "--meter", "1")
     assert both.returncode == 2
     assert "exactly one of" in both.stderr
+    grace = smame("run", "--manifest", str(tmp_path / "none.json"), "--demo-keys",
+                  "--push-grace", "-1")
+    assert grace.returncode == 2
+    assert "--push-grace cannot be negative" in grace.stderr

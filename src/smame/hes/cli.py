@@ -197,6 +197,9 @@ def run_headend(
     manifest: Manifest,
     listen: Annotated[str, typer.Option(help="host:port for pushes (UDP).")] = "127.0.0.1:4060",
     run_for: Annotated[float, typer.Option(help="Seconds of wall time to run.")] = 60.0,
+    push_grace: Annotated[float | None, typer.Option(
+        help="Simulated seconds after an interval closes before its missing pushes are "
+             "pulled (default: 120, or the manifest's push window + 120).")] = None,
     keys: Keys = None,
     demo_keys: DemoKeys = False,
     data: Data = Path("smame-data"),
@@ -207,17 +210,22 @@ def run_headend(
         raise _fail(f"--listen {listen!r}: give host:port")
     if run_for <= 0:
         raise _fail("--run-for must be > 0")
+    if push_grace is not None and push_grace < 0:
+        raise _fail("--push-grace cannot be negative")
 
     def run():
         registry, keystore, document = _open(manifest, keys, demo_keys, data)
         clock = _clock(document)
         sink = ParquetSink(data / "hes" / "readings")
-        headend = HeadEnd(registry, keystore, sink, clock, HesConfig())
+        grace = push_grace if push_grace is not None else (
+            HesConfig.push_grace_seconds + float(document.get("push_window_s", 0)))
+        headend = HeadEnd(registry, keystore, sink, clock, HesConfig(push_grace_seconds=grace))
 
         async def work():
             await headend.listen(host, int(port_text))
             console.print(f"head-end listening for pushes on {listen}; "
-                          f"{len(registry)} meters; clock {clock.now().isoformat()}")
+                          f"{len(registry)} meters; clock {clock.now().isoformat()}; "
+                          f"pulls what did not arrive {grace:g} s after each interval")
             until = clock.time() + run_for * getattr(clock, "speed", 1.0)
             await headend.run_schedule(until)
             headend.flush()
