@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import re
+import socket
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -12,9 +17,9 @@ import httpx
 from rich.console import Console
 from typer.testing import CliRunner
 
-from smame.api.cli import api_app
 from smame.api.config import ApiConfig
 from smame.api.live import LiveApi, serve_system
+from smame.cli import app as smame_app
 from smame.hes.headend import HesConfig
 from smame.mdms import Mdms, MdmsSink, seed_registry
 from smame.meter import Fleet, FleetConfig
@@ -92,11 +97,47 @@ def test_the_api_on_a_collected_day_serves_it_and_commands_reach_meters(tmp_path
     assert 80 < found["instant"]["values"]["voltage_v"] < 120
 
 
+def test_api_serve_on_a_free_port_says_where_and_answers(tmp_path) -> None:
+    Mdms(tmp_path / "d").close()  # an empty MDMS data directory
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smame.cli", "api", "serve", "--data", str(tmp_path / "d"),
+         "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"})
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # printed once the port is taken
+        url = re.search(r"smame API on (http://127\.0\.0\.1:(\d+))/v1", line)
+        assert url, line
+        assert int(url.group(2)) > 0
+        answer = httpx.get(f"{url.group(1)}/v1/openapi.json", timeout=30)
+        assert answer.status_code == 200
+        assert answer.json()["info"]["title"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_api_serve_on_a_taken_port_is_one_line(tmp_path) -> None:
+    Mdms(tmp_path / "d").close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(smame_app, ["api", "serve", "--data",
+                                                str(tmp_path / "d"), "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in " ".join(result.output.split())
+
+
 def test_api_serve_refuses_bad_options(tmp_path) -> None:
     runner = CliRunner()
-    for args in (["--live-meters", "99999"], ["--port", "70000"], ["--live-meters", "3",
-                                                                  "--speed", "0"]):
-        result = runner.invoke(api_app, ["serve", "--data", str(tmp_path), *args])
+    for args, said in ((["--live-meters", "99999"], "--live-meters must be within 1–5000"),
+                       (["--port", "70000"], "--port must be within 0–65535"),
+                       (["--live-meters", "3", "--speed", "0"], "--speed must be within"),
+                       (["--live-meters", "3", "--start", "July"], "is not a date")):
+        result = runner.invoke(smame_app, ["api", "serve", "--data", str(tmp_path), *args])
         assert result.exit_code == 2, (args, result.output)
-    missing = runner.invoke(api_app, ["serve", "--data", str(tmp_path / "nothing")])
+        assert said in result.output
+    missing = runner.invoke(smame_app, ["api", "serve", "--data", str(tmp_path / "nothing")])
     assert missing.exit_code == 2
+    assert "does not exist" in missing.output

@@ -92,6 +92,8 @@ def serve(
     defaults = ApiConfig(data).rate_limits
     config = ApiConfig(data, mass_command_meters=mass_threshold, rate_limits={
         **defaults, "read": RateLimit(read_rate, max(1.0, 2 * read_rate))})
+    from smame.api.live import ListenError, listen
+
     if live_meters:
         from smame.api.live import run_live
 
@@ -103,22 +105,29 @@ def serve(
             first = date.fromisoformat(start) if start else None
         except ValueError:
             _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
-        import asyncio
-
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_live(config, live_meters, speed, host, port, seed=seed, day=first,
-                                 console=console, operators=operators))
-        return
-    import uvicorn
-
-    from smame.api.app import create_app
-
-    if not data.exists():
+    elif not data.exists():
         _fail(f"{data} does not exist (an MDMS data directory)")
-    app = create_app(config)
-    console.print(f"smame API on http://{host}:{port}/v1 — console at "
-                  f"http://{host}:{port}/console/ — OpenAPI at /v1/openapi.json", soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        listener = listen(host, port)
+    except ListenError as exc:
+        _fail(str(exc.strerror))
+    with listener, contextlib.suppress(KeyboardInterrupt):
+        if live_meters:
+            import asyncio
+
+            asyncio.run(run_live(config, live_meters, speed, host, port, seed=seed, day=first,
+                                 console=console, operators=operators, listener=listener))
+            return
+        import uvicorn
+
+        from smame.api.app import create_app
+
+        app = create_app(config)
+        url = f"http://{host}:{listener.getsockname()[1]}"
+        console.print(f"smame API on {url}/v1 — console at {url}/console/ — OpenAPI at "
+                      "/v1/openapi.json", soft_wrap=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        server.run(sockets=[listener])
 
 
 # ---------------------------------------------------------------------- clients

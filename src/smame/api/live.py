@@ -195,8 +195,10 @@ async def run_live(config: ApiConfig, meters: int, speed: float, host: str = "12
                    console: Console | None = None, operators: bool = True,
                    ready: Callable[[LiveApi], None] | None = None,
                    stop: asyncio.Event | None = None, warm_until: float | None = None,
-                   fleet_config: dict | None = None) -> None:
-    """``smame api serve --live-meters N``: a live fleet, head-end, MDMS and the API."""
+                   fleet_config: dict | None = None,
+                   listener: socket.socket | None = None) -> None:
+    """``smame api serve --live-meters N``: a live fleet, head-end, MDMS and the API
+    (on ``listener`` if given, else on ``host:port``)."""
     day = day or datetime.now(JST).date()
     fleet = Fleet(FleetConfig(meters=meters, start=_jst_midnight(day), seed=seed,
                               **(fleet_config or {})))
@@ -216,6 +218,6 @@ async def run_live(config: ApiConfig, meters: int, speed: float, host: str = "12
                                   f"to the MDMS in {config.data_dir}.")
                 await serve_system(system, drive, mdms, config, host, port,
                                    operators=operators, console=console, ready=ready,
-                                   stop=stop, warm_until=warm_until)
+                                   stop=stop, warm_until=warm_until, listener=listener)
     finally:
         mdms.close()
