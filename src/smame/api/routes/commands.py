@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -52,14 +54,25 @@ def _params(body) -> dict[str, Any]:
     return params
 
 
-def _submit(state: ApiState, who: Principal, kind: CommandKind, meters: list[int],
-            params: dict[str, Any]):
+@contextlib.contextmanager
+def _answers_for_command_errors() -> Iterator[None]:
+    """What the command book's refusals mean to an API client."""
     try:
-        return state.commands.submit(who.client_id, kind, meters, params)
+        yield
+    except PermissionError as exc:
+        raise ApiError(403, "two_person_rule", str(exc)) from None
+    except CommandRejectedError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
     except HesUnavailableError as exc:
         raise ApiError(503, "no_headend", str(exc)) from None
     except ValueError as exc:
         raise ApiError(422, "invalid_command", str(exc)) from None
+
+
+def _submit(state: ApiState, who: Principal, kind: CommandKind, meters: list[int],
+            params: dict[str, Any]):
+    with _answers_for_command_errors():
+        return state.commands.submit(who.client_id, kind, meters, params)
 
 
 @router.post("/commands", status_code=202, response_model=CommandOut, responses=_ERRORS,
@@ -121,14 +134,8 @@ async def approve(*, request: Request, command_id: CorrelationId,
                                  Depends(access(Scope.COMMANDS_APPROVE, rate="command"))],
                   state: State):
     _command(state, command_id)
-    try:
+    with _answers_for_command_errors():
         command = state.commands.approve(who.client_id, command_id)
-    except PermissionError as exc:
-        raise ApiError(403, "two_person_rule", str(exc)) from None
-    except CommandRejectedError as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except HesUnavailableError as exc:
-        raise ApiError(503, "no_headend", str(exc)) from None
     note(request, command=command_id, status=command.status)
     return json_answer(command.public())
 
@@ -140,10 +147,8 @@ async def reject(*, request: Request, command_id: CorrelationId,
                                 Depends(access(Scope.COMMANDS_APPROVE, rate="command"))],
                  state: State):
     _command(state, command_id)
-    try:
+    with _answers_for_command_errors():
         command = state.commands.reject(who.client_id, command_id)
-    except CommandRejectedError as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
     note(request, command=command_id, status=command.status)
     return json_answer(command.public())
 
