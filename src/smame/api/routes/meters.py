@@ -9,10 +9,10 @@ from starlette.concurrency import run_in_threadpool
 
 from smame.api.deps import State, access, note
 from smame.api.errors import ERROR_RESPONSES, ApiError
-from smame.api.policy import ForbiddenError, Grant, NotFoundError, Principal
+from smame.api.policy import ForbiddenError, Grant, Principal
 from smame.api.registry_view import ServicePoint
 from smame.api.roles import THIRD_PARTY_ROLES, Category, Role, Scope
-from smame.api.routes.common import MeterId, SpId, decide, json_answer
+from smame.api.routes.common import MeterId, SpId, decide, decide_service_point, json_answer
 from smame.api.schemas import Listing
 from smame.api.state import ApiState
 from smame.readings import CHANNELS, Period, Quantity, channel_code
@@ -139,11 +139,6 @@ async def list_service_points(*, request: Request, offset: Offset = 0, limit: Li
 async def get_service_point(*, request: Request, sp_id: SpId,
                             who: Annotated[Principal, Depends(access(Scope.METERS_READ))],
                             state: State):
-    try:
-        sp, _grant = state.policy.service_point(who, sp_id)
-    except NotFoundError:
-        raise ApiError(404, "not_found", f"service point {sp_id} not found") from None
-    except ForbiddenError as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
+    sp, _grant = decide_service_point(state.policy, who, sp_id)
     note(request, sp_id=sp_id)
     return json_answer(_sp_body(sp, who, state))

@@ -20,7 +20,7 @@ from smame.api.formats.timefmt import iso
 from smame.api.policy import ForbiddenError, Grant, NotFoundError, OptedOutError, Principal
 from smame.api.readcache import SLOT_S
 from smame.api.roles import THIRD_PARTY_ROLES, Category, Role, Scope
-from smame.api.routes.common import MeterId, SpId, decide, json_answer
+from smame.api.routes.common import MeterId, SpId, decide, decide_service_point, json_answer
 from smame.api.schemas import EnergyName, ExportFormat, MeterReadingsOut, Minutes, QuantityName
 from smame.api.series import Series, clip
 from smame.api.state import ApiState
@@ -145,12 +145,7 @@ async def green_button(
 ):
     """The service point's 30-minute forward and reverse active energy as a Green Button
     Download My Data feed, one IntervalBlock per JST day."""
-    try:
-        sp, _ = state.policy.service_point(who, sp_id)
-    except NotFoundError:
-        raise ApiError(404, "not_found", f"service point {sp_id} not found") from None
-    except ForbiddenError as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
+    sp, _ = decide_service_point(state.policy, who, sp_id)
     if sp.opted_out or not sp.meters:
         raise ApiError(409, "opted_out", f"service point {sp_id} has no communicating meter "
                        "(S15 opt-out): no interval data")
