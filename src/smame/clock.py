@@ -23,6 +23,7 @@ __all__ = [
     "Clock",
     "SimulatedClock",
     "WallClock",
+    "epoch_seconds",
     "from_epoch",
     "jst_day",
     "jst_day_start",
@@ -49,6 +50,11 @@ def to_epoch(moment: datetime) -> float:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: give a timezone")
     return moment.timestamp()
+
+
+def epoch_seconds(moment: datetime | int) -> int:
+    """Whole POSIX seconds of an aware datetime, or of POSIX seconds given as a number."""
+    return int(to_epoch(moment)) if isinstance(moment, datetime) else int(moment)
 
 
 def from_epoch(seconds: float) -> datetime:

@@ -49,8 +49,7 @@ class CloseResult:
 def _read(store: MeasurementStore, con: duckdb.DuckDBPyConnection, lo: int, hi: int,
           channels: list[int], meters: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Current measurements with interval ends in [lo, hi] as numpy columns."""
-    paths = store.file_paths(con, MEAS, lo, hi, None, channels)
-    relation = store.scan_sql(paths, True, store.has_superseded(con))
+    relation = store.current(con, lo, hi, channels)
     where = "interval_end BETWEEN to_timestamp(?) AND to_timestamp(?) AND list_contains(?, " \
             "channel::INTEGER)"
     params: list = [lo, hi, channels]

@@ -12,8 +12,8 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
+from smame.clock import epoch_seconds
 from smame.registers import REGISTER_MODULUS
-from smame.store.layout import MEAS
 from smame.store.measurements import MeasurementStore
 from smame.store.registry import Registry
 
@@ -30,12 +30,10 @@ def joint_readings(store: MeasurementStore, registry: Registry, company_id: str,
     ``consumption`` since the meter's previous reading in the range (wrap at 10^8
     included; null on the first).
     """
-    lo = int(start.timestamp()) if isinstance(start, datetime) else int(start)
-    hi = int(end.timestamp()) if isinstance(end, datetime) else int(end)
+    lo, hi = epoch_seconds(start), epoch_seconds(end)
     meters = registry.joint_meters(company_id).select(["meter_id", "kind", "host_meter_id"])
     with store.reader() as con:
-        paths = store.file_paths(con, MEAS, lo, hi, None, list(JOINT_CHANNELS))
-        relation = store.scan_sql(paths, True, store.has_superseded(con))
+        relation = store.current(con, lo, hi, list(JOINT_CHANNELS))
         con.register("_joint", meters)
         try:
             table = con.sql(

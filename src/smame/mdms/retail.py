@@ -14,8 +14,8 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
+from smame.clock import epoch_seconds
 from smame.registers import RETAIL_MODULUS, register_delta, retail_register
-from smame.store.layout import MEAS
 from smame.store.measurements import MeasurementStore, ts_seconds
 
 __all__ = ["RETAIL_CHANNELS", "retail_values"]
@@ -35,11 +35,9 @@ def retail_values(store: MeasurementStore, meter_ids: Sequence[int] | None,
     ``retail_interval`` (retail energy since the meter's previous reading in the range,
     0.1 kWh; null on its first) and ``interval_s`` (seconds since that reading).
     """
-    lo = int(start.timestamp()) if isinstance(start, datetime) else int(start)
-    hi = int(end.timestamp()) if isinstance(end, datetime) else int(end)
+    lo, hi = epoch_seconds(start), epoch_seconds(end)
     with store.reader() as con:
-        paths = store.file_paths(con, MEAS, lo, hi, None, list(RETAIL_CHANNELS))
-        relation = store.scan_sql(paths, True, store.has_superseded(con))
+        relation = store.current(con, lo, hi, list(RETAIL_CHANNELS))
         params: list = [lo, hi]
         where = ""
         if meter_ids is not None:

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from smame.clock import Clock, to_epoch
+from smame.clock import Clock, epoch_seconds
 from smame.mdms.close import CloseResult, close_day
 from smame.mdms.edit import edit_values
 from smame.mdms.events import insert_events, off_spans, select_events
@@ -398,8 +398,8 @@ class Mdms:
         ``start``/``end`` bound interval ends inclusively; ``current`` returns only the
         newest version of each key. Sorted by meter, channel, time (and version).
         """
-        lo = None if start is None else _epoch(start)
-        hi = None if end is None else _epoch(end)
+        lo = None if start is None else epoch_seconds(start)
+        hi = None if end is None else epoch_seconds(end)
         meters = None if meter_id is None else (
             [int(meter_id)] if isinstance(meter_id, int | np.integer) else [int(m) for m in
                                                                             meter_id])
@@ -490,10 +490,6 @@ def _gather(store: MeasurementStore, jobs: list[Future]) -> list:
         store.discard([i for r in results for i in (r[-1] if isinstance(r, tuple) else r)])
         raise error
     return results
-
-
-def _epoch(moment: datetime | int) -> int:
-    return int(to_epoch(moment)) if isinstance(moment, datetime) else int(moment)
 
 
 def _ts(seconds: int | np.integer) -> datetime:

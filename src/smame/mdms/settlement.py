@@ -15,7 +15,7 @@ from datetime import date
 import pyarrow as pa
 
 from smame.readings import CHANNELS, Period, Quality, Quantity
-from smame.store.layout import MEAS, day_start
+from smame.store.layout import day_start
 from smame.store.measurements import MeasurementStore
 from smame.store.registry import Registry
 
@@ -65,8 +65,7 @@ def settle(store: MeasurementStore, registry: Registry, day: date, minutes: int 
     suspect = int(Quality.SUSPECT)
     estimated = int(Quality.ESTIMATED)
     with store.reader() as con:
-        paths = store.file_paths(con, MEAS, start + 1, start + 86400, None, list(channels))
-        relation = store.scan_sql(paths, True, store.has_superseded(con))
+        relation = store.current(con, start + 1, start + 86400, list(channels))
         con.register("_assign", assignments)
         con.register("_units", units)
         try:

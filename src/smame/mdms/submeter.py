@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from smame.clock import epoch_seconds
 from smame.mdms.files import FileFormatError, cast_column, read_csv_strings
 from smame.readings import SCHEMA, Quality, Source
-from smame.store.layout import MEAS
 from smame.store.measurements import MeasurementStore
 from smame.store.registry import Registry
 
@@ -105,8 +105,7 @@ def differential(store: MeasurementStore, registry: Registry, start: datetime | 
     Main meter values count when validated; sub-meter values are all shown, since VEE
     marks off-grid ones suspect and those are what this report must surface.
     """
-    lo = int(start.timestamp()) if isinstance(start, datetime) else int(start)
-    hi = int(end.timestamp()) if isinstance(end, datetime) else int(end)
+    lo, hi = epoch_seconds(start), epoch_seconds(end)
     subs = registry.sub_meters().select(["sub_meter_id", "main_meter_id"])
     if main_meter_ids is not None:
         keep = np.isin(subs.column("main_meter_id").to_numpy(), np.asarray(main_meter_ids))
@@ -115,8 +114,7 @@ def differential(store: MeasurementStore, registry: Registry, start: datetime | 
                       "wh": pa.array(list(_MAIN_WH.values()), pa.int64())})
     counted = int(Quality.VALIDATED)
     with store.reader() as con:
-        paths = store.file_paths(con, MEAS, lo, hi, None, list(_MAIN_WH))
-        relation = store.scan_sql(paths, True, store.has_superseded(con))
+        relation = store.current(con, lo, hi, list(_MAIN_WH))
         con.register("_subs", subs)
         con.register("_units", units)
         try:

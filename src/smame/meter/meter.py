@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smame.clock import to_epoch
+from smame.clock import epoch_seconds
 from smame.meter.events import MeterEvent
 from smame.meter.fleet import BREAKER_LOCKED, Reservation
 from smame.meter.storage import StoredReadings
@@ -137,8 +137,8 @@ class Meter:
         store = self.fleet.storage.get(period)
         if store is None:
             raise KeyError(f"this meter keeps no {period}-minute values")
-        lo = int(to_epoch(start) if isinstance(start, datetime) else start) // 60
-        hi = int(to_epoch(end) if isinstance(end, datetime) else end) // 60
+        lo = epoch_seconds(start) // 60
+        hi = epoch_seconds(end) // 60
         return store.read(lo, hi, np.array([self.index]))
 
     def events(self, since: int | None = None) -> list[MeterEvent]:
@@ -151,7 +151,7 @@ class Meter:
         self.fleet.set_limit(self.index, amps)
 
     def reserve_limit(self, at: datetime | int, amps: int) -> Reservation:
-        moment = int(to_epoch(at)) if isinstance(at, datetime) else int(at)
+        moment = epoch_seconds(at)
         return self.fleet.reserve_limit(self.index, moment, amps)
 
     def reservations(self) -> list[Reservation]:

@@ -389,6 +389,13 @@ class MeasurementStore:
         rows = con.execute(" ".join(sql), params).fetchall()
         return [str(self.root / r[0]) for r in rows]
 
+    def current(self, con: duckdb.DuckDBPyConnection, start: int | None, end: int | None,
+                channels: Sequence[int] | None = None) -> str:
+        """SQL relation of the current measurements (superseded versions dropped) in the
+        files that may hold interval ends in [``start``, ``end``] of ``channels``."""
+        paths = self.file_paths(con, MEAS, start, end, None, channels)
+        return self.scan_sql(paths, True, self.has_superseded(con))
+
     def read_meter(self, con: duckdb.DuckDBPyConnection, kind: str, meter_id: int,
                    start: int | None, end: int | None, channels: Sequence[int] | None
                    ) -> pa.Table:
