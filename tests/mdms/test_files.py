@@ -39,6 +39,19 @@ def _write(text: str, suffix: str = ".csv") -> Path:
     return path
 
 
+def _read_or_refuse(reader, path: Path):
+    """The table ``reader`` made of ``path``; or, refused, check the error names the file."""
+    try:
+        table = reader(path)
+    except FileFormatError as exc:
+        refusal = str(exc)
+    else:
+        assert table.schema.equals(SCHEMA)
+        return table
+    assert refusal.startswith(str(path))
+    return None
+
+
 @SETTINGS
 @given(st.lists(row, min_size=1, max_size=30), st.booleans())
 def test_valid_csv_round_trips(rows, epoch_times) -> None:
@@ -80,16 +93,7 @@ def test_one_bad_cell_names_its_line(rows, data) -> None:
 @SETTINGS
 @given(st.text(max_size=300))
 def test_arbitrary_text_is_refused_cleanly_or_parsed(text) -> None:
-    path = _write(text)
-    try:
-        table = read_reading_file(path)
-    except FileFormatError as exc:
-        message = str(exc)
-        table = None
-    if table is None:
-        assert message.startswith(str(path))
-    else:
-        assert table.schema.equals(SCHEMA)
+    _read_or_refuse(read_reading_file, _write(text))
 
 
 @SETTINGS
@@ -136,14 +140,6 @@ feed_record = st.fixed_dictionaries(
 @SETTINGS
 @given(st.lists(feed_record | json_values, max_size=8))
 def test_arbitrary_json_feed_is_refused_cleanly_or_parsed(records) -> None:
-    path = _write(json.dumps(records), ".json")
-    try:
-        table = read_sub_meter_feed(path)
-    except FileFormatError as exc:
-        message = str(exc)
-        table = None
-    if table is None:
-        assert message.startswith(str(path))
-    else:
-        assert table.schema.equals(SCHEMA)
+    table = _read_or_refuse(read_sub_meter_feed, _write(json.dumps(records), ".json"))
+    if table is not None:
         assert table.num_rows == len(records)
