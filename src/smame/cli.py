@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from smame.analytics import cli as analytics_cli
 from smame.api import cli as api_cli
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
@@ -35,6 +36,7 @@ app.add_typer(api_cli.api_app, name="api")
 app.add_typer(api_cli.clients_app, name="clients")
 app.add_typer(api_cli.consents_app, name="consents")
 app.add_typer(api_cli.audit_app, name="audit")
+app.command("cba")(analytics_cli.cba)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -159,4 +161,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable smame.cli, not this __main__ copy: the sub-commands raise
+    # smame.cli.CliError, which this copy's handler would not catch.
+    from smame.cli import main as importable_main
+
+    importable_main()
