@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smame.analytics import cli as analytics_cli
@@ -152,7 +153,7 @@ def run_app(typer_app: typer.Typer) -> None:
     try:
         typer_app()
     except CliError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
 
 

@@ -46,4 +46,5 @@ def load_model(path: Path, model: type[Model]) -> Model:
         first = exc.errors()[0]
         got = f" (got {_short(first['input'])})" if first["type"] != "missing" else ""
         raise ParameterFileError(
-            f"{path.name}: {_field_path(first['loc'])}: {first['msg']}{got}") from None
+            f"{path.name}: {_field_path(first['loc'])}: "
+            f"{first['msg'].removeprefix('Value error, ')}{got}") from None

@@ -92,7 +92,8 @@ def test_one_figure_swings_by_the_point_spread_and_a_range_by_itself() -> None:
 @pytest.mark.parametrize(("change", "said"), [
     (lambda d: d.pop("meters"), "cba.yaml: meters: Field required"),
     (lambda d: d.update(meters="many"), "cba.yaml: meters: "),
-    (lambda d: d["functions"][2].update(cost_oku=["abc"]), "cba.yaml: functions[2].cost_oku"),
+    (lambda d: d["functions"][2].update(cost_oku=["abc"]),
+     "cba.yaml: functions[2].cost_oku[0]: must be a number of 億円 or [low, high] (got 'abc')"),
     (lambda d: d["functions"][0].update(benefit_oku=[1500, 920]), "low <= high"),
     (lambda d: d["functions"][1].update(cost_oku=[-5]), "must not be negative"),
     (lambda d: d["functions"].append(d["functions"][0]), "function ids must be unique"),

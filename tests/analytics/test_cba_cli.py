@@ -38,3 +38,13 @@ def test_a_bad_parameter_file_is_one_line_exit_2_and_no_report(tmp_path) -> None
     assert done.stderr.strip().splitlines() == [
         "error: cba.yaml: months: Input should be greater than 0 (got -3)"]
     assert not out.exists()
+
+
+def test_an_error_naming_a_range_is_printed_as_written(tmp_path) -> None:
+    bad = tmp_path / "cba.yaml"
+    bad.write_text(seed_parameters_path().read_text(encoding="utf-8")
+                   .replace("cost_oku: [322]", "cost_oku: [abc]"), encoding="utf-8")
+    done = _smame("cba", "--params", str(bad), "--out", str(tmp_path / "report"))
+    assert done.returncode == 2
+    assert "must be a number of 億円 or [low, high] (got 'abc')" in " ".join(
+        done.stderr.split())

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, model_validator
 
 from smame.yamlfile import load_model
 
@@ -31,23 +31,25 @@ __all__ = [
 YEN_PER_OKU = 100_000_000
 
 
-def _ordered(value: float | tuple[float, float]) -> float | tuple[float, float]:
-    low, high = (value, value) if isinstance(value, int | float) else value
-    if low < 0:
-        raise ValueError("must not be negative")
-    if low > high:
-        raise ValueError("must be [low, high] with low <= high")
-    return value
+def _amount(value: object) -> tuple[float, float]:
+    def number(item: object) -> float:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise ValueError("must be a number of 億円 or [low, high]")
+        if item < 0:
+            raise ValueError("must not be negative")
+        return float(item)
+
+    if isinstance(value, list | tuple) and len(value) == 2:
+        low, high = number(value[0]), number(value[1])
+        if low > high:
+            raise ValueError("must be [low, high] with low <= high")
+        return low, high
+    one = number(value)
+    return one, one
 
 
-Amount = Annotated[float | tuple[float, float], AfterValidator(_ordered)]
-"""億円: one figure, or ``[low, high]``."""
-
-
-def span(amount: Amount) -> tuple[float, float]:
-    """``(low, high)`` of an amount given as one figure or a range."""
-    return (float(amount), float(amount)) if isinstance(amount, int | float) else \
-        (float(amount[0]), float(amount[1]))
+Amount = Annotated[tuple[float, float], BeforeValidator(_amount)]
+"""億円 as ``(low, high)``; the file gives one figure or ``[low, high]``."""
 
 
 class _Strict(BaseModel):
@@ -116,7 +118,7 @@ def yen_per_meter_month(cost_oku: float, meters: int, months: int) -> float:
 
 def total_cost(row: FunctionRow) -> tuple[float, float]:
     """``(low, high)`` of the re-estimated cost, its parts added, in 億円."""
-    parts = [span(part) for part in row.cost_oku]
+    parts = row.cost_oku
     return sum(low for low, _ in parts), sum(high for _, high in parts)
 
 
@@ -137,7 +139,7 @@ class CbaRow:
         (None where the seed prints none)."""
         if self.function.seed_yen_per_month is None:
             return None
-        seed_low, seed_high = span(self.function.seed_yen_per_month)
+        seed_low, seed_high = self.function.seed_yen_per_month
         low, high = (round(value, 1) for value in self.yen_per_month)
         if self.function.seed_month_basis == "low":
             return low == seed_low
@@ -152,7 +154,7 @@ def evaluate(params: CbaParameters, meters: int | None = None,
     rows = []
     for function in params.functions:
         cost = total_cost(function)
-        benefit = span(function.benefit_oku) if function.benefit_oku is not None else None
+        benefit = function.benefit_oku
         net = (benefit[0] - cost[1], benefit[1] - cost[0]) if benefit is not None else None
         rows.append(CbaRow(function, benefit, cost,
                            tuple(yen_per_meter_month(c, meters, months) for c in cost), net))
@@ -211,7 +213,7 @@ def tornado_net_benefit(params: CbaParameters) -> tuple[float, list[Swing]]:
     its swing with each one's benefit and cost (SPEC A1)."""
     rows = [row for row in params.functions if row.benefit_oku is not None]
     spread = params.sensitivity.point_spread
-    benefits = {f"{row.id} benefit": swing_range(span(row.benefit_oku), spread) for row in rows}
+    benefits = {f"{row.id} benefit": swing_range(row.benefit_oku, spread) for row in rows}
     costs = {f"{row.id} cost": swing_range(total_cost(row), spread) for row in rows}
 
     def output(varied: str | None, end: int) -> float:

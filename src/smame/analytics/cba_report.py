@@ -15,7 +15,6 @@ from smame.analytics.cba import (
     CbaRow,
     Swing,
     evaluate,
-    span,
     tornado_net_benefit,
     tornado_yen_per_month,
 )
@@ -45,17 +44,13 @@ def _table(params: CbaParameters, rows: list[CbaRow]) -> list[str]:
     ]
     for row in rows:
         f = row.function
-        first = _amount(_pair(f.cost_oku_initial))
-        seed = _amount(_pair(f.seed_yen_per_month), 1)
+        first = _amount(f.cost_oku_initial)
+        seed = _amount(f.seed_yen_per_month, 1)
         lines.append(
             f"| {f.name_ja} ({f.name_en}) | {', '.join(f.spec)} | {_amount(row.benefit)} "
             f"| {first} | {_amount(row.cost)} | {_amount(row.yen_per_month, 1)} | {seed} "
             f"| {_check(row)} | {_amount(row.net)} | {f.verdict} |")
     return lines
-
-
-def _pair(amount: float | tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if amount is None else span(amount)
 
 
 def _plot_tornado(path: Path, title: str, unit: str, base: float,
