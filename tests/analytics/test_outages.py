@@ -159,7 +159,8 @@ def test_an_open_outage_is_confirmed_or_closed_by_on_demand_reads() -> None:
         return ask
 
     [still_off] = asyncio.run(confirm_open(incidents, reader(False), now=T + 600))
-    assert still_off.confirmed is True and still_off.end is None
+    assert still_off.confirmed is True
+    assert still_off.end is None
     [back] = asyncio.run(confirm_open(incidents, reader(True), now=T + 600))
     assert back.confirmed is False
     assert (back.end, back.spans[0].end_by) == (T + 600, Evidence.ON_DEMAND_READ)

@@ -35,7 +35,8 @@ def _meters(rows: list[tuple[int, int, int]]) -> pa.Table:
 
 def test_the_statutory_band() -> None:
     low, high = statutory_band(np.array([100, 200]))
-    assert low.tolist() == [95, 182] and high.tolist() == [107, 222]
+    assert low.tolist() == [95, 182]
+    assert high.tolist() == [107, 222]
     with pytest.raises(ValueError, match="100 or 200"):
         statutory_band(np.array([150]))
 
@@ -54,7 +55,8 @@ def test_deviation_events_per_meter_and_side() -> None:
 
 def test_a_value_on_the_limit_is_lawful() -> None:
     report = analyse_voltage(_readings({1: [107.0, 95.0]}), _meters([(1, 10, 100)]))
-    assert report.events == [] and report.minutes_out == 0
+    assert report.events == []
+    assert report.minutes_out == 0
 
 
 def test_a_transformer_running_high_is_told_to_tap_down() -> None:
@@ -65,7 +67,8 @@ def test_a_transformer_running_high_is_told_to_tap_down() -> None:
     assert (high.transformer, high.meters, high.meters_out) == (10, 2, 2)
     assert (high.minutes_high, high.minutes_low) == (120, 0)
     assert (high.worst_meter, high.worst_v) == (2, 109.0)
-    assert high.tap_steps == -1 and high.minutes_out_after == 0
+    assert high.tap_steps == -1
+    assert high.minutes_out_after == 0
     assert 109 * (1 - TAP_STEP) < 107
     assert (fine.transformer, fine.tap_steps, fine.minutes_out, fine.worst_meter) == (
         20, 0, 0, None)
