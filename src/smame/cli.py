@@ -38,9 +38,10 @@ app.add_typer(api_cli.clients_app, name="clients")
 app.add_typer(api_cli.consents_app, name="consents")
 app.add_typer(api_cli.audit_app, name="audit")
 app.command("cba")(analytics_cli.cba)
+app.add_typer(analytics_cli.analyze_app, name="analyze")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class CliError(Exception):

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from smame.analytics.cba import (
     CbaParameters,
     CbaRow,
@@ -18,6 +13,7 @@ from smame.analytics.cba import (
     tornado_net_benefit,
     tornado_yen_per_month,
 )
+from smame.analytics.plots import figure, save
 from smame.analytics.regret import RegretCase
 
 __all__ = ["write_report"]
@@ -55,7 +51,7 @@ def _table(params: CbaParameters, rows: list[CbaRow]) -> list[str]:
 
 def _plot_tornado(path: Path, title: str, unit: str, base: float,
                   swings: list[Swing]) -> None:
-    figure, axes = plt.subplots(figsize=(8, 0.45 * len(swings) + 1.4))
+    fig, axes = figure(8, 0.45 * len(swings) + 1.4)
     names = [swing.parameter for swing in swings][::-1]
     for y, swing in enumerate(swings[::-1]):
         low, high = sorted((swing.at_low, swing.at_high))
@@ -64,9 +60,7 @@ def _plot_tornado(path: Path, title: str, unit: str, base: float,
     axes.set_yticks(range(len(names)), names)
     axes.set_xlabel(unit)
     axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(fig, path)
 
 
 def _regret_section(case: RegretCase) -> list[str]:

@@ -45,3 +45,61 @@ def cba(
         _fail(f"cannot write the report into {out}: {exc.strerror}")
     result = case.solve()
     console.print(f"wrote {report}; minimax regret chooses {result.choice!r}")
+
+
+analyze_app = typer.Typer(help="Grid analyses of a day's meter data (S8, A3).",
+                          no_args_is_help=True)
+DataDir = Annotated[Path, typer.Option("--data", help="MDMS data directory.")]
+Day = Annotated[str, typer.Option("--day", help="JST settlement day (YYYY-MM-DD).")]
+Out = Annotated[Path, typer.Option("--out", help="Directory for the report and its plots.")]
+
+
+def _analyse_day(data: Path, day: str, out: Path, analysis):
+    """``analysis(mdms, day)`` over the MDMS in ``data``; a bad day, a missing store or a
+    refused analysis is one line, with nothing created."""
+    from datetime import date
+
+    from smame.mdms import Mdms
+    from smame.store.catalog import CATALOG_FILE
+
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        _fail(f"--day {day!r} is not a date (YYYY-MM-DD)")
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} is not a directory")
+    if not (data / CATALOG_FILE).is_file():
+        _fail(f"{data} is not an MDMS data directory (no {CATALOG_FILE})")
+    with Mdms(data) as mdms:
+        try:
+            return analysis(mdms, when)
+        except ValueError as exc:
+            _fail(str(exc))
+
+
+@analyze_app.command("outages")
+def analyze_outages(data: DataDir, day: Day, out: Out) -> None:
+    """Locate the day's outages (premise, transformer, feeder) and compute SAIDI, SAIFI,
+    CAIDI and MAIFI per feeder and for the area (IEEE 1366)."""
+    from smame.analytics.grid import day_outages
+    from smame.analytics.grid_report import write_outage_report
+
+    result = _analyse_day(data, day, out, day_outages)
+    report = write_outage_report(out, day, result.incidents, result.area, result.feeders,
+                                 result.start, result.end)
+    sustained = sum(not i.momentary for i in result.incidents)
+    console.print(f"wrote {report}: {sustained} sustained incidents, "
+                  f"SAIDI {result.area.saidi:.3f} min, SAIFI {result.area.saifi:.4f}")
+
+
+@analyze_app.command("voltage")
+def analyze_voltage(data: DataDir, day: Day, out: Out) -> None:
+    """The day's 5-minute voltages against 101 ± 6 V and 202 ± 20 V: events, minutes per
+    transformer, worst meters and a tap recommendation per transformer."""
+    from smame.analytics.grid import day_voltage
+    from smame.analytics.grid_report import write_voltage_report
+
+    result = _analyse_day(data, day, out, day_voltage)
+    report = write_voltage_report(out, day, result)
+    console.print(f"wrote {report}: {result.share_out:.3%} of {result.values:,} values out of "
+                  "band")

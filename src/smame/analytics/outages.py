@@ -15,6 +15,7 @@ feeder are, the feeder is. Times are POSIX seconds; durations minutes.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,12 @@ class OutageRules:
     """A transformer is out when at least this share of its meters (and two) are off at once."""
     feeder_share: float = 0.5
     """A feeder is out when at least this share of its transformers (and two) are out at once."""
+    min_dead_run_s: int = 1800
+    """Intervals without energy are evidence only over at least this long a run: a quiet home
+    reads zero in a 5-minute interval (under 10 Wh is 0 at 0.01 kWh), seldom for 30 minutes."""
+    lone_dead_run_s: int = 3600
+    """A premise outage seen in its reads alone (no alarm, no log, no neighbour) must be at
+    least this long and over; shorter ones are left to confirmation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,29 +258,62 @@ def _in_open_breaker(evidence: _MeterEvidence, start: int, end: int) -> bool:
     return any(opened <= start and end <= closed for opened, closed in evidence.open_breaker)
 
 
-def _dead_runs(evidence: _MeterEvidence) -> list[tuple[int, int]]:
-    """Runs of adjacent dead intervals not explained by the meter's open switch."""
+def _dead_runs(evidence: _MeterEvidence, min_run_s: int) -> list[tuple[int, int]]:
+    """Runs of adjacent dead intervals, at least ``min_run_s`` long. An interval is dead when
+    no interval of the meter overlapping it has energy (six 5-minute zeros can sum to one unit
+    of a 30-minute value) and the meter's own switch was not open."""
+    live = sorted(evidence.live)
+    live_starts = [start for start, _ in live]
     runs: list[list[int]] = []
     for start, end in sorted(evidence.dead):
-        if _in_open_breaker(evidence, start, end):
+        if _in_open_breaker(evidence, start, end) or _overlaps_live(live, live_starts, start,
+                                                                     end):
             continue
         if runs and start <= runs[-1][1]:
             runs[-1][1] = max(runs[-1][1], end)
         else:
             runs.append([start, end])
-    return [(s, e) for s, e in runs]
+    return [(s, e) for s, e in runs if e - s >= min_run_s]
+
+
+_LONGEST_INTERVAL_S = 1800
+
+
+def _overlaps_live(live: list[tuple[int, int]], starts: list[int], start: int,
+                   end: int) -> bool:
+    """Whether a live interval overlaps [start, end); intervals are at most 30 minutes."""
+    first = bisect.bisect_left(starts, start - _LONGEST_INTERVAL_S)
+    for live_start, live_end in live[first:]:
+        if live_start >= end:
+            return False
+        if live_end > start:
+            return True
+    return False
+
+
+_STRENGTH = {Evidence.LAST_GASP: 0, Evidence.METER_LOG: 1, Evidence.DEAD_READS: 2}
+
+
+def _strongest(downs: list[tuple[int, Evidence]], index: int,
+               same_event_s: int) -> tuple[int, Evidence]:
+    """Of the losses of supply within ``same_event_s`` of ``downs[index]``, the one told by
+    the strongest evidence (an alarm's time beats an interval boundary)."""
+    first = downs[index][0]
+    near = [d for d in downs[index:] if d[0] - first <= same_event_s]
+    return min(near, key=lambda d: (_STRENGTH[d[1]], d[0]))
 
 
 def _meter_spans(meter: int, evidence: _MeterEvidence, rules: OutageRules) -> list[OffSpan]:
-    runs = _dead_runs(evidence)
+    runs = _dead_runs(evidence, rules.min_dead_run_s)
+    dead = sorted(evidence.dead)
     downs = sorted(evidence.downs + [(start, Evidence.DEAD_READS) for start, _ in runs])
     restores = sorted(evidence.restores)
     live = sorted(evidence.live)
     spans: list[OffSpan] = []
     index = 0
     while index < len(downs):
-        start, start_by = downs[index]
-        end, end_by = _restoration(start, restores, live, runs)
+        start, start_by = _strongest(downs, index, rules.same_event_s)
+        end, end_by = _restoration(start, restores, live, dead)
         spans.append(OffSpan(meter, start, end, start_by, end_by))
         if end is None:
             break
@@ -285,18 +325,22 @@ def _meter_spans(meter: int, evidence: _MeterEvidence, rules: OutageRules) -> li
 
 
 def _restoration(start: int, restores: list[int], live: list[tuple[int, int]],
-                 runs: list[tuple[int, int]]) -> tuple[int | None, Evidence | None]:
-    """When supply came back after ``start``: the restore notification, else the start of the
-    first interval with energy, moved to the end of any dead interval it overlaps (a finer
-    channel's), else unknown."""
+                 dead: list[tuple[int, int]]) -> tuple[int | None, Evidence | None]:
+    """When supply came back after ``start``: the restore notification, unless an interval
+    with energy ended before it (the notice is then another outage's); else the start of the
+    first interval with energy, moved past the finer intervals without energy that follow on
+    from its start (a 5-minute channel places it within the 30 minutes); else unknown."""
     notice = next((t for t in restores if t >= start), None)
-    if notice is not None:
-        return notice, Evidence.RESTORE_NOTICE
     first = next(((s, e) for s, e in live if s >= start), None)
+    if notice is not None and (first is None or notice <= first[1]):
+        return notice, Evidence.RESTORE_NOTICE
     if first is None:
         return None, None
-    dead_before = [e for s, e in runs if s >= start and e <= first[1]]
-    return max([first[0], *dead_before]), Evidence.LIVE_READS
+    back = first[0]
+    for dead_start, dead_end in dead:
+        if dead_start <= back < dead_end and dead_end <= first[1]:
+            back = dead_end
+    return back, Evidence.LIVE_READS
 
 
 # ---------------------------------------------------------------- incidents
@@ -337,6 +381,11 @@ def _presumed(group: list[OffSpan], meters: np.ndarray) -> list[OffSpan]:
     return group + extra
 
 
+def _lone_reads_too_short(group: list[OffSpan], rules: OutageRules) -> bool:
+    return all(s.start_by is Evidence.DEAD_READS and
+               (s.end is None or s.end - s.start < rules.lone_dead_run_s) for s in group)
+
+
 def locate(spans: Sequence[OffSpan], topology: Topology,
            rules: OutageRules | None = None) -> list[Incident]:
     """Group off spans into incidents at the premise, transformer or feeder (SPEC S8).
@@ -363,7 +412,8 @@ def locate(spans: Sequence[OffSpan], topology: Topology,
             else:
                 premises.extend([span] for span in group)
     incidents = [Incident(Level.PREMISE, group[0].meter_id, tuple(group),
-                          _is_momentary(group, rules)) for group in premises]
+                          _is_momentary(group, rules)) for group in premises
+                 if not _lone_reads_too_short(group, rules)]
     incidents += _feeders(transformer_groups, topology, rules)
     return sorted(incidents, key=lambda i: (i.start, i.level, i.element))
 

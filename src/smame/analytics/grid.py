@@ -1,0 +1,44 @@
+"""A day's grid analyses over an MDMS, computed in one place for the CLI, the API and the
+demo (SPEC S8, A3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from smame.analytics.outages import Incident, OutageRules, Topology, locate, off_spans
+from smame.analytics.reliability import Reliability, reliability, reliability_by_feeder
+from smame.analytics.sources import day_inputs, energy_channels, energy_intervals
+from smame.analytics.voltage import VoltageReport, analyse_voltage, voltage_channels
+from smame.mdms import Mdms
+
+__all__ = ["DayOutages", "day_outages", "day_voltage"]
+
+
+@dataclass(frozen=True, slots=True)
+class DayOutages:
+    day: date
+    start: int
+    end: int
+    incidents: list[Incident]
+    area: Reliability
+    feeders: dict[int, Reliability]
+
+
+def day_outages(mdms: Mdms, day: date, rules: OutageRules | None = None) -> DayOutages:
+    """Incidents located on one JST day and the IEEE 1366 indices over every customer."""
+    inputs = day_inputs(mdms, day, energy_channels())
+    topology = Topology.from_table(inputs.topology)
+    if not topology.meter_id.size:
+        raise ValueError("the registry has no meters on a transformer")
+    spans = off_spans(inputs.events, energy_intervals(inputs.readings), rules)
+    incidents = locate(spans, topology, rules)
+    area = reliability(incidents, int(topology.meter_id.size), now=inputs.end)
+    return DayOutages(day, inputs.start, inputs.end, incidents, area,
+                      reliability_by_feeder(incidents, topology, now=inputs.end))
+
+
+def day_voltage(mdms: Mdms, day: date) -> VoltageReport:
+    """One JST day's 5-minute voltages against the statutory band."""
+    inputs = day_inputs(mdms, day, voltage_channels())
+    return analyse_voltage(inputs.readings, inputs.topology)
