@@ -31,7 +31,7 @@ def day_outages(mdms: Mdms, day: date, rules: OutageRules | None = None) -> DayO
     topology = Topology.from_table(inputs.topology)
     if not topology.meter_id.size:
         raise ValueError("the registry has no meters on a transformer")
-    spans = off_spans(inputs.events, energy_intervals(inputs.readings), rules)
+    spans = off_spans(inputs.events, energy_intervals(inputs.readings, inputs.events), rules)
     incidents = locate(spans, topology, rules)
     area = reliability(incidents, int(topology.meter_id.size), now=inputs.end)
     return DayOutages(day, inputs.start, inputs.end, incidents, area,

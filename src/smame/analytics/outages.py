@@ -243,8 +243,8 @@ def _add_reads(evidence: dict[int, _MeterEvidence], energy: pa.Table) -> None:
     start = _seconds(energy.column("interval_start"))
     end = _seconds(energy.column("interval_end"))
     dead = energy.column("energy").to_numpy() == 0
-    dead_meters = np.unique(meter[dead])
-    for m in dead_meters.tolist():
+    coarse = end - start >= 900  # a finer zero alone is no evidence (see _dead_runs)
+    for m in np.unique(meter[dead & coarse]).tolist():
         evidence.setdefault(m, _MeterEvidence())
     # Live intervals matter only for meters that have some evidence of being off.
     wanted = np.isin(meter, np.fromiter(evidence, np.int64, len(evidence)))

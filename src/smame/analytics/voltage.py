@@ -156,10 +156,10 @@ def _per_transformer(meter, volts, transformer, low, high, out_high, out_low,
     ids, tidx = np.unique(transformer, return_inverse=True)
     groups = ids.size
     out = out_high | out_low
-    pairs = np.unique(np.stack([tidx, meter]), axis=1)
-    meters = np.bincount(pairs[0], minlength=groups)
-    out_pairs = np.unique(np.stack([tidx[out], meter[out]]), axis=1)
-    meters_out = np.bincount(out_pairs[0], minlength=groups)
+    meter_ids, midx = np.unique(meter, return_inverse=True)
+    pair = tidx.astype(np.int64) * meter_ids.size + midx  # one key per (transformer, meter)
+    meters = np.bincount(np.unique(pair) // meter_ids.size, minlength=groups)
+    meters_out = np.bincount(np.unique(pair[out]) // meter_ids.size, minlength=groups)
     high_n = np.bincount(tidx, out_high, groups).astype(np.int64)
     low_n = np.bincount(tidx, out_low, groups).astype(np.int64)
     deviation = np.where(out_high, volts - high, np.where(out_low, low - volts, 0.0))

@@ -1,0 +1,110 @@
+"""Time to analyse one day of a fleet's data: outages and voltage (issue 12).
+
+Simulates the day (not timed) with a transformer and a feeder outage, then times, over
+``--repeat`` runs, locating the outages with their IEEE 1366 indices and analysing the
+5-minute voltages against the statutory band, on the day's reading batches and events as
+the MDMS returns them. Writes bench/results/analytics.json.
+
+    python bench/bench_analytics.py --meters 1000000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from machine import machine
+from smame.analytics.outages import Topology, locate, off_spans
+from smame.analytics.reliability import reliability
+from smame.analytics.sources import energy_intervals
+from smame.analytics.voltage import analyse_voltage
+from smame.clock import JST, jst_day_start
+from smame.meter import Fleet, FleetConfig
+from smame.meter.events import events_table
+from smame.meter.simulate import meters_table
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False, cwd=Path(__file__).parent)
+    return done.stdout.strip() or "unknown"
+
+
+def simulate(meters: int, day: date, seed: int):
+    fleet = Fleet(FleetConfig(meters=meters, start=datetime.combine(day, datetime.min.time(),
+                                                                      JST), seed=seed))
+    topology = meters_table(fleet)
+    start = jst_day_start(day)
+    fleet.schedule_outage(start + 10 * 3600, start + 10 * 3600 + 2400,
+                          transformers=(int(topology.column("transformer")[10].as_py()),))
+    fleet.schedule_outage(start + 14 * 3600, start + 15 * 3600 + 1800,
+                          feeders=(int(topology.column("feeder")[-1].as_py()),))
+    readings = pa.concat_tables(fleet.advance(1440))
+    events = events_table(fleet.events.drain())
+    return topology, readings, events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--meters", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    day = date(2026, 7, 1)
+    began = time.perf_counter()
+    topology_table, readings, events = simulate(args.meters, day, args.seed)
+    print(f"simulated {args.meters:,} meters' day: {readings.num_rows:,} readings, "
+          f"{events.num_rows:,} events in {time.perf_counter() - began:.0f} s")
+    outage_s, voltage_s = [], []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        topology = Topology.from_table(topology_table)
+        incidents = locate(off_spans(events, energy_intervals(readings, events)), topology)
+        area = reliability(incidents, args.meters)
+        t1 = time.perf_counter()
+        voltage = analyse_voltage(readings, topology_table)
+        t2 = time.perf_counter()
+        outage_s.append(t1 - t0)
+        voltage_s.append(t2 - t1)
+    five_minute = int(pc.sum(pc.equal(readings.column("channel"), 420)).as_py())
+    result = {
+        "benchmark": "analytics day",
+        "machine": machine(),
+        "commit": _commit(),
+        "meters": args.meters,
+        "readings": readings.num_rows,
+        "voltage_values": five_minute,
+        "incidents": len(incidents),
+        "saidi_min": round(area.saidi, 3),
+        "outages_s": [round(s, 2) for s in outage_s],
+        "voltage_s": [round(s, 2) for s in voltage_s],
+        "voltage_share_out": round(voltage.share_out, 5),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "analytics.json").write_text(json.dumps(result, indent=2))
+
+    def spread(values: list[float]) -> str:
+        return (f"median {statistics.median(values):.1f} s "
+                f"(min {min(values):.1f}, max {max(values):.1f}, n={len(values)})")
+
+    print(f"outages of {args.meters:,} meters' day ({len(incidents)} incidents, "
+          f"SAIDI {area.saidi:.2f} min): {spread(outage_s)}")
+    print(f"voltage of {five_minute:,} 5-minute values ({voltage.share_out:.3%} out of band): "
+          f"{spread(voltage_s)}")
+    print(f"one day of analyses per 1 M meters: "
+          f"{np.median(outage_s) + np.median(voltage_s):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
