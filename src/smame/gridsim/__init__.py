@@ -1,0 +1,1 @@
+"""The simulated physical grid under the meters (feeders, transformers, load flow)."""
