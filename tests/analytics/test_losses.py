@@ -80,3 +80,38 @@ def test_bad_grid_parameters_are_refused() -> None:
         GridParams(non_technical_share=1.5)
     with pytest.raises(ValueError, match="power_factor"):
         GridParams(power_factor=0)
+
+
+def test_analyze_losses_writes_the_balance_and_the_voltage_sweep(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from smame.mdms import Mdms
+    from smame.mdms.seed import seed_registry
+
+    fleet = Fleet(FleetConfig(meters=120, start=datetime.combine(DAY, time(0), JST), seed=4,
+                              transformer_outages_per_year=0, feeder_outages_per_year=0))
+    readings = pa.concat_tables(fleet.advance(1440))
+    topology = meters_table(fleet)
+    with Mdms(tmp_path / "mdms") as mdms:
+        seed_registry(mdms.registry, topology, None, DAY)
+        mdms.ingest(readings)
+    truth = simulate_flows(readings, topology, GridParams(non_technical_share=0.05))
+    head = tmp_path / "head.csv"
+    head.write_text("feeder_id,wh\n" + "".join(f"{f},{v.sum()}\n"
+                                               for f, v in truth.head_wh.items()))
+    smame = [sys.executable, "-m", "smame.cli", "analyze", "losses", "--data",
+             str(tmp_path / "mdms"), "--day", DAY.isoformat(), "--out", str(tmp_path / "out")]
+    done = subprocess.run([*smame, "--head", str(head)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "out" / "losses.md").read_text(encoding="utf-8")
+    assert "## Energy balance against the feeder-head energy" in report
+    assert "Least losses in band at" in report
+    assert (tmp_path / "out" / "loss_voltage.png").read_bytes().startswith(b"\x89PNG")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("feeder,energy\n1,2\n")
+    refused = subprocess.run([*smame, "--head", str(bad)], capture_output=True, text=True,
+                             timeout=300, check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith("needs columns feeder_id,wh with numbers")

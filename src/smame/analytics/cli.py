@@ -103,3 +103,36 @@ def analyze_voltage(data: DataDir, day: Day, out: Out) -> None:
     report = write_voltage_report(out, day, result)
     console.print(f"wrote {report}: {result.share_out:.3%} of {result.values:,} values out of "
                   "band")
+
+
+@analyze_app.command("losses")
+def analyze_losses(
+    data: DataDir, day: Day, out: Out,
+    head: Annotated[Path | None, typer.Option(
+        help="CSV of feeder_id,wh: energy into each feeder that day (substation metering); "
+             "adds the energy balance with its non-technical share.")] = None,
+) -> None:
+    """Technical losses of the modelled feeders under the day's metered loads, the energy
+    balance against feeder-head energy, and the substation voltage with the least losses
+    that keeps every customer in band (A3)."""
+    from smame.analytics.grid import day_losses
+    from smame.analytics.grid_report import write_loss_report
+
+    head_wh = _read_head(head) if head is not None else None
+    result = _analyse_day(data, day, out, lambda mdms, when: day_losses(mdms, when, head_wh))
+    report = write_loss_report(out, day, result)
+    shares = ", ".join(f"feeder {f} {s:.2%}" for f, s in sorted(result.technical_share.items()))
+    console.print(f"wrote {report}: technical losses {shares}")
+
+
+def _read_head(path: Path) -> dict[int, float]:
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+        return {int(row["feeder_id"]): float(row["wh"]) for row in rows}
+    except OSError as exc:
+        _fail(f"--head {path}: cannot read ({exc.strerror})")
+    except (KeyError, ValueError, TypeError):
+        _fail(f"--head {path}: needs columns feeder_id,wh with numbers")

@@ -12,7 +12,7 @@ from smame.analytics.sources import day_inputs, energy_channels, energy_interval
 from smame.analytics.voltage import VoltageReport, analyse_voltage, voltage_channels
 from smame.mdms import Mdms
 
-__all__ = ["DayOutages", "day_outages", "day_voltage"]
+__all__ = ["DayLosses", "DayOutages", "day_losses", "day_outages", "day_voltage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +42,34 @@ def day_voltage(mdms: Mdms, day: date) -> VoltageReport:
     """One JST day's 5-minute voltages against the statutory band."""
     inputs = day_inputs(mdms, day, voltage_channels())
     return analyse_voltage(inputs.readings, inputs.topology)
+
+
+@dataclass(frozen=True, slots=True)
+class DayLosses:
+    day: date
+    estimates: list
+    """LossEstimate per feeder, when feeder-head energies were given."""
+    technical_share: dict[int, float]
+    """Per feeder: modelled technical loss over the energy put in (head)."""
+    options: list
+    best: object
+
+
+def day_losses(mdms: Mdms, day: date, head_wh: dict[int, float] | None = None,
+               params=None) -> DayLosses:
+    """One JST day's losses: the modelled network's technical losses under the metered loads
+    per feeder, the energy balance against ``head_wh`` where given, and the substation
+    voltage that minimises losses in band (SPEC A3)."""
+    from smame.analytics.losses import estimate_losses, voltage_optimisation
+    from smame.gridsim.feeder import simulate_flows
+
+    inputs = day_inputs(mdms, day, energy_channels())
+    if not inputs.readings.num_rows:
+        raise ValueError(f"no readings on {day}")
+    flows = simulate_flows(inputs.readings, inputs.topology, params)
+    shares = {f: float(flows.technical_wh[f].sum() / flows.head_wh[f].sum())
+              for f in flows.head_wh if flows.head_wh[f].sum() > 0}
+    estimates = (estimate_losses(inputs.readings, inputs.topology, head_wh, params)
+                 if head_wh else [])
+    options, best = voltage_optimisation(inputs.readings, inputs.topology, params=params)
+    return DayLosses(day, estimates, shares, options, best)

@@ -14,7 +14,7 @@ from smame.analytics.reliability import Reliability
 from smame.analytics.voltage import VoltageReport
 from smame.clock import JST
 
-__all__ = ["write_outage_report", "write_voltage_report"]
+__all__ = ["write_loss_report", "write_outage_report", "write_voltage_report"]
 
 _LEVEL_COLOURS = {Level.PREMISE: "#4878a8", Level.TRANSFORMER: "#e08a2c",
                   Level.FEEDER: "#b83232"}
@@ -132,5 +132,47 @@ def write_voltage_report(out: Path, day: str, report: VoltageReport) -> Path:
               "| meter | minutes |", "|---|---|"]
     lines += [f"| {meter} | {minutes} |" for meter, minutes in report.worst_meters]
     path = out / "voltage.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_loss_report(out: Path, day: str, losses) -> Path:
+    """``losses.md`` and ``loss_voltage.png`` in ``out``."""
+    from smame.analytics.losses import SEED_URBAN_LOSS_SHARE
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig, axes = figure(7, 3.4)
+    setpoints = [o.substation_pu for o in losses.options]
+    axes.plot(setpoints, [o.technical_wh / 1000 for o in losses.options], marker="o")
+    for option in losses.options:
+        if not option.lawful:
+            axes.plot(option.substation_pu, option.technical_wh / 1000, "x", color="#b83232")
+    axes.set_xlabel("substation voltage (per unit); x: a service bus leaves 101 ± 6 V")
+    axes.set_ylabel("technical losses (kWh)")
+    axes.set_title("Losses against the substation voltage")
+    save(fig, out / "loss_voltage.png")
+    lines = [f"# Losses on {day} (JST) (SPEC A3)", "",
+             "Technical losses of the modelled network (docs/analytics.md) under the day's "
+             f"metered loads; the seed cites {SEED_URBAN_LOSS_SHARE:.2%} in an urban grid.", "",
+             "| feeder | technical loss share |", "|---|---|"]
+    lines += [f"| {f} | {share:.2%} |" for f, share in sorted(losses.technical_share.items())]
+    if losses.estimates:
+        lines += ["", "## Energy balance against the feeder-head energy", "",
+                  "| feeder | in (kWh) | metered (kWh) | loss | technical (kWh) "
+                  "| non-technical (kWh) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {e.feeder} | {e.input_wh / 1000:,.1f} | {e.metered_wh / 1000:,.1f} "
+                  f"| {e.share:.2%} | {e.technical_wh / 1000:,.1f} "
+                  f"| {e.non_technical_wh / 1000:,.1f} |" for e in losses.estimates]
+    lines += ["", "## Voltage optimisation", "", "![losses](loss_voltage.png)", "",
+              "| substation (pu) | technical losses (kWh) | lowest service (pu) "
+              "| highest service (pu) | in band |", "|---|---|---|---|---|"]
+    lines += [f"| {o.substation_pu:.2f} | {o.technical_wh / 1000:,.1f} | {o.lowest_pu:.3f} "
+              f"| {o.highest_pu:.3f} | {'yes' if o.lawful else 'no'} |" for o in losses.options]
+    nominal = next((o for o in losses.options if o.substation_pu == 1.0), None)
+    if losses.best is not None and nominal is not None and nominal.technical_wh > 0:
+        saved = 1 - losses.best.technical_wh / nominal.technical_wh
+        lines += ["", f"Least losses in band at {losses.best.substation_pu:.2f} pu: "
+                  f"{saved:.1%} less than at 1.00 pu."]
+    path = out / "losses.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
