@@ -91,6 +91,17 @@ class GuruxSession:
             challenge = self.exchange(self.client.getApplicationAssociationRequest())
             self.client.parseApplicationAssociationResponse(challenge.data)
 
+    def try_associate(self) -> str:
+        """"associated", or the name of what Gurux raised when the meter refused; the
+        connection is closed either way."""
+        try:
+            self.associate()
+        except Exception as exc:  # Gurux raises its own exception types
+            return type(exc).__name__
+        finally:
+            self.socket.close()
+        return "associated"
+
     def read(self, target, attribute: int):
         reply = self.exchange(self.client.read(target, attribute))
         if reply.error:
@@ -153,14 +164,7 @@ def test_gurux_reads_clock_registers_and_the_30_minute_profile(endpoint, meter):
 
 def test_gurux_with_a_wrong_key_is_refused_and_logged(endpoint, meter):
     def session(port: int) -> str:
-        gurux = GuruxSession.management(port, bytes(16))
-        try:
-            gurux.associate()
-        except Exception as exc:  # Gurux raises its own exception types
-            return type(exc).__name__
-        finally:
-            gurux.socket.close()
-        return "associated"
+        return GuruxSession.management(port, bytes(16)).try_associate()
 
     outcome = asyncio.run(serving(endpoint, lambda port: in_thread(session, port)))
     assert outcome == "GXDLMSException"  # the meter refused the association, not a drop
@@ -275,14 +279,7 @@ def test_gurux_runs_ciphered_sessions_one_after_another_with_learned_counters(en
                 "objects": len(objects)}
 
     def replay(port: int, counter: int) -> str:
-        gurux = GuruxSession.management(port, invocation_counter=counter)
-        try:
-            gurux.associate()
-        except Exception as exc:  # Gurux raises its own exception types
-            return type(exc).__name__
-        finally:
-            gurux.socket.close()
-        return "associated"
+        return GuruxSession.management(port, invocation_counter=counter).try_associate()
 
     def scenario(port: int) -> dict:
         first = learn(port)
