@@ -11,6 +11,7 @@ import pytest
 from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
 from gurux_dlms.enums import AccessMode, Authentication, InterfaceType, ObjectType, Security
 from gurux_dlms.objects import (
+    GXDLMSAssociationLogicalName,
     GXDLMSClock,
     GXDLMSData,
     GXDLMSObjectCollection,
@@ -268,15 +269,23 @@ def test_gurux_runs_ciphered_sessions_one_after_another_with_learned_counters(en
     def manage(port: int, counter: int) -> dict:
         gurux = GuruxSession.management(port, invocation_counter=counter)
         name, clock = GXDLMSData("0.0.42.0.0.255"), GXDLMSClock("0.0.1.0.0.255")
+        association = GXDLMSAssociationLogicalName("0.0.40.0.0.255")
         try:
             gurux.associate()
             gurux.read(name, 2)
             gurux.read(clock, 2)
             objects = gurux.objects()
+            for index in (3, 4, 6, 8, 9):
+                gurux.read(association, index)
         finally:
             gurux.close()
         return {"name": bytes(name.value), "clock": clock.time.value,
-                "objects": len(objects)}
+                "objects": len(objects),
+                "association": (association.clientSAP,
+                                association.applicationContextName.contextId,
+                                association.authenticationMechanismName.mechanismId,
+                                association.associationStatus,
+                                association.securitySetupReference)}
 
     def replay(port: int, counter: int) -> str:
         return GuruxSession.management(port, invocation_counter=counter).try_associate()
@@ -296,5 +305,6 @@ def test_gurux_runs_ciphered_sessions_one_after_another_with_learned_counters(en
         assert session["name"] == b"SMM%d" % meter.meter_id
         assert int(session["clock"].timestamp()) == meter.time
         assert session["objects"] == len(endpoint.model)  # the management view: everything
+        assert session["association"] == (1, 3, Authentication.HIGH_GMAC, 2, "0.0.43.0.0.255")
     assert outcome["replay"] == "GXDLMSException"
     assert [e.kind for e in meter.events()].count(EventKind.SECURITY_REPLAY_REJECTED) == 1
