@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from smame.dlms import obis
 from smame.dlms.aio import DEFAULT_PORT, PushSender, serve_meter
 from smame.dlms.association import MANAGEMENT_SAP, PUBLIC_SAP
 from smame.dlms.cosem.control import parse_destination
@@ -206,7 +207,9 @@ def _announce(plan: _Plan, start: datetime, wall_origin: float,
         "seed": plan.seed,
         "keys": plan.keys_label,
         "client_sap": {"management": MANAGEMENT_SAP, "public": PUBLIC_SAP},
-        "security": {"mechanism": "HLS-GMAC", "mechanism_id": 5, "security_suite": 0},
+        "security": {"mechanism": "HLS-GMAC", "mechanism_id": 5, "security_suite": 0,
+                     # where a client learns its first counter, on the public association
+                     "invocation_counter": obis.ln_str(obis.MANAGEMENT_INVOCATION_COUNTER)},
         "push": plan.push,
         "push_window_s": plan.push_window,
         "meters": entries,
