@@ -10,6 +10,7 @@ socket, reads no clock and never sleeps: the adapters in :mod:`smame.echonet.udp
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,29 @@ __all__ = ["MAX_FRAME", "MULTICAST", "Node", "Outgoing"]
 
 MAX_FRAME = 1232
 """Largest frame the node sends: the payload limit of SKSENDTO/ERXUDP on Wi-SUN modules."""
+HEADER = 12  # EHD TID SEOJ DEOJ ESV OPC
+log = logging.getLogger(__name__)
+
+
+def _read(obj: DeviceObject, epc: int) -> bytes | None:
+    """EDT of ``epc``, or None when the object cannot give one that fits a property."""
+    try:
+        edt = obj.get(epc)
+    except Exception:  # one faulty property must not take the frame down with it
+        log.exception("Get of EPC %#04x of %s failed", epc, obj.eoj)
+        return None
+    if edt is not None and len(edt) > 0xFF:
+        log.error("EPC %#04x of %s is %d bytes, more than a PDC holds", epc, obj.eoj, len(edt))
+        return None
+    return edt
+
+
+def _write(obj: DeviceObject, epc: int, edt: bytes) -> bool:
+    try:
+        return obj.set(epc, edt)
+    except Exception:
+        log.exception("Set of EPC %#04x of %s failed", epc, obj.eoj)
+        return False
 
 
 class _Multicast:
@@ -120,7 +144,8 @@ class Node:
                 return Outgoing(self._reply(frame, obj, ESV.INF_SNA, props), source)
             return Outgoing(self._reply(frame, obj, ESV.INF, props), MULTICAST)
         if esv == ESV.SETGET:
-            set_props, set_ok = self._sets(obj, frame.properties)
+            set_props, set_ok = self._sets(obj, frame.properties,
+                                           1 + 2 * len(frame.get_properties))
             used = sum(2 + len(p.edt) for p in set_props) + 1
             get_props, get_ok = self._gets(obj, frame.get_properties, used)
             ok = set_ok and get_ok
@@ -132,25 +157,32 @@ class Node:
 
     def _gets(self, obj: DeviceObject, wanted: Sequence[Property], used: int
               ) -> tuple[list[Property], bool]:
-        budget = self.max_frame - 12 - used
+        """Read ``wanted`` in order: as many EDTs as fit beside ``used`` bytes, PDC 0 for
+        the rest and for what the object cannot give (Get_SNA)."""
+        budget = self.max_frame - HEADER - used - 2 * len(wanted)
         props, ok = [], True
         for prop in wanted:
-            edt = obj.get(prop.epc)
-            if edt is None or 2 + len(edt) > budget:
+            edt = _read(obj, prop.epc)
+            if edt is None or len(edt) > budget:
                 ok = False
                 edt = b""
-            budget -= 2 + len(edt)
+            budget -= len(edt)
             props.append(Property(prop.epc, edt))
         return props, ok
 
-    def _sets(self, obj: DeviceObject, wanted: Sequence[Property]) -> tuple[list[Property], bool]:
+    def _sets(self, obj: DeviceObject, wanted: Sequence[Property], used: int = 0
+              ) -> tuple[list[Property], bool]:
+        """Write ``wanted``; refused properties echo their data while it fits the frame."""
+        budget = self.max_frame - HEADER - used - 2 * len(wanted)
         props, ok = [], True
         for prop in wanted:
-            if prop.edt and obj.set(prop.epc, prop.edt):
+            if prop.edt and _write(obj, prop.epc, prop.edt):
                 props.append(Property(prop.epc))
-            else:
-                ok = False
-                props.append(prop)  # a refused property is returned with its data
+                continue
+            ok = False
+            echoed = prop.edt if len(prop.edt) <= budget else b""
+            budget -= len(echoed)
+            props.append(Property(prop.epc, echoed))
         return props, ok
 
     # ---------------------------------------------------------------- announcements
@@ -165,7 +197,7 @@ class Node:
         obj = self.objects[eoj]
         if confirm and to is MULTICAST:
             raise ValueError("INFC is sent to one node, not to the multicast group")
-        props = [Property(epc, obj.get(epc) or b"") for epc in epcs]
+        props = [Property(epc, _read(obj, epc) or b"") for epc in epcs]
         tid = self._next_tid()
         esv = ESV.INFC if confirm else ESV.INF
         if confirm:

@@ -16,6 +16,7 @@ execution failed.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,7 @@ ECHONET_PORT, PANA_PORT = 0x0E1A, 0x02CC
 MULTICAST_ADDRESS = "FF02:0000:0000:0000:0000:0000:0000:0001"
 _BOOLEAN = (0xA0, 0xA1, 0xA2, 0x15, 0x17, 0xFD, 0xFE, 0xFF)
 _READ_ONLY = (0x07, 0xFB)
+log = logging.getLogger(__name__)
 
 
 def link_local(mac: bytes) -> str:
@@ -208,6 +210,9 @@ class WiSunModule:
             action()
         except _FailError as failure:
             self._fail(failure.code)
+        except Exception:  # a fault behind the radio must not stall the serial line
+            log.exception("command %r failed inside the module", echoed[:40])
+            self._fail(10)
 
     def _command(self, line: bytes) -> None:
         text = line.decode("ascii", errors="replace")
