@@ -84,6 +84,8 @@ class Node:
         self.answered = 0
         self.awaiting_confirmation: dict[int, tuple[Hashable, tuple[int, ...]]] = {}
         self._tid = 0
+        self._last_announced = {eoj: self._announced_values(obj)
+                                for eoj, obj in self.objects.items()}
 
     # ---------------------------------------------------------------- requests
 
@@ -105,8 +107,11 @@ class Node:
             self.dropped += 1
             return []
         self.answered += 1
-        replies = (self._serve(obj, frame, source) for obj in targets)
-        return [reply for reply in replies if reply is not None]
+        replies = [reply for reply in (self._serve(obj, frame, source) for obj in targets)
+                   if reply is not None]
+        if frame.esv in (ESV.SETC, ESV.SETI, ESV.SETGET):
+            replies += self._changes(targets)
+        return replies
 
     def _wanted(self, frame: Frame) -> bool:
         if frame.esv == ESV.INFC_RES:
@@ -212,12 +217,30 @@ class Node:
         return Outgoing(encode(frame), to)
 
     def poll(self) -> list[Outgoing]:
-        """Announcements now due: fixed-time cumulative energy after each :00 and :30."""
+        """Announcements now due: what each object schedules (fixed-time cumulative energy
+        after each :00 and :30) and every announced property whose value changed."""
+        due = {eoj: obj.due_announcements() for eoj, obj in self.objects.items()}
+        return self._changes(list(self.objects.values()), due)
+
+    @staticmethod
+    def _announced_values(obj: DeviceObject) -> dict[int, bytes | None]:
+        return {epc: _read(obj, epc) for epc in sorted(obj.anno_map)}
+
+    def _changes(self, objects: Sequence[DeviceObject],
+                 due: dict[EOJ, tuple[int, ...]] | None = None) -> list[Outgoing]:
+        """INF to the multicast group of each object's announced properties (EPC 0x9D)
+        that changed since last announced, after those ``due`` on schedule."""
         out = []
-        for eoj, obj in self.objects.items():
-            epcs = obj.due_announcements()
+        for obj in objects:
+            values = self._announced_values(obj)
+            before = self._last_announced[obj.eoj]
+            self._last_announced[obj.eoj] = values
+            scheduled = (due or {}).get(obj.eoj, ())
+            changed = [epc for epc, edt in values.items()
+                       if edt is not None and edt != before.get(epc) and epc not in scheduled]
+            epcs = [*scheduled, *changed]
             if epcs:
-                out.append(self.notify(eoj, epcs))
+                out.append(self.notify(obj.eoj, epcs))
         return out
 
     def _confirmed(self, frame: Frame, source: Hashable) -> None:
