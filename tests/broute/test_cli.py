@@ -66,6 +66,8 @@ def test_serve_keeps_45_days_of_history(smame) -> None:
     ["serve", "--host", "127.0.0.5", "--meter-id", "5"],
     ["serve", "--host", "127.0.0.5", "--history-days", "46"],
     ["dongle", "--rbid", "0" * 32, "--password", "p", "--history-days", "0"],
+    ["dongle", "--rbid", "0" * 32, "--password", "p", "--reply-delay", "-1"],
+    ["dongle", "--rbid", "0" * 32, "--password", "p", "--session-lifetime", "5"],
     ["dongle", "--rbid", "short", "--password", "x"],
     ["dongle", "--rbid", "0" * 32, "--password", "p", "--model", "bp99"],
     ["get", "E0"],

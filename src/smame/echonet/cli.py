@@ -131,12 +131,24 @@ def dongle(
     seed: Seed = 0,
     start: Start = None,
     history_days: HistoryDays = RETAINED_DAYS,
+    scan_time: Annotated[bool, typer.Option(
+        "--scan-time/--instant-scan", help="SKSCAN takes its real time, 0.01 s × "
+        "(2^duration + 1) per channel.")] = False,
+    reply_delay: Annotated[float, typer.Option(
+        help="Seconds (meter time) before the meter's answer arrives.")] = 0.0,
+    session_lifetime: Annotated[int | None, typer.Option(
+        help="Longest PANA session the meter grants, seconds (default: the module's S16, "
+        "24 h).")] = None,
 ) -> None:
     """Emulate a Wi-SUN dongle (SKSTACK IP) on a pty, with the meter behind its PAN."""
-    from smame.skstack import MODELS, Coordinator, NodeLink, PtyDongle, WiSunModule
+    from smame.skstack import MODELS, Coordinator, NodeLink, PtyDongle, Timing, WiSunModule
 
     if model not in MODELS:
         raise _error(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    if not 0 <= reply_delay <= 60:
+        raise _error(f"--reply-delay must be within 0–60 s, got {reply_delay}")
+    if session_lifetime is not None and session_lifetime < 60:
+        raise _error(f"--session-lifetime must be at least 60 s, got {session_lifetime}")
     _check_credentials(rbid, password)
     try:
         route_b_id = bytes.fromhex(rbid)
@@ -145,8 +157,10 @@ def dongle(
     live = _live(meter_id, speed, meters, seed, start, history_days, route_b_id)
     meter_mac = b"\x00\x13\x50" + live.meter.meter_id.to_bytes(5, "big")
     dongle_mac = b"\x00\x1d\x12\x90" + (live.meter.meter_id & 0xFFFFFFFF).to_bytes(4, "big")
-    module = WiSunModule(MODELS[model], Coordinator(meter_mac, rbid, password),
-                         NodeLink(live.node), dongle_mac)
+    module = WiSunModule(MODELS[model], Coordinator(meter_mac, rbid, password,
+                                                    session_lifetime_s=session_lifetime),
+                         NodeLink(live.node), dongle_mac, clock=live.clock,
+                         timing=Timing(scan=scan_time, reply_delay_s=reply_delay))
     try:
         pty = PtyDongle(module, link)
     except OSError as exc:
