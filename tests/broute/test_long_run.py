@@ -36,29 +36,37 @@ def model(request):
     return request.param
 
 
+def _run_with_link(pty, scenario) -> None:
+    """Join through ``pty`` with smame's SKSTACK link and run ``scenario(link, client)``."""
+    async def main() -> None:
+        link, client = await open_meter(pty.path, RBID, PASSWORD)
+        try:
+            await scenario(link, client)
+        finally:
+            link.close()
+
+    asyncio.run(main())
+
+
 def test_own_client_rides_out_expiry_and_a_meter_ended_session(live, background, tmp_path,
                                                                 model) -> None:
     pty = _dongle(live, background, tmp_path, model)
     module = pty.module
     power = round(live.meter.instantaneous().power_w)
 
-    async def main() -> None:
-        link, client = await open_meter(pty.path, RBID, PASSWORD)
-        try:
-            assert await client.instantaneous_power() == power
-            background.call(live.clock.advance, DAY)  # EVENT 29, then 25 (S17 = 1)
-            assert await client.instantaneous_power() == power
-            assert module.authentications == 2
-            background.call(module.meter_terminates)  # EVENT 26
-            background.call(pty.flush)
-            assert await client.instantaneous_power() == power
-            assert link.rejoins == 1
-            assert module.authentications == 3
-        finally:
-            link.close()
+    async def scenario(link, client) -> None:
+        assert await client.instantaneous_power() == power
+        background.call(live.clock.advance, DAY)  # EVENT 29, then 25 (S17 = 1)
+        assert await client.instantaneous_power() == power
+        assert module.authentications == 2
+        background.call(module.meter_terminates)  # EVENT 26
+        background.call(pty.flush)
+        assert await client.instantaneous_power() == power
+        assert link.rejoins == 1
+        assert module.authentications == 3
 
     try:
-        asyncio.run(main())
+        _run_with_link(pty, scenario)
     finally:
         background.call(pty.close)
 
@@ -68,22 +76,18 @@ def test_own_client_holds_its_sends_while_the_transmit_limit_holds(live, backgro
     pty = _dongle(live, background, tmp_path, model, sends_per_hour=2)
     power = round(live.meter.instantaneous().power_w)
 
-    async def main() -> None:
-        link, client = await open_meter(pty.path, RBID, PASSWORD)
-        try:
-            assert await client.instantaneous_power() == power
-            assert await client.instantaneous_power() == power
-            third = asyncio.create_task(client.instantaneous_power())
-            await asyncio.wait_for(link.transmit_limited.wait(), 10)  # EVENT 32
-            assert not third.done()
-            background.call(live.clock.advance, 3600)  # EVENT 33
-            assert await asyncio.wait_for(third, 10) == power
-            assert not link.transmit_limited.is_set()
-        finally:
-            link.close()
+    async def scenario(link, client) -> None:
+        assert await client.instantaneous_power() == power
+        assert await client.instantaneous_power() == power
+        third = asyncio.create_task(client.instantaneous_power())
+        await asyncio.wait_for(link.transmit_limited.wait(), 10)  # EVENT 32
+        assert not third.done()
+        background.call(live.clock.advance, 3600)  # EVENT 33
+        assert await asyncio.wait_for(third, 10) == power
+        assert not link.transmit_limited.is_set()
 
     try:
-        asyncio.run(main())
+        _run_with_link(pty, scenario)
     finally:
         background.call(pty.close)
 
