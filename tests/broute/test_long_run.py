@@ -13,7 +13,7 @@ from momonga import Momonga
 from smame.echonet.live import LiveMeter
 from smame.skstack import BP35A1, BP35C2, Coordinator, NodeLink, PtyDongle, Timing, WiSunModule
 from smame.skstack.client import open_meter
-from smame.skstack.timing import airtime_s
+from smame.skstack.timing import airtime_s, scan_channel_s
 
 from .conftest import PASSWORD, RBID
 
@@ -21,11 +21,12 @@ GET_SIZE = 14  # a Get of one EPC
 DAY = 86400
 
 
-def _dongle(live: LiveMeter, background, tmp_path, model, sends_per_hour: int | None = None):
+def _dongle(live: LiveMeter, background, tmp_path, model, sends_per_hour: int | None = None,
+            scan: bool = False):
     limit = None if sends_per_hour is None else sends_per_hour * airtime_s(GET_SIZE)
     module = WiSunModule(model, Coordinator(bytes.fromhex("0013500005F5E101"), RBID, PASSWORD),
                          NodeLink(live.node), bytes.fromhex("001D129012345678"),
-                         clock=live.clock, timing=Timing(transmit_limit_s=limit))
+                         clock=live.clock, timing=Timing(scan=scan, transmit_limit_s=limit))
     pty = background.call(lambda: PtyDongle(module, tmp_path / "ttyWISUN"))
     background.call(pty.start)
     return pty
@@ -133,3 +134,29 @@ def test_momonga_waits_out_the_transmit_limit(live, background, tmp_path) -> Non
     finally:
         background.call(pty.close)
     assert module.restricted_until is None
+
+
+def test_momonga_waits_for_a_scan_of_real_length(live, background, tmp_path) -> None:
+    pty = _dongle(live, background, tmp_path, BP35C2, scan=True)
+    module = pty.module
+
+    async def scanning() -> None:
+        while not module.scanning:
+            pty.activity.clear()
+            await pty.activity.wait()
+
+    started = live.clock.time()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            opened = pool.submit(_momonga(pty).open)
+            background.run(scanning(), timeout=30)
+            assert not opened.done()  # no EVENT 22 before the channels are scanned
+            background.call(live.clock.advance, 28 * scan_channel_s(6))
+            mo = opened.result(60)
+            try:
+                assert mo.get_instantaneous_power() == round(live.meter.instantaneous().power_w)
+            finally:
+                mo.close()
+    finally:
+        background.call(pty.close)
+    assert live.clock.time() - started == pytest.approx(17.472)  # momonga's 17.5 s

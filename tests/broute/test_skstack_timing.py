@@ -110,9 +110,9 @@ def test_transmit_limit_raises_event_32_then_33(node) -> None:
 def test_scan_takes_its_duration(node) -> None:
     module, clock = timed(node, Timing(scan=True))
     say(module, f"SKSETRBID {RBID}")
-    assert say(module, "SKSCAN 2 FFFFFFFF 6") == ["OK"]  # 28 channels × 0.65 s to come
+    assert say(module, "SKSCAN 2 FFFFFFFF 6") == ["OK"]  # 28 channels × 0.624 s to come
     per_channel = scan_channel_s(6)
-    assert per_channel == pytest.approx(0.65)
+    assert per_channel == pytest.approx(0.624)
     module.receive_data(b"SKVER\r\n")  # the module answers once the scan is over
     assert module.data_to_send() == b""
     clock.advance(per_channel)  # channel 0x21, the meter's, is scanned first

@@ -132,7 +132,7 @@ def dongle(
     start: Start = None,
     history_days: HistoryDays = RETAINED_DAYS,
     scan_time: Annotated[bool, typer.Option(
-        "--scan-time/--instant-scan", help="SKSCAN takes its real time, 0.01 s × "
+        "--scan-time/--instant-scan", help="SKSCAN takes its real time, 9.6 ms × "
         "(2^duration + 1) per channel.")] = False,
     reply_delay: Annotated[float, typer.Option(
         help="Seconds (meter time) before the meter's answer arrives.")] = 0.0,

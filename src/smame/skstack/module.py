@@ -189,6 +189,11 @@ class WiSunModule:
             times.append(self._out[0][0])
         return min(times, default=None)
 
+    @property
+    def scanning(self) -> bool:
+        """Whether an SKSCAN is still running (only with ``Timing(scan=True)``)."""
+        return self._busy_until > self.clock.time()
+
     def deliver(self, payload: bytes, multicast: bool = False) -> None:
         """A frame the meter sends on its own (INF): ERXUDP while the session is up."""
         self._tick()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["BITRATE", "FRAME_OVERHEAD", "HOUR_S", "TRANSMIT_LIMIT_S", "DutyMeter", "Timing",
+__all__ = ["BASE_SUPERFRAME_S", "BITRATE", "FRAME_OVERHEAD", "HOUR_S", "TRANSMIT_LIMIT_S",
+           "DutyMeter", "Timing",
            "airtime_s", "scan_channel_s"]
 
 BITRATE = 100_000
@@ -43,9 +44,14 @@ class Timing:
             raise ValueError("the transmit limit must be positive")
 
 
+BASE_SUPERFRAME_S = 960 / 100_000
+"""IEEE 802.15.4 aBaseSuperframeDuration: 960 symbols at 100 ksymbol/s (2-FSK), 9.6 ms."""
+
+
 def scan_channel_s(duration: int) -> float:
-    """Seconds SKSCAN listens on each channel: 0.01 s × (2^DURATION + 1) (SKSTACK IP)."""
-    return 0.01 * (2 ** duration + 1)
+    """Seconds SKSCAN listens on each channel: aBaseSuperframeDuration × (2^DURATION + 1),
+    0.624 s at DURATION 6 (SKSTACK IP SKSCAN; IEEE 802.15.4 ScanDuration)."""
+    return BASE_SUPERFRAME_S * (2 ** duration + 1)
 
 
 def airtime_s(payload_bytes: int) -> float:
