@@ -165,3 +165,16 @@ def _well_formed(data: bytes, asked: list[int] | None) -> None:
     assert reply.esv in RESPONSES
     if asked is not None and reply.esv in (ESV.GET_RES, ESV.GET_SNA):
         assert [p.epc for p in reply.properties] == asked
+
+
+def test_year_1_over_the_module_is_refused_and_the_next_command_answered(node) -> None:
+    module = _joined(NodeLink(node))
+    for esv, props in ((ESV.SETC, (Property(0xED, YEAR_1 + b"\x0c"),)),
+                       (ESV.GET, (Property(0xEC),))):
+        frame = encode(Frame(1, CONTROLLER, METER, esv, props))
+        module.receive_data(f"SKSENDTO 1 {METER_IP} 0E1A 1 {len(frame):04X} ".encode() + frame)
+        erxudp = module.data_to_send().split(b"\r\n")[2]
+        reply = decode(bytes.fromhex(erxudp.split(b" ")[-1].decode()))
+        assert reply.esv == (ESV.SETC_SNA if esv == ESV.SETC else ESV.GET_RES)
+    module.receive_data(b"SKVER\r\n")
+    assert module.data_to_send() == b"EVER 1.2.10\r\nOK\r\n"
