@@ -178,3 +178,23 @@ def test_year_1_over_the_module_is_refused_and_the_next_command_answered(node) -
         assert reply.esv == (ESV.SETC_SNA if esv == ESV.SETC else ESV.GET_RES)
     module.receive_data(b"SKVER\r\n")
     assert module.data_to_send() == b"EVER 1.2.10\r\nOK\r\n"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(props, min_size=1, max_size=6),
+       st.lists(st.builds(Property, epcs), min_size=1, max_size=30))
+def test_any_set_then_any_get_over_the_module(node, sets, gets) -> None:
+    """Through SKSENDTO/ERXUDP: every answer decodes and the module keeps answering."""
+    module = _joined(NodeLink(node))
+    for esv, block in ((ESV.SETC, sets), (ESV.GET, gets)):
+        frame = encode(Frame(3, CONTROLLER, METER, esv, tuple(block)))
+        module.receive_data(f"SKSENDTO 1 {METER_IP} 0E1A 1 {len(frame):04X} ".encode() + frame)
+        lines = module.data_to_send().split(b"\r\n")
+        assert lines[1] == b"OK"
+        for line in lines[2:]:
+            if line.startswith(b"ERXUDP "):
+                _well_formed(bytes.fromhex(line.split(b" ")[-1].decode()),
+                             [p.epc for p in gets] if esv == ESV.GET else None)
+    module.receive_data(b"SKVER\r\n")
+    assert module.data_to_send() == b"EVER 1.2.10\r\nOK\r\n"
