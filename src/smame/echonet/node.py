@@ -2,7 +2,10 @@
 
 :meth:`Node.receive` takes one datagram (or one ERXUDP payload) and its source address,
 and returns what to send and where. Requests are answered in the requested property
-order; anything malformed, addressed to an object the node does not hold, or of a
+order, in frames of at most :data:`MAX_FRAME` bytes (what does not fit gets PDC 0 and the
+SNA service); a Set that changes an announced property (map 0x9D) is followed by its INF
+to the multicast group. A property that fails is answered as "not possible" and the rest
+of the frame is served. Anything malformed, addressed to an object the node does not hold, or of a
 service the node does not serve is dropped, as ECHONET Lite nodes do. The node opens no
 socket, reads no clock and never sleeps: the adapters in :mod:`smame.echonet.udp` and
 :mod:`smame.skstack` carry its bytes.
@@ -90,7 +93,8 @@ class Node:
     # ---------------------------------------------------------------- requests
 
     def receive(self, data: bytes, source: Hashable) -> list[Outgoing]:
-        """Handle one frame from ``source``; never raises on bad input."""
+        """Handle one frame from ``source``: the reply, then any INF of announced properties
+        the request changed. Never raises on bad input."""
         try:
             frame = decode(data)
         except FrameError:
