@@ -125,3 +125,22 @@ def test_every_japanese_message_has_the_fields_of_its_english_one():
 
     for english, japanese in JAPANESE.items():
         assert fields(english) == fields(japanese), english
+
+
+def test_make_demo_takes_its_port_from_make_and_says_how_to_change_it():
+    """`make demo PORT=N` reaches the demo; a busy port names the make variable (item 12)."""
+    import socket
+
+    repository = Path(__file__).resolve().parents[1]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(["make", "--no-print-directory", "-s", "demo", f"PORT={port}"],
+                                cwd=repository, capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert result.returncode != 0
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in error[0]
+    assert "make demo PORT=N (0: any free port)" in error[0]
