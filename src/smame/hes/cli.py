@@ -159,6 +159,9 @@ def command(
     meter: Annotated[list[int], typer.Option(help="Meter id (repeat for several).")],
     amps: Annotated[int | None, typer.Option(help="Ampere limit, 10–60 A.")] = None,
     at: Annotated[str | None, typer.Option(help="Reservation time, ISO 8601 with zone.")] = None,
+    after: Annotated[str | None, typer.Option(
+        "--in", help="Reservation time as a delay on the meters' clock, e.g. 90m or 2h "
+                     "(instead of --at; the meters' clock may run faster than yours).")] = None,
     minutes: Annotated[int | None, typer.Option(help="Soft switch: 15 or 30.")] = None,
     reservation_id: Annotated[int | None, typer.Option(help="Reservation to cancel.")] = None,
     keys: Keys = None,
@@ -189,12 +192,17 @@ def command(
         if moment.tzinfo is None:
             raise _fail("--at needs a time zone, e.g. 2026-07-01T18:00+09:00")
         params["at"] = int(moment.timestamp())
+    if after is not None and at is not None:
+        raise _fail("give --at or --in, not both")
+    delay = None if after is None else _delay_seconds(after)
 
     failures: list[str] = []
 
     def run():
         registry, keystore, document = _open(manifest, keys, demo_keys, data)
         headend = HeadEnd(registry, keystore, lambda batch: None, _clock(document))
+        if delay is not None:  # the next whole minute after the delay, on the meters' clock
+            params["at"] = -(-int(headend.clock.time() + delay) // 60) * 60
         unknown = sorted(set(meter) - set(registry.meter_ids()))
         if unknown:
             keystore.close()
@@ -223,6 +231,15 @@ def command(
     for failure in failures:
         print_error(failure)
         raise typer.Exit(EXIT_FAILED)
+
+
+def _delay_seconds(text: str) -> int:
+    """``90m``, ``2h``, ``45s`` or plain seconds, as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise _fail(f"--in {text!r}: give a delay such as 90m, 2h or 45s")
+    return int(number) * units[unit]
 
 
 @app.command("run")
