@@ -119,3 +119,16 @@ def test_command_exit_status_says_what_happened(served, tmp_path):
     assert unknown.returncode == 2
     assert f"--meter 42 is not in {broken}" in unknown.stderr
     assert "Exit status: 0" in " ".join(smame("command", "--help").stdout.split())
+
+
+def test_reservation_delay_is_checked_before_anything_is_sent(tmp_path):
+    for delay in ("soon", "0m", "-5m"):
+        result = smame("command", "reserve_limit", "--manifest", str(tmp_path / "none.json"),
+                       "--demo-keys", "--meter", "1", "--amps", "20", "--in", delay)
+        assert result.returncode == 2, result.stderr
+        assert f"--in {delay!r}: give a delay such as 90m" in result.stderr
+    both = smame("command", "reserve_limit", "--manifest", str(tmp_path / "none.json"),
+                 "--demo-keys", "--meter", "1", "--amps", "20", "--in", "2h",
+                 "--at", "2030-01-01T00:00+09:00")
+    assert both.returncode == 2
+    assert "give --at or --in, not both" in both.stderr
