@@ -39,7 +39,8 @@ class CliError(Exception):
 
 def print_error(message: str) -> None:
     """The one place an error line is printed."""
-    err_console.print(f"[red]{tr('error:')}[/] {escape(message)}")
+    one_line = " ".join(message.splitlines())  # a wrapped library message stays one line
+    err_console.print(f"[red]{tr('error:')}[/] {escape(one_line)}")
 
 
 def existing_store(data: Path) -> Path:
