@@ -144,3 +144,19 @@ def test_make_demo_takes_its_port_from_make_and_says_how_to_change_it():
     assert len(error) == 1, result.stderr
     assert f"cannot serve on 127.0.0.1:{port}" in error[0]
     assert "make demo PORT=N (0: any free port)" in error[0]
+
+
+def test_every_japanese_message_is_one_the_code_asks_for():
+    """A catalogue key that no tr() call uses is a message whose English drifted."""
+    import ast
+
+    from smame.messages import JAPANESE
+
+    asked = set()
+    for source in (Path(__file__).resolve().parents[1] / "src" / "smame").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "tr" and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                asked.add(node.args[0].value)
+    assert set(JAPANESE) - asked == set()

@@ -128,7 +128,7 @@ def fleet_simulate(
     console.print(tr(
         "{wrote} {rows:,} readings of {meters:,} meters × {days} day(s) in {shards} shard(s) "
         "to {out}  ({rate:.1f} M meter-minutes/s)",
-        wrote=f"[green]{tr('wrote' if readings else 'simulated')}[/]", rows=summary["rows"],
+        wrote=f"[green]{tr('wrote') if readings else tr('simulated')}[/]", rows=summary["rows"],
         meters=meters, days=days, shards=summary["shards"], out=out,
         rate=summary["meter_minutes_per_s"] / 1e6))
     console.print(f"import {energy['import']:,.1f} kWh, export {energy['export']:,.1f} kWh; "

@@ -37,6 +37,14 @@ JAPANESE: dict[str, str] = {
         "{received:,} 行を取り込み、{stored:,} 行を {data} に保存しました",
     "command {kind} {status}: {ok} of {total} meter(s) succeeded, correlation id {cid}":
         "コマンド {kind} {status}: {total} 台中 {ok} 台成功、相関 ID {cid}",
+    "{option} {text!r} is not a date (YYYY-MM-DD)":
+        "{option} {text!r} は日付ではありません（YYYY-MM-DD）",
+    "{option} {text!r} is not an ISO 8601 time":
+        "{option} {text!r} は ISO 8601 の時刻ではありません",
+    "{option} {text!r} needs a UTC offset, e.g. +09:00":
+        "{option} {text!r} には UTC との時差が必要です（例: +09:00）",
+    "give exactly one of --keys FILE or --demo-keys":
+        "--keys FILE と --demo-keys のどちらか一方を指定してください",
     "creating the head-end key store in {directory}":
         "ヘッドエンドの鍵ストアを {directory} に作成します",
     "{reason}; choose another port: --port N, or make demo PORT=N (0: any free port)":

@@ -32,6 +32,7 @@ from smame.dlms.server import (
     SecurityFailure,
     ServerEvent,
 )
+from smame.messages import tr
 
 __all__ = ["app"]
 
@@ -108,7 +109,7 @@ def serve(
         except ValueError as exc:
             raise _fail(str(exc)) from None
     if (keys is None) == (not demo_keys):
-        raise _fail("give exactly one of --keys FILE or --demo-keys")
+        raise _fail(tr("give exactly one of --keys FILE or --demo-keys"))
     key_table = None
     if keys is not None:
         first = 100_000_001  # FleetConfig.first_meter_id

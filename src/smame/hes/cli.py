@@ -56,7 +56,7 @@ Data = Annotated[Path, typer.Option(help="Data directory (key store, collected r
 
 def _open(manifest: Path, keys: Path | None, demo_keys: bool, data: Path):
     if (keys is None) == (not demo_keys):
-        raise HesCliError("give exactly one of --keys FILE or --demo-keys")
+        raise HesCliError(tr("give exactly one of --keys FILE or --demo-keys"))
     registry = Registry.from_manifest(manifest)
     table = (dict.fromkeys(registry.meter_ids(), DEMO_KEYS) if demo_keys
              else load_keys(keys, registry.meter_ids()))

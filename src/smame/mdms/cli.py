@@ -52,7 +52,7 @@ def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
+        _fail(tr("{option} {text!r} is not a date (YYYY-MM-DD)", option=option, text=text))
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -61,9 +61,10 @@ def _moment(text: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} {text!r} is not an ISO 8601 time")
+        _fail(tr("{option} {text!r} is not an ISO 8601 time", option=option, text=text))
     if moment.tzinfo is None:
-        _fail(f"{option} {text!r} needs a UTC offset, e.g. +09:00")
+        _fail(tr("{option} {text!r} needs a UTC offset, e.g. +09:00", option=option,
+                 text=text))
     return moment
 
 
