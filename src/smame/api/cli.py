@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from smame.api.audit import AuditLog, verify_log
@@ -24,29 +23,30 @@ from smame.api.clients import ClientError
 from smame.api.consents import ConsentError
 from smame.api.roles import CONSENT_CATEGORIES, Role
 from smame.api.state import AUDIT_KEY, AUDIT_LOG, open_access
+from smame.clirun import CliError, console, existing_store, new_app
+from smame.clirun import err_console as err
 from smame.clock import WallClock
 
 __all__ = ["api_app", "audit_app", "clients_app", "consents_app"]
 
-api_app = typer.Typer(help="The data-provision API and operator console.", no_args_is_help=True)
-clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
-consents_app = typer.Typer(help="Customer consents for third parties (S6).",
-                           no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log (S14).", no_args_is_help=True)
-
-console = Console()
-err = Console(stderr=True)
+api_app = new_app("The data-provision API and operator console.")
+clients_app = new_app("API clients (OAuth2 client credentials).")
+consents_app = new_app("Customer consents for third parties (S6).")
+audit_app = new_app("The hash-chained audit log (S14).")
 Data = Annotated[Path, typer.Option("--data", help="MDMS data directory.")]
 _DEFAULT_DATA = Path("smame-data")
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(2)
+    raise CliError(message)
 
 
 def _state_dir(data: Path) -> Path:
-    return data / "api"
+    """The API's state: existing, or new in an MDMS store; a mistyped --data creates nothing."""
+    state = data / "api"
+    if not state.is_dir():
+        existing_store(data)
+    return state
 
 
 def _audit(data: Path, action: str, **fields) -> None:
@@ -105,8 +105,8 @@ def serve(
             first = date.fromisoformat(start) if start else None
         except ValueError:
             _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
-    elif not data.exists():
-        _fail(f"{data} does not exist (an MDMS data directory)")
+    else:
+        existing_store(data)
     try:
         listener = listen(host, port)
     except ListenError as exc:
