@@ -31,6 +31,7 @@ from typing import Any
 
 from smame.api.tokens import load_or_create_key
 from smame.clock import Clock
+from smame.store.private import private_dir, tighten
 
 __all__ = ["GENESIS", "AuditLog", "AuditReport", "verify_log"]
 
@@ -69,10 +70,12 @@ class AuditLog:
     """Appends entries to ``path`` (JSON lines) with the key at ``key_path``."""
 
     def __init__(self, path: Path, key_path: Path, clock: Clock, sync: bool = False) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
         self.head_path = path.with_name(path.name + ".head")
         self._key = load_or_create_key(key_path)
+        tighten(path)
+        tighten(self.head_path)
         self.clock = clock
         self.sync = sync
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)

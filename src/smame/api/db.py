@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from smame.store.private import private_dir, tighten, touch_private
+
 __all__ = ["AccessDb"]
 
 _SCHEMA = """
@@ -64,7 +66,10 @@ class AccessDb:
     """One SQLite database, shared by the threads of a process (a lock serialises them)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        touch_private(path)  # client secrets and consents: owner-only (S14)
+        for side in ("-wal", "-shm"):
+            tighten(path.with_name(path.name + side))
         self.path = path
         self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                     timeout=10.0)
