@@ -35,8 +35,9 @@ def test_api_state_files_are_created_owner_only(dataset, tmp_path: Path) -> None
     files = sorted(p.name for p in folder.iterdir())
     for name in ("access.db", "signing.key", "audit.key", "audit.log", "audit.log.head"):
         assert name in files
-    for path in folder.iterdir():
-        assert _mode(path) == 0o600, (path.name, oct(_mode(path)))
+    for path in folder.rglob("*"):
+        expected = 0o700 if path.is_dir() else 0o600
+        assert _mode(path) == expected, (path.name, oct(_mode(path)))
 
 
 def test_looser_databases_are_tightened_and_looser_keys_refused(dataset,

@@ -49,6 +49,7 @@ class ApiConfig:
     refresh_interval_s: float = 1.0  # how often the read model looks for new MDMS versions
     registry_refresh_s: float = 300.0  # how often the registry snapshot is retaken
     audit_sync: bool = False  # fsync the audit log after every entry
+    audit_checkpoint_s: float | None = 3600.0  # a signed checkpoint per hour (None: none)
     max_range_days: int = 31  # longest time range of one readings request
     max_export_days: int = 31
 

@@ -24,6 +24,7 @@ ACCESS_DB = "access.db"
 SIGNING_KEY = "signing.key"
 AUDIT_LOG = "audit.log"
 AUDIT_KEY = "audit.key"
+CHECKPOINT_KEY = "checkpoint.key"
 
 
 def open_access(state_dir: Path, clock: Clock | None = None, secret_cost: int = 2**14
@@ -69,7 +70,8 @@ class ApiState:
             tokens=TokenIssuer(load_or_create_key(state_dir / SIGNING_KEY), clock,
                                config.token_ttl_s),
             audit=AuditLog(state_dir / AUDIT_LOG, state_dir / AUDIT_KEY, clock,
-                           config.audit_sync),
+                           config.audit_sync, state_dir / CHECKPOINT_KEY,
+                           config.audit_checkpoint_s),
             limiter=RateLimiter(clock, config.rate_limits), data=data,
             policy=Policy(lambda: data.view, consents),
             commands=CommandService(db, clock, data_clock, headend, config.mass_command_meters,
