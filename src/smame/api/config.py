@@ -35,6 +35,9 @@ class ApiConfig:
     console_ttl_s: int = 1800  # console sessions: thirty minutes
     mass_command_meters: int = 100  # above this many meters a command needs a second operator
     approval_ttl_s: int = 3600  # a pending mass command expires after this long
+    # supply-changing meter-commands one operator may send without approval per window
+    operator_window_meters: int = 100
+    operator_window_s: float = 3600.0  # the rolling window of that count
     max_meters_per_command: int = 100_000
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: {
         "read": RateLimit(200.0, 400.0),  # every data access, per client

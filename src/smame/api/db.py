@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS commands (
     submitted_at REAL NOT NULL,
     status TEXT NOT NULL,
     needs_approval INTEGER NOT NULL,
+    approval_reason TEXT,
     decided_by TEXT,
     decided_at REAL,
     hes_correlation_id TEXT,
@@ -60,6 +61,11 @@ CREATE TABLE IF NOT EXISTS commands (
     results TEXT
 );
 """
+
+_ADDED_COLUMNS = {
+    "commands": {"approval_reason": "TEXT"},
+}
+"""Columns added after the first release: added to an older database when it is opened."""
 
 
 class AccessDb:
@@ -80,6 +86,14 @@ class AccessDb:
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")
             self._con.executescript(_SCHEMA)
+            self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._con.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:

@@ -75,7 +75,8 @@ class ApiState:
             limiter=RateLimiter(clock, config.rate_limits), data=data,
             policy=Policy(lambda: data.view, consents),
             commands=CommandService(db, clock, data_clock, headend, config.mass_command_meters,
-                                    config.approval_ttl_s),
+                                    config.approval_ttl_s, config.operator_window_meters,
+                                    config.operator_window_s),
             owns_mdms=owns)
 
     def attach_headend(self, headend) -> None:
