@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS commands (
 
 _ADDED_COLUMNS = {
     "commands": {"approval_reason": "TEXT"},
+    "consents": {"customer_id": "TEXT", "confirmed_by": "TEXT"},
 }
 """Columns added after the first release: added to an older database when it is opened."""
 

@@ -15,7 +15,7 @@ from smame.api.db import AccessDb
 from smame.api.policy import Policy
 from smame.api.ratelimit import RateLimiter
 from smame.api.tokens import TokenIssuer, load_or_create_key
-from smame.clock import Clock, WallClock
+from smame.clock import Clock, WallClock, jst_day
 from smame.mdms import Mdms
 
 __all__ = ["ApiState", "open_access"]
@@ -73,7 +73,7 @@ class ApiState:
                            config.audit_sync, state_dir / CHECKPOINT_KEY,
                            config.audit_checkpoint_s),
             limiter=RateLimiter(clock, config.rate_limits), data=data,
-            policy=Policy(lambda: data.view, consents),
+            policy=Policy(lambda: data.view, consents, lambda: jst_day(data_clock.time())),
             commands=CommandService(db, clock, data_clock, headend, config.mass_command_meters,
                                     config.approval_ttl_s, config.operator_window_meters,
                                     config.operator_window_s),
