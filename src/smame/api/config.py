@@ -51,6 +51,8 @@ class ApiConfig:
     cache_blocks: int = 16  # day blocks of the read model kept in memory
     refresh_interval_s: float = 1.0  # how often the read model looks for new MDMS versions
     registry_refresh_s: float = 300.0  # how often the registry snapshot is retaken
+    statistics_min_meters: int = 10  # k: no statistical group of fewer meters (S6)
+    statistics_dominance: float = 0.5  # nor one where a meter has more than this share
     audit_sync: bool = False  # fsync the audit log after every entry
     audit_checkpoint_s: float | None = 3600.0  # a signed checkpoint per hour (None: none)
     max_range_days: int = 31  # longest time range of one readings request
