@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smame.api.readcache import FAMILIES, family_codes
 from smame.api.statistics import COMPLEMENTARY, DOMINATED, suppress
@@ -81,3 +83,17 @@ def test_a_larger_k_suppresses_every_smaller_group(dataset, tmp_path) -> None:
         assert all(g["suppressed"] for g in body["groups"])
     finally:
         api.close()
+
+
+@given(st.dictionaries(st.integers(0, 30), st.tuples(st.integers(0, 40), st.integers(0, 4)),
+                       max_size=25), st.integers(1, 15))
+def test_suppression_never_leaves_a_small_remainder(groups, k) -> None:
+    counts = {key: n for key, (n, _) in groups.items()}
+    parent = {key: p for key, (_, p) in groups.items()}
+    hidden = suppress(counts, {}, k, 0.5, parent)
+    assert all(counts[key] >= k for key in counts if key not in hidden)
+    for p in set(parent.values()):
+        members = [key for key in counts if parent[key] == p]
+        remainder = sum(counts[key] for key in members if key in hidden)
+        # a parent's total minus its published children never isolates fewer than k meters
+        assert remainder == 0 or remainder >= k or all(key in hidden for key in members)

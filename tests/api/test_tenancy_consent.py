@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.api.support import DAY1, DAY2, Api
 
@@ -97,3 +99,21 @@ def test_tenancies_implied_by_supply_contracts() -> None:
         (date(2026, 1, 1), date(2026, 5, 1)), (date(2026, 6, 1), None)]
     assert tenancies[0].customer_id != tenancies[1].customer_id
     assert all(t.derived for t in tenancies)
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 30), st.booleans()),
+                min_size=1, max_size=8))
+def test_derived_tenancies_cover_the_supply_without_overlap(periods) -> None:
+    from datetime import date, timedelta
+
+    from smame.api.registry_view import Contract, derived_tenancies
+
+    sp, base = "0300000000000000000001", date(2026, 1, 1)
+    contracts = sorted((Contract(sp, "R01", base + timedelta(a), None if open_
+                                 else base + timedelta(a + n)) for a, n, open_ in periods),
+                       key=lambda c: c.valid_from)
+    tenancies = derived_tenancies(sp, contracts)
+    for day in (base + timedelta(k) for k in range(100)):
+        supplied = any(c.covers(day) for c in contracts)
+        holders = [t for t in tenancies if t.covers(day)]
+        assert len(holders) == (1 if supplied else 0), day
