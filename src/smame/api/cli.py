@@ -292,6 +292,10 @@ def audit_verify(
         console.print(f"audit log intact: {report.entries} entries, head seq "
                       f"{report.head_seq}, hash {report.head_hash}"
                       + ("" if key else " (no audit key: MACs not checked)"))
+        for anchor in anchors:
+            console.print(f"  holds the signed checkpoint of {anchor.time} (seq {anchor.seq}, "
+                          f"key fingerprint {fingerprint(bytes.fromhex(anchor.public_key))})",
+                          soft_wrap=True)
         return
     err.print(f"[red]audit log tampered:[/] {len(report.problems)} problem(s)")
     for problem in report.problems[:50]:
