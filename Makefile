@@ -2,6 +2,8 @@
 # Both create .venv and install the project when needed.
 
 PYTHON ?= python3
+# The demo's API and console: make demo PORT=8081, or PORT=0 for any free port.
+PORT ?= 8080
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/smame demo
+	$(BIN)/smame demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,10 +1,12 @@
 """`make demo` runs `smame demo`: it must show the day it promises."""
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -63,11 +65,11 @@ def test_demo_leaves_a_working_api_and_console():
                 break
         text = "".join(lines)
         announced = re.search(r"Operator console: (\S+)", text)
-        login = re.search(r"operator-1\s+client id (\S+)\s+secret (\S+)", text)
+        login = re.search(r"operator-1\s+client id (\S+)\s+login file (\S+)", text)
         assert announced, f"the demo did not announce its console:\n{text}"
         assert login, f"the demo did not print the logins:\n{text}"
         console_url = announced.group(1)
-        client_id, secret = login.groups()
+        client_id, secret = login[1], json.loads(Path(login[2]).read_text())["client_secret"]
         page = httpx.get(console_url, follow_redirects=True)  # the console asks for a login
         assert page.status_code == 200
         assert "login" in str(page.url)

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smame.analytics import cli as analytics_cli
 from smame.api import cli as api_cli
+from smame.clirun import CliError, console, new_app, run_app
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
 from smame.hes import cli as hes_cli
 from smame.mdms import cli as mdms_cli
+from smame.messages import LANGUAGES, set_language, tr
 
-app = typer.Typer(
-    name="smame",
-    help="smame (スマメ): Japan's next-generation smart meter system.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-fleet_app = typer.Typer(help="Simulate fleets of next-generation meters.", no_args_is_help=True)
+__all__ = ["CliError", "app", "main", "run_app"]
+
+app = new_app("smame (スマメ): Japan's next-generation smart meter system.", name="smame")
+fleet_app = new_app("Simulate fleets of next-generation meters.")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(dlms_cli.app, name="meter")
 app.add_typer(echonet_cli.app, name="broute")
@@ -40,12 +35,33 @@ app.add_typer(api_cli.audit_app, name="audit")
 app.command("cba")(analytics_cli.cba)
 app.add_typer(analytics_cli.analyze_app, name="analyze")
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit code 2."""
+@app.callback(epilog="Exit status: 0 done; 1 ran, but some or all of it failed (e.g. a "
+                     "command that failed on a meter); 2 nothing done (bad arguments, missing "
+                     "or unwritable files).")
+def _smame(lang: Annotated[str | None, typer.Option(
+        help="Language of messages: en or ja (default: LC_ALL, LC_MESSAGES or LANG).")
+        ] = None) -> None:
+    """smame (スマメ): Japan's next-generation smart meter system."""
+    if lang is not None and lang not in LANGUAGES:
+        raise CliError(f"--lang {lang!r}: choose {' or '.join(LANGUAGES)}")
+    set_language(lang)
+
+
+def writable_directory(out: Path, option: str = "--out") -> Path:
+    """Create ``out`` (and its parents) for output, or a one-line :class:`CliError`."""
+    if out.exists() and not out.is_dir():
+        raise CliError(tr("--out {out} is a file, not a directory", out=out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".smame-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(tr("--out {out}: cannot write: {reason}", out=out,
+                          reason=exc.strerror or exc)) from None
+    return out
 
 
 def parse_day(text: str) -> date:
@@ -85,7 +101,7 @@ def fleet_simulate(
     from smame.meter.simulate import simulate
 
     if days <= 0:
-        raise CliError(f"--days must be > 0, got {days}")
+        raise CliError(tr("--days must be > 0, got {days}", days=days))
     if workers <= 0 or shard_meters <= 0:
         raise CliError("--workers and --shard-meters must be > 0")
     try:
@@ -100,19 +116,24 @@ def fleet_simulate(
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    writable_directory(out)
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("simulate", total=meters * days * 1440)
-        summary = simulate(config, days, out, shard_meters, workers,
-                           lambda done: progress.advance(task, done), readings)
+        try:
+            summary = simulate(config, days, out, shard_meters, workers,
+                               lambda done: progress.advance(task, done), readings)
+        except OSError as exc:
+            raise CliError(tr("--out {out}: cannot write: {reason}", out=out,
+                              reason=exc.strerror or exc)) from None
     energy = summary["energy_kwh"]
-    console.print(
-        f"[green]{'wrote' if readings else 'simulated'}[/] {summary['rows']:,} readings of "
-        f"{meters:,} meters × {days} day(s) "
-        f"in {summary['shards']} shard(s) to {out}  "
-        f"({summary['meter_minutes_per_s'] / 1e6:.1f} M meter-minutes/s)"
-    )
+    console.print(tr(
+        "{wrote} {rows:,} readings of {meters:,} meters × {days} day(s) in {shards} shard(s) "
+        "to {out}  ({rate:.1f} M meter-minutes/s)",
+        wrote=f"[green]{tr('wrote') if readings else tr('simulated')}[/]", rows=summary["rows"],
+        meters=meters, days=days, shards=summary["shards"], out=out,
+        rate=summary["meter_minutes_per_s"] / 1e6))
     console.print(f"import {energy['import']:,.1f} kWh, export {energy['export']:,.1f} kWh; "
                   f"events {summary['events']}")
 
@@ -146,20 +167,12 @@ def demo(
         run_demo(console, meters=meters, seed=seed, speed=speed,
                  port=console_port if serve else None, serve_for=serve_for)
     except ListenError as exc:
-        raise CliError(exc.strerror) from exc
-
-
-def run_app(typer_app: typer.Typer) -> None:
-    """Run a Typer app with user errors (:class:`CliError`) as one line and exit code 2."""
-    try:
-        typer_app()
-    except CliError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
+        raise CliError(tr("{reason}; choose another port: --port N, or make demo PORT=N "
+                          "(0: any free port)", reason=exc.strerror)) from exc
 
 
 def main() -> None:
-    run_app(app)
+    run_app(app, "smame")
 
 
 if __name__ == "__main__":

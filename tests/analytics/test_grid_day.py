@@ -117,6 +117,7 @@ def test_the_day_voltage_and_the_cli_reports(tmp_path) -> None:
                               DAY.isoformat(), "--out", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=120, check=False)
     assert missing.returncode == 2
-    assert "is not an MDMS data directory" in missing.stderr
+    assert "--data" in missing.stderr
+    assert "does not exist" in missing.stderr
     assert not (tmp_path / "nowhere").exists()
     assert not (tmp_path / "x").exists()

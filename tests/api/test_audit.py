@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from typer.testing import CliRunner
@@ -24,6 +25,27 @@ def _verify(api: Api) -> tuple[int, str]:
     result = CliRunner().invoke(audit_app, ["verify", "--data", str(api.config.data_dir)],
                                 catch_exceptions=False)
     return result.exit_code, " ".join((result.output + (result.stderr or "")).split())
+
+
+def _forge(lines: list[bytes], number: int, key: bytes | None = None) -> list[bytes]:
+    """The log with entry ``number`` (from 0) changed and every hash and link after it
+    recomputed — and the MACs too, given the audit key."""
+    forged, prev = [], None
+    for at, raw in enumerate(lines):
+        entry = json.loads(raw)
+        if at == number:
+            entry["client"] = "someone-else"
+        if prev is not None:
+            entry["prev"] = prev
+        body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False).encode()
+        entry["hash"] = hashlib.sha256(entry["prev"].encode() + canonical).hexdigest()
+        if key is not None:
+            entry["mac"] = hmac.new(key, entry["hash"].encode(), hashlib.sha256).hexdigest()
+        prev = entry["hash"]
+        forged.append(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    return forged
 
 
 def _traffic(api: Api, dataset) -> None:
@@ -87,20 +109,7 @@ def test_editing_any_line_is_detected(api: Api, dataset) -> None:
     assert _verify(api)[0] == 1
 
     # rewrite an entry and recompute its hash and every later link, without the key
-    forged, prev = [], None
-    for number, raw in enumerate(original):
-        entry = json.loads(raw)
-        if number == 2:
-            entry["client"] = "someone-else"
-        if prev is not None:
-            entry["prev"] = prev
-        body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=False).encode()
-        entry["hash"] = hashlib.sha256(entry["prev"].encode() + canonical).hexdigest()
-        prev = entry["hash"]
-        forged.append(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n")
-    _write(api, forged)
+    _write(api, _forge(original, 2))
     code, out = _verify(api)
     assert code == 1
     assert "MAC does not match" in out
@@ -159,3 +168,101 @@ def test_a_line_torn_by_a_crash_is_set_aside_and_the_chain_goes_on(api: Api, dat
     (aside,) = log.parent.glob(log.name + ".torn-*")
     assert aside.read_bytes() == torn
     assert b"".join(_lines(api)[: len(whole)]) == b"".join(whole)  # nothing before it changed
+
+
+def _audit_cli(api: Api, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(audit_app, [*args, "--data", str(api.config.data_dir)],
+                                catch_exceptions=False)
+    return result.exit_code, " ".join((result.output + (result.stderr or "")).split())
+
+
+def _head_path(api: Api):
+    return api.state.audit.head_path
+
+
+def test_cutting_entries_and_rewriting_the_head_without_the_key_is_detected(
+        api: Api, dataset) -> None:
+    _traffic(api, dataset)
+    original = _lines(api)
+    kept = json.loads(original[-3])
+    _write(api, original[:-2])
+    _head_path(api).write_text(json.dumps({"seq": kept["seq"], "hash": kept["hash"]}))
+    code, out = _verify(api)
+    assert code == 1
+    assert "head file's MAC does not match" in out
+    _head_path(api).unlink()  # or remove the head altogether
+    code, out = _verify(api)
+    assert code == 1
+    assert "head file is missing" in out
+
+
+def test_a_signed_checkpoint_exposes_truncation_and_rewriting_after_it(
+        api: Api, dataset, tmp_path) -> None:
+    _traffic(api, dataset)
+    saved = (_lines(api), _head_path(api).read_bytes())  # what an insider keeps aside
+    _traffic(api, dataset)
+    anchor = tmp_path / "anchor.json"
+    code, out = _audit_cli(api, "checkpoint", "--out", str(anchor))
+    assert code == 0, out
+    assert "key fingerprint" in out
+    document = json.loads(anchor.read_text())
+    assert document["seq"] == len(_lines(api)) - 1  # the last entry records the checkpoint
+    assert document["seq"] > len(saved[0])
+    _traffic(api, dataset)
+    code, out = _audit_cli(api, "verify", "--checkpoint", str(anchor))
+    assert code == 0
+    assert f"holds the signed checkpoint of {document['time']} (seq {document['seq']}" in out
+
+    # an insider cuts the log back to before the checkpoint and puts back the head file
+    # saved then: every MAC holds, so the log alone cannot tell ...
+    _write(api, saved[0])
+    _head_path(api).write_bytes(saved[1])
+    assert _verify(api)[0] == 0
+    # ... but the checkpoint kept outside can
+    code, out = _audit_cli(api, "verify", "--checkpoint", str(anchor))
+    assert code == 1
+    assert f"records seq {document['seq']}: entries were removed from the end" in out
+
+    # a checkpoint edited to claim less is refused: its signature no longer holds
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**document, "seq": document["seq"] - 5}))
+    code, out = _audit_cli(api, "verify", "--checkpoint", str(forged))
+    assert code == 2
+    assert "signature does not hold" in out
+    assert _audit_cli(api, "checkpoint", "--out", str(anchor))[0] == 2  # never overwritten
+
+
+def test_rewriting_with_the_audit_key_contradicts_a_checkpoint(api: Api, dataset,
+                                                               tmp_path) -> None:
+    _traffic(api, dataset)
+    anchor = tmp_path / "anchor.json"
+    assert _audit_cli(api, "checkpoint", "--out", str(anchor))[0] == 0
+    key = (api.config.state / "audit.key").read_bytes()
+    forged = _forge(_lines(api), 1, key)
+    _write(api, forged)
+    last = json.loads(forged[-1])
+    head = hmac.new(key, f"head:{last['seq']}:{last['hash']}".encode(), hashlib.sha256)
+    _head_path(api).write_text(json.dumps({"seq": last["seq"], "hash": last["hash"],
+                                           "mac": head.hexdigest()}))
+    assert _verify(api)[0] == 0  # whoever holds the key can rewrite the log ...
+    code, out = _audit_cli(api, "verify", "--checkpoint", str(anchor))
+    assert code == 1  # ... but not the checkpoint kept elsewhere
+    assert "differs from the signed checkpoint" in out
+
+
+def test_the_server_writes_a_signed_checkpoint_every_interval(api: Api, dataset) -> None:
+    from smame.api.checkpoint import read_checkpoint
+
+    _traffic(api, dataset)
+    folder = api.state.audit.checkpoint_dir
+    assert len(list(folder.glob("checkpoint-*.json"))) == 1
+    _traffic(api, dataset)
+    assert len(list(folder.glob("checkpoint-*.json"))) == 1  # not yet an hour later
+    api.clock.advance(api.config.audit_checkpoint_s)
+    _traffic(api, dataset)
+    files = sorted(folder.glob("checkpoint-*.json"))
+    assert len(files) == 2
+    anchors = [read_checkpoint(f) for f in files]
+    assert anchors[0].seq < anchors[1].seq
+    assert api.state.audit.verify(checkpoints=tuple(anchors)).ok
+    assert (api.config.state / "checkpoint.pub").read_text().strip() == anchors[0].public_key

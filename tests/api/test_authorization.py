@@ -53,6 +53,8 @@ MATRIX: dict[str, dict[str, int]] = {
     # the opted-out service point is supplied by "retailer_other" (R01)
     "GET /v1/meters/{OPT}/readings?date={D}": row(404, distribution=409, retailer_other=409,
                                                   auditor=403, admin=403),
+    "GET /v1/statistics/consumption?date={D}": row(
+        200, gas=403, water=403, auditor=403, admin=403),  # no consent: nobody singled out
     "GET /v1/fleet/summary": row(403, distribution=200),
     "GET /v1/fleet/collection?date={D}": row(403, distribution=200),
     "GET /v1/fleet/outages?date={D}": row(403, distribution=200),

@@ -143,3 +143,40 @@ def test_commands_without_a_head_end_are_refused_clearly(api: Api, dataset) -> N
                                               "meter_ids": [dataset.meters[0]]})
     assert answer.status_code == 503
     assert "head-end" in answer.json()["detail"]
+
+
+def test_splitting_a_mass_command_does_not_escape_the_two_person_rule(dataset,
+                                                                       tmp_path) -> None:
+    api = Api(dataset, tmp_path, mass_command_meters=10, operator_window_meters=10)
+    hes = FakeHeadEnd(dataset.meters, api.state.data_clock)
+    api.state.attach_headend(hes)
+    try:
+        login = api.new_client("distribution", name="operator-1")
+        first, second = api.token_for(*login), _operator(api, "operator-2")
+        meters = dataset.meters
+        one = api.post("/v1/commands", first, {"kind": "set_limit", "meter_ids": meters[:9],
+                                               "amps": 30}).json()
+        assert one["status"] != "pending_approval"
+        two = api.post("/v1/commands", first, {"kind": "disconnect",
+                                               "meter_ids": meters[9:18]}).json()
+        assert two["status"] == "pending_approval"  # 18 meter-commands within the hour
+        assert "9 meter-commands by this operator in the last 3600 s" in two["approval"][
+            "reason"]
+        # reads do not count, and the window is the operator's own
+        assert api.post("/v1/commands", first, {"kind": "clock_sync",
+                                                "meter_ids": meters[:9]}).json()[
+            "status"] != "pending_approval"
+        assert api.post("/v1/commands", second, {"kind": "disconnect",
+                                                 "meter_ids": meters[9:18]}).json()[
+            "status"] != "pending_approval"
+        api.run(hes.commands.drain)
+        assert api.post(f"/v1/commands/{two['correlation_id']}/approve",
+                        second).status_code == 200
+        api.clock.advance(api.config.operator_window_s)  # the window rolls on
+        first = api.token_for(*login)
+        three = api.post("/v1/commands", first, {"kind": "set_limit",
+                                                 "meter_ids": meters[:9], "amps": 40}).json()
+        assert three["status"] != "pending_approval"
+        assert three["approval"]["reason"] is None
+    finally:
+        api.close()

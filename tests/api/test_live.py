@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 from datetime import date, datetime
@@ -50,6 +52,7 @@ async def _demo_then_console(work: Path, out: io.StringIO) -> dict:
             system, drive, mdms, ApiConfig(work / "mdms"), port=0, console=console, stop=stop,
             ready=started.set_result))
         live = await started
+        found["logins"] = dict(live.logins)
         client_id, secret = live.logins["operator-1"]
         async with httpx.AsyncClient(base_url=live.url) as http:
             token = (await http.post("/v1/oauth/token", data={
@@ -87,6 +90,12 @@ def test_the_api_on_a_collected_day_serves_it_and_commands_reach_meters(tmp_path
     assert "Operator console: http://127.0.0.1:" in printed
     assert "operator-1 client id smc_" in printed
     assert "operator-2" in printed
+    for name, (client_id, secret) in found["logins"].items():
+        assert secret not in printed  # never two operators' secrets on one console
+        path = tmp_path / "mdms" / "api" / "logins" / f"{name}.json"
+        assert f"{name} client id {client_id} login file {path} (mode 0600)" in printed
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert json.loads(path.read_text())["client_secret"] == secret
     closed = [s for s in found["collection"]["slots"] if s["received"]]
     assert len(closed) >= 4
     assert all(s["rate"] == 1.0 for s in closed)

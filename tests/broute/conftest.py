@@ -27,7 +27,7 @@ PASSWORD = "0123456789AB"
 @pytest.fixture
 def live() -> LiveMeter:
     """Four meters since 00:00 JST the day before START, on a clock stopped at START."""
-    return LiveMeter.build(SimulatedClock(START), meters=4, seed=3)
+    return LiveMeter.build(SimulatedClock(START), meters=4, seed=3, history_days=1)
 
 
 @pytest.fixture
@@ -103,8 +103,12 @@ SMAME_FLEET = ["--meters", "3", "--seed", "5", "--speed", "0.01", "--start",
 def smame():
     procs: list[subprocess.Popen] = []
 
-    def start(*args: str) -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "smame.echonet.cli", *args, *SMAME_FLEET],
+    def start(*args: str, history_days: int | None = 1) -> str:
+        """Start ``smame broute *args`` on the tests' fleet; ``history_days`` None serves
+        the command's default history."""
+        days = [] if history_days is None else ["--history-days", str(history_days)]
+        proc = subprocess.Popen([sys.executable, "-m", "smame.echonet.cli", *args, *SMAME_FLEET,
+                                 *days],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         line = proc.stdout.readline()  # the ready line, printed once the node listens

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from smame.cli import CliError
+from smame.clock import SimulatedClock
+from smame.echonet import EOJ
+from smame.echonet import edt as enc
 from smame.echonet.cli import app
+from smame.echonet.client import UdpTransport
+from smame.echonet.live import LiveMeter
 
-from .test_real_clients import FLEET, _expected
+from .test_real_clients import FLEET, START, _expected
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -30,11 +37,37 @@ def test_get_over_udp(smame) -> None:
     assert lines[2] == "55 not available"
 
 
+def test_serve_keeps_45_days_of_history(smame) -> None:
+    """SPEC M3: E5 = 44 reaches the 45th day back, as a meter keeping 45 days does."""
+    smame("serve", "--host", "127.0.0.4", "--port", "3621", history_days=None)
+    expected = LiveMeter.build(SimulatedClock(datetime.fromisoformat(START + "+09:00")),
+                               meters=3, seed=5)
+
+    async def main() -> dict[int, bytes | None]:
+        transport = UdpTransport("127.0.0.4", 3621)
+        client = await transport.open(("127.0.0.1", 0))
+        try:
+            return await client.set_get({0xE5: b"\x2c"}, [0xE2])
+        finally:
+            transport.close()
+
+    day, values = enc.decode_history1(asyncio.run(main())[0xE2])
+    assert day == 44
+    obj = expected.node.objects[EOJ(0x02, 0x88, 0x01)]
+    assert obj.set(0xE5, b"\x2c")
+    assert None not in values  # all 48 half hours of the 45th day are kept
+    assert values == enc.decode_history1(obj.get(0xE2))[1]
+
+
 @pytest.mark.parametrize("args", [
     ["serve", "--host", "localhost"],
     ["serve", "--host", "127.0.0.5", "--port", "70000"],
     ["serve", "--host", "127.0.0.5", "--speed", "0"],
     ["serve", "--host", "127.0.0.5", "--meter-id", "5"],
+    ["serve", "--host", "127.0.0.5", "--history-days", "46"],
+    ["dongle", "--rbid", "0" * 32, "--password", "p", "--history-days", "0"],
+    ["dongle", "--rbid", "0" * 32, "--password", "p", "--reply-delay", "-1"],
+    ["dongle", "--rbid", "0" * 32, "--password", "p", "--session-lifetime", "5"],
     ["dongle", "--rbid", "short", "--password", "x"],
     ["dongle", "--rbid", "0" * 32, "--password", "p", "--model", "bp99"],
     ["get", "E0"],

@@ -115,7 +115,6 @@ def test_history_settings_are_validated(node) -> None:
         assert request(node, ESV.SETC, [Property(0xED, bad)]).esv == ESV.SETC_SNA
     assert request(node, ESV.SETC, [Property(0xEF, good2[:6] + b"\x0a")]).esv == ESV.SET_RES
     assert request(node, ESV.SETC, [Property(0xEF, good2[:6] + b"\x0b")]).esv == ESV.SETC_SNA
-    assert request(node, ESV.SETC, [Property(0x81, b"\x08")]).esv == ESV.SET_RES
 
 
 def test_setget(node) -> None:

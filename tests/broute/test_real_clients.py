@@ -19,6 +19,7 @@ from pychonet import ECHONETAPIClient, LowVoltageSmartElectricEnergyMeter
 from pychonet.lib.udpserver import UDPServer
 
 from smame.clock import SimulatedClock
+from smame.echonet.client import UdpTransport
 from smame.echonet.live import LiveMeter
 
 from .conftest import PASSWORD, RBID
@@ -29,7 +30,7 @@ FLEET = ["--meters", "3", "--seed", "5", "--speed", "0.01", "--start", START]
 
 def _expected() -> LiveMeter:
     return LiveMeter.build(SimulatedClock(datetime.fromisoformat(START + "+09:00")),
-                           meters=3, seed=5)
+                           meters=3, seed=5, history_days=1)
 
 
 def test_pychonet_reads_power_and_energy_over_udp(smame) -> None:
@@ -86,3 +87,38 @@ def test_momonga_wrong_password_fails_the_join(smame, tmp_path) -> None:
     mo.internal_xmit_interval = 0
     with pytest.raises(MomongaSkJoinFailure):
         mo.open()
+
+
+def test_pychonet_receives_the_inf_when_another_controller_sets_0x81(smame) -> None:
+    smame("serve", "--host", "127.0.0.2")
+    host = "127.0.0.2"
+
+    async def main() -> tuple[list[bool], object]:
+        udp = UDPServer(local_ip="127.0.0.1")
+        udp.run("0.0.0.0", 3610, loop=asyncio.get_running_loop())
+        api = ECHONETAPIClient(udp)
+        api.configure(logger=lambda *args: None)
+        pushed = asyncio.Event()
+        received: list[bool] = []
+
+        async def on_receive(is_push: bool) -> None:
+            received.append(is_push)
+            if is_push:
+                pushed.set()
+
+        transport = UdpTransport(host)
+        other = await transport.open(("127.0.0.1", 0))
+        try:
+            assert await api.discover(host)
+            assert await api.getAllPropertyMaps(host, 0x02, 0x88, 0x01)
+            api.register_async_receive_callbacks(host, 0x02, 0x88, 0x01, on_receive)
+            await other.set({0x81: b"\x08"})  # another HEMS moves the meter
+            await asyncio.wait_for(pushed.wait(), 10)
+            return received, api._state[host]["instances"][0x02][0x88][0x01].get(0x81)
+        finally:
+            transport.close()
+            udp.close()
+
+    received, location = asyncio.run(main())
+    assert received == [True]  # pychonet got an unsolicited frame from the meter object
+    assert location == b"\x08"  # pychonet never read 0x81: the value came with the INF

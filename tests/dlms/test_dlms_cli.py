@@ -60,6 +60,7 @@ def test_serve_writes_a_manifest(tmp_path):
     document = json.loads(manifest.read_text())
     assert document["format"] == "smame-meter-manifest/1"
     assert document["client_sap"] == {"management": 1, "public": 16}
+    assert document["security"]["invocation_counter"] == "0.0.43.1.1.255"
     assert [m["meter_id"] for m in document["meters"]] == [100000001, 100000002, 100000003]
     assert all(m["port"] > 0 and m["server_sap"] == 1 for m in document["meters"])
     assert document["meters"][0]["logical_device_name"] == "SMM100000001"

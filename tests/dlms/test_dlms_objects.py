@@ -46,15 +46,15 @@ def clock_range(start, end) -> RangeDescriptor:
     return RangeDescriptor(restricting_object=clock, from_value=start, to_value=end)
 
 
-def test_public_client_reads_name_and_clock_and_nothing_else(endpoint, meter):
+def test_public_client_reads_name_and_clock_but_no_meter_data(endpoint, meter):
     client = public_client(endpoint)
     client.associate()
     assert get(client, IC.DATA, "0.0.42.0.0.255", 2) == f"SMM{meter.meter_id}".encode()
     stamp, _status = datetime_from_bytes(bytes(get(client, IC.CLOCK, "0.0.1.0.0.255", 2)))
     assert int(stamp.timestamp()) == meter.time
     for interface, name in [(IC.REGISTER, "1.0.1.8.0.255"), (IC.PROFILE_GENERIC, "1.0.99.1.0.255"),
-                            (IC.LIMITER, "0.0.17.0.0.255"), (IC.ASSOCIATION_LN, "0.0.40.0.0.255"),
-                            (IC.DATA, "0.0.43.1.0.255")]:
+                            (IC.LIMITER, "0.0.17.0.0.255"), (IC.SECURITY_SETUP, "0.0.43.0.0.255"),
+                            (IC.DATA, "0.0.94.81.1.255")]:
         with pytest.raises(DataResultError, match="READ_WRITE_DENIED"):
             client.get(attr(interface, name, 2))
     response = client.set(attr(IC.CLOCK, "0.0.1.0.0.255", 2),

@@ -9,7 +9,7 @@ from dlms_cosem.protocol import acse, xdlms
 from smame.dlms import DEMO_KEYS, MeterEndpoint, ServerConfig
 from smame.dlms.server import FrameRejected, ProtocolError, Released
 from smame.dlms.wrapper import Frame, WrapperDecoder, encode_frame
-from tests.dlms.support import IC, SC, ManualSession, attr, public_client, value, wrap
+from tests.dlms.support import SC, ManualSession, public_client, value, wrap
 
 GET_NAME = bytes((192, 1, 0xC1, 0, 1, 0, 0, 42, 0, 0, 255, 2, 0))
 
@@ -104,14 +104,3 @@ def test_release_forms(endpoint):
     assert session.connection.association(1) is not None
     events = session.connection.receive_data(wrap(b"\x62\x00", 1))
     assert Released(1) in events
-
-
-def test_public_invocation_counter_option(meter):
-    endpoint = MeterEndpoint(meter, DEMO_KEYS,
-                             config=ServerConfig(public_invocation_counter=True))
-    session = ManualSession(endpoint, counter=41)
-    session.associate()
-    client = public_client(endpoint)
-    client.associate()
-    assert value(client.get(attr(IC.DATA, "0.0.43.1.0.255", 2))) == (
-        endpoint.security.client_counter + 1) == 43

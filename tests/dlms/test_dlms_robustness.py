@@ -157,6 +157,9 @@ def recorded_frames() -> tuple[bytes, ...]:
 
     client.get(attr(IC.DATA, "0.0.42.0.0.255", 2))
     client.get(attr(IC.CLOCK, "0.0.1.0.0.255", 2))
+    for index in (2, 3, 4, 5, 6, 8, 9):  # the public association's own view
+        client.get(attr(IC.ASSOCIATION_LN, "0.0.40.0.0.255", index))
+    client.get(attr(IC.DATA, "0.0.43.1.1.255", 2))
     client.set(attr(IC.LIMITER, "0.0.17.0.0.255", 3), b"\x12\x00\x1e")
     rd = RangeDescriptor(CaptureObject(attr(IC.CLOCK, "0.0.1.0.0.255", 2)),
                          from_epoch(0), from_epoch(2**31))

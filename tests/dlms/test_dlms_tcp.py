@@ -93,6 +93,36 @@ def test_public_client_over_tcp(endpoint, meter):
     assert "READ_WRITE_DENIED" in refused
 
 
+def test_dlms_cosem_learns_the_counter_publicly_then_associates_ciphered_twice(endpoint,
+                                                                              meter):
+    counter = attr(IC.DATA, "0.0.43.1.0.255", 2)
+
+    def learn(port: int) -> int:
+        client = tcp_client(port, 16)
+        with client.session():
+            return value(client.get(counter))
+
+    def manage(port: int, first_counter: int) -> bytes:
+        client = tcp_client(port, 1, first_counter=first_counter)
+        with client.session():
+            return value(client.get(attr(IC.DATA, "0.0.42.0.0.255", 2)))
+
+    def scenario(port: int) -> list[tuple[int, bytes, int]]:
+        sessions = []
+        for _ in range(2):
+            learned = learn(port)
+            name = manage(port, learned)
+            sessions.append((learned, name, endpoint.security.client_counter))
+        return sessions
+
+    sessions = asyncio.run(serving(endpoint, lambda port: in_thread(scenario, port)))
+    (first, name_one, last_one), (second, name_two, last_two) = sessions
+    assert name_one == name_two == f"SMM{meter.meter_id}".encode()
+    assert first == 0
+    assert second == last_one + 1  # the lowest counter the meter accepts next
+    assert last_two > second  # the second session counted upward from the learned value
+
+
 def test_commands_over_tcp_change_the_meter_and_a_reservation_executes(endpoint, meter, fleet):
     at = fleet.time + 1800
     from smame.dlms import axdr

@@ -8,9 +8,17 @@ import asyncio
 import socket
 
 import pytest
-from gurux_dlms import GXByteBuffer, GXReplyData
-from gurux_dlms.enums import Authentication, InterfaceType, Security
-from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSRegister
+from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
+from gurux_dlms.enums import AccessMode, Authentication, InterfaceType, ObjectType, Security
+from gurux_dlms.objects import (
+    GXDLMSAssociationLogicalName,
+    GXDLMSClock,
+    GXDLMSData,
+    GXDLMSObjectCollection,
+    GXDLMSProfileGeneric,
+    GXDLMSRegister,
+    GXDLMSSecuritySetup,
+)
 from gurux_dlms.secure import GXDLMSSecureClient
 
 from smame.clock import from_epoch
@@ -20,7 +28,8 @@ from tests.dlms.support import HOST
 from tests.dlms.test_dlms_tcp import in_thread, serving
 
 
-def gurux_client(sap: int, authentication_key: bytes) -> GXDLMSSecureClient:
+def gurux_client(sap: int, authentication_key: bytes,
+                 invocation_counter: int = 0) -> GXDLMSSecureClient:
     client = GXDLMSSecureClient(True, sap, 1, Authentication.HIGH_GMAC, None,
                                 InterfaceType.WRAPPER)
     cipher = client.ciphering
@@ -28,18 +37,38 @@ def gurux_client(sap: int, authentication_key: bytes) -> GXDLMSSecureClient:
     cipher.systemTitle = b"GRX00001"
     cipher.blockCipherKey = bytearray(DEMO_KEYS.encryption_key)
     cipher.authenticationKey = bytearray(authentication_key)
+    cipher.invocationCounter = invocation_counter
     return client
+
+
+class GuruxRefusedError(Exception):
+    """The meter answered a Gurux request with a Data-Access-Result other than success."""
+
+    def __init__(self, error: int) -> None:
+        super().__init__(f"data access result {error}")
+        self.error = error
 
 
 class GuruxSession:
     """How Gurux's own examples drive a meter: frames out, bytes in until a reply is whole,
     receiver-ready for the next block."""
 
-    def __init__(self, port: int, sap: int, authentication_key: bytes,
-                 max_pdu: int = 256) -> None:
-        self.client = gurux_client(sap, authentication_key)
-        self.client.maxReceivePDUSize = max_pdu  # small: the profile comes in blocks
+    def __init__(self, port: int, client: GXDLMSClient, max_pdu: int = 256) -> None:
+        self.client = client
+        self.client.maxReceivePDUSize = max_pdu  # small: long answers come in blocks
         self.socket = socket.create_connection((HOST, port), timeout=20)
+
+    @classmethod
+    def management(cls, port: int, authentication_key: bytes = DEMO_KEYS.authentication_key,
+                   invocation_counter: int = 0) -> GuruxSession:
+        return cls(port, gurux_client(1, authentication_key, invocation_counter))
+
+    @classmethod
+    def public(cls, port: int) -> GuruxSession:
+        """Client SAP 16, no authentication, no security: what a standard client tries
+        first."""
+        return cls(port, GXDLMSClient(True, 16, 1, Authentication.NONE, None,
+                                      InterfaceType.WRAPPER))
 
     def exchange(self, frames) -> GXReplyData:
         reply = GXReplyData()
@@ -59,12 +88,31 @@ class GuruxSession:
 
     def associate(self) -> None:
         self.client.parseAareResponse(self.exchange(self.client.aarqRequest()).data)
-        challenge = self.exchange(self.client.getApplicationAssociationRequest())
-        self.client.parseApplicationAssociationResponse(challenge.data)
+        if self.client.authentication == Authentication.HIGH_GMAC:
+            challenge = self.exchange(self.client.getApplicationAssociationRequest())
+            self.client.parseApplicationAssociationResponse(challenge.data)
+
+    def try_associate(self) -> str:
+        """"associated", or the name of what Gurux raised when the meter refused; the
+        connection is closed either way."""
+        try:
+            self.associate()
+        except Exception as exc:  # Gurux raises its own exception types
+            return type(exc).__name__
+        finally:
+            self.socket.close()
+        return "associated"
 
     def read(self, target, attribute: int):
         reply = self.exchange(self.client.read(target, attribute))
+        if reply.error:
+            raise GuruxRefusedError(reply.error)
         return self.client.updateValue(target, attribute, reply.value)
+
+    def objects(self) -> GXDLMSObjectCollection:
+        """The association's object list, as Gurux reads it before anything else."""
+        return self.client.parseObjects(self.exchange(self.client.getObjectsRequest()).data,
+                                        True)
 
     def close(self) -> None:
         try:
@@ -78,7 +126,7 @@ def test_gurux_reads_clock_registers_and_the_30_minute_profile(endpoint, meter):
     end = from_epoch(meter.fleet.time)
 
     def session(port: int) -> dict:
-        gurux = GuruxSession(port, 1, DEMO_KEYS.authentication_key)
+        gurux = GuruxSession.management(port)
         clock, name = GXDLMSClock("0.0.1.0.0.255"), GXDLMSData("0.0.42.0.0.255")
         imp, exp = GXDLMSRegister("1.0.1.8.0.255"), GXDLMSRegister("1.0.2.8.0.255")
         profile = GXDLMSProfileGeneric("1.0.99.1.0.255")
@@ -117,14 +165,7 @@ def test_gurux_reads_clock_registers_and_the_30_minute_profile(endpoint, meter):
 
 def test_gurux_with_a_wrong_key_is_refused_and_logged(endpoint, meter):
     def session(port: int) -> str:
-        gurux = GuruxSession(port, 1, bytes(16))
-        try:
-            gurux.associate()
-        except Exception as exc:  # Gurux raises its own exception types
-            return type(exc).__name__
-        finally:
-            gurux.socket.close()
-        return "associated"
+        return GuruxSession.management(port, bytes(16)).try_associate()
 
     outcome = asyncio.run(serving(endpoint, lambda port: in_thread(session, port)))
     assert outcome == "GXDLMSException"  # the meter refused the association, not a drop
@@ -148,3 +189,122 @@ def test_gurux_deciphers_the_interval_and_last_gasp_pushes(endpoint, meter):
     assert (period, imp, exp) == (30, meter.import_register, meter.export_register)
     setup, _name, (_when, code) = opened[1].value
     assert (bytes(setup), code) == (bytes([0, 0, 25, 9, 1, 255]), 31)  # Last Gasp
+
+
+# ---------------------------------------------------------------------------- public client
+
+
+PUBLIC_VIEW = {"0.0.42.0.0.255", "0.0.1.0.0.255", "0.0.40.0.0.255", "0.0.43.1.0.255",
+               "0.0.43.1.1.255"}
+
+
+def test_gurux_public_client_reads_its_object_list_name_clock_and_counter(endpoint, meter):
+    """A standard client's first steps: public association (SAP 16, no security), the
+    object list, then the objects it lists."""
+    def session(port: int) -> dict:
+        gurux = GuruxSession.public(port)
+        try:
+            gurux.associate()
+            objects = gurux.objects()
+            name = objects.findByLN(ObjectType.DATA, "0.0.42.0.0.255")
+            clock = objects.findByLN(ObjectType.CLOCK, "0.0.1.0.0.255")
+            counter = objects.findByLN(ObjectType.DATA, "0.0.43.1.1.255")
+            association = objects.findByLN(ObjectType.ASSOCIATION_LOGICAL_NAME,
+                                           "0.0.40.0.0.255")
+            gurux.read(name, 2)
+            gurux.read(clock, 2)
+            gurux.read(counter, 2)
+            for index in (3, 4, 5, 6, 8, 9):
+                gurux.read(association, index)
+            refused = {}
+            for target, index in [(GXDLMSRegister("1.0.1.8.0.255"), 2),
+                                  (GXDLMSSecuritySetup("0.0.43.0.0.255"), 5),
+                                  (association, 7)]:
+                try:
+                    gurux.read(target, index)
+                except GuruxRefusedError as exc:
+                    refused[target.logicalName, index] = exc.error
+        finally:
+            gurux.close()
+        return {"listed": {o.logicalName for o in objects}, "name": name.value,
+                "clock": clock.time.value, "counter": counter.value,
+                "clock_access": [clock.getAccess(i) for i in (2, 3)],
+                "secret_access": association.getAccess(7), "association": association,
+                "refused": refused}
+
+    read = asyncio.run(serving(endpoint, lambda port: in_thread(session, port)))
+    assert read["listed"] == PUBLIC_VIEW
+    assert read["name"] == f"SMM{meter.meter_id}"  # Gurux shows a printable octet string as text
+    assert int(read["clock"].timestamp()) == meter.time
+    assert read["counter"] == endpoint.security.client_counter + 1 == 0
+    assert read["clock_access"] == [AccessMode.READ, AccessMode.READ]
+    assert read["secret_access"] == AccessMode.NO_ACCESS
+    association = read["association"]
+    assert (association.clientSAP, association.serverSAP) == (16, 1)
+    assert association.applicationContextName.contextId == 1  # LN, no ciphering
+    assert association.authenticationMechanismName.mechanismId == Authentication.NONE
+    context = association.xDLMSContextInfo
+    assert (context.maxReceivePduSize, context.maxSendPduSize, context.dlmsVersionNumber) == (
+        2048, 256, 6)
+    assert association.associationStatus == 2
+    assert association.securitySetupReference == "0.0.0.0.0.0"
+    assert read["refused"] == {("1.0.1.8.0.255", 2): 3, ("0.0.43.0.0.255", 5): 3,
+                               ("0.0.40.0.0.255", 7): 3}  # read-write-denied
+
+
+def test_gurux_runs_ciphered_sessions_one_after_another_with_learned_counters(endpoint,
+                                                                             meter):
+    """Learn the counter on the public association, then associate with it as the
+    management client; twice in a row. The first counter again is a replay."""
+    def learn(port: int) -> int:
+        gurux = GuruxSession.public(port)
+        counter = GXDLMSData("0.0.43.1.1.255")
+        try:
+            gurux.associate()
+            gurux.read(counter, 2)
+        finally:
+            gurux.close()
+        return counter.value
+
+    def manage(port: int, counter: int) -> dict:
+        gurux = GuruxSession.management(port, invocation_counter=counter)
+        name, clock = GXDLMSData("0.0.42.0.0.255"), GXDLMSClock("0.0.1.0.0.255")
+        association = GXDLMSAssociationLogicalName("0.0.40.0.0.255")
+        try:
+            gurux.associate()
+            gurux.read(name, 2)
+            gurux.read(clock, 2)
+            objects = gurux.objects()
+            for index in (3, 4, 6, 8, 9):
+                gurux.read(association, index)
+        finally:
+            gurux.close()
+        return {"name": bytes(name.value), "clock": clock.time.value,
+                "objects": len(objects),
+                "association": (association.clientSAP,
+                                association.applicationContextName.contextId,
+                                association.authenticationMechanismName.mechanismId,
+                                association.associationStatus,
+                                association.securitySetupReference)}
+
+    def replay(port: int, counter: int) -> str:
+        return GuruxSession.management(port, invocation_counter=counter).try_associate()
+
+    def scenario(port: int) -> dict:
+        first = learn(port)
+        one = manage(port, first)
+        second = learn(port)
+        two = manage(port, second)
+        return {"counters": (first, second), "sessions": (one, two),
+                "replay": replay(port, first)}
+
+    outcome = asyncio.run(serving(endpoint, lambda port: in_thread(scenario, port)))
+    first, second = outcome["counters"]
+    assert second > first
+    for session in outcome["sessions"]:
+        assert session["name"] == b"SMM%d" % meter.meter_id
+        assert int(session["clock"].timestamp()) == meter.time
+        assert session["objects"] == len(endpoint.model)  # the management view: everything
+        assert session["association"] == (1, 3, Authentication.HIGH_GMAC, 2, "0.0.43.0.0.255")
+    assert outcome["replay"] == "GXDLMSException"
+    assert [e.kind for e in meter.events()].count(EventKind.SECURITY_REPLAY_REJECTED) == 1

@@ -85,3 +85,50 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
                   "--push-grace", "-1")
     assert grace.returncode == 2
     assert "--push-grace cannot be negative" in grace.stderr
+
+
+def test_command_exit_status_says_what_happened(served, tmp_path):
+    """0: every meter succeeded; 1: some failed (JSON says which); 2: nothing sent (item 10)."""
+    manifest, _ = served
+    document = json.loads(manifest.read_text())
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    document["meters"][1]["port"] = closed_port
+    broken = tmp_path / "one-meter-gone.json"
+    broken.write_text(json.dumps(document))
+    good, gone = (m["meter_id"] for m in document["meters"])
+    common = ["--manifest", str(broken), "--demo-keys", "--data", str(tmp_path / "d")]
+    ok = smame("command", "set_limit", "--meter", str(good), "--amps", "30", *common)
+    assert ok.returncode == 0, ok.stderr
+    partial = smame("command", "set_limit", "--meter", str(good), "--meter", str(gone),
+                    "--amps", "30", *common)
+    assert partial.returncode == 1, partial.stderr
+    outcome = json.loads(partial.stdout)
+    assert outcome["status"] == "partial"
+    assert outcome["results"][str(gone)]["ok"] is False
+    assert f"command set_limit partial: 1 of 2 meter(s) succeeded, correlation id " \
+           f"{outcome['correlation_id']}" in partial.stderr.splitlines()[-1]
+    failed = smame("command", "set_limit", "--meter", str(gone), "--amps", "30", *common)
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["status"] == "failed"
+    unread = smame("read", "--meter", str(gone), *common)
+    assert unread.returncode == 1
+    assert "Traceback" not in unread.stderr
+    unknown = smame("command", "set_limit", "--meter", "42", "--amps", "30", *common)
+    assert unknown.returncode == 2
+    assert f"--meter 42 is not in {broken}" in unknown.stderr
+    assert "Exit status: 0" in " ".join(smame("command", "--help").stdout.split())
+
+
+def test_reservation_delay_is_checked_before_anything_is_sent(tmp_path):
+    for delay in ("soon", "0m", "-5m"):
+        result = smame("command", "reserve_limit", "--manifest", str(tmp_path / "none.json"),
+                       "--demo-keys", "--meter", "1", "--amps", "20", "--in", delay)
+        assert result.returncode == 2, result.stderr
+        assert f"--in {delay!r}: give a delay such as 90m" in result.stderr
+    both = smame("command", "reserve_limit", "--manifest", str(tmp_path / "none.json"),
+                 "--demo-keys", "--meter", "1", "--amps", "20", "--in", "2h",
+                 "--at", "2030-01-01T00:00+09:00")
+    assert both.returncode == 2
+    assert "give --at or --in, not both" in both.stderr

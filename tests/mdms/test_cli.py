@@ -104,3 +104,31 @@ def test_bad_file_is_named_with_its_row_and_nothing_is_stored(tmp_path: Path) ->
 ])
 def test_bad_arguments_give_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
     assert expected in run_failing(*args, "--data", str(tmp_path / "d"), cwd=tmp_path)
+
+
+@pytest.mark.parametrize("args", [
+    ["vee"], ["settle", "--date", "2026-07-01"], ["purge"], ["export", "--out", "x.parquet"],
+    ["ingest-feed", "feed.csv"],
+])
+def test_only_ingest_creates_a_store(tmp_path: Path, args: list[str]) -> None:
+    """A mistyped --data is refused in one line and nothing is created (issue 9, item 9)."""
+    typo = tmp_path / "smame-dtaa"
+    line = run_failing(*args, "--data", str(typo), cwd=tmp_path)
+    assert f"--data {typo} does not exist" in line
+    assert not typo.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = run_failing(*args, "--data", str(empty), cwd=tmp_path)
+    assert "not an MDMS store" in line
+    assert list(empty.iterdir()) == []
+
+
+def test_settle_to_an_unwritable_out_is_one_line(fleet_dir: Path, tmp_path: Path) -> None:
+    data = str(tmp_path / "store")
+    run("ingest", str(fleet_dir), "--data", data)
+    line = run_failing("settle", "--date", "2026-07-01", "--data", data, "--format", "csv",
+                       "--out", str(tmp_path / "no" / "such.csv"), cwd=tmp_path)
+    assert "does not exist" in line
+    line = run_failing("settle", "--date", "2026-07-01", "--data", data, "--format", "csv",
+                       "--out", str(tmp_path), cwd=tmp_path)
+    assert "is a directory" in line

@@ -6,16 +6,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
+from smame.clirun import CliError, console, existing_store, new_app
 from smame.yamlfile import ParameterFileError
-
-console = Console()
 
 
 def _fail(message: str) -> NoReturn:
-    from smame.cli import CliError
-
     raise CliError(message)
 
 
@@ -47,8 +43,7 @@ def cba(
     console.print(f"wrote {report}; minimax regret chooses {result.choice!r}")
 
 
-analyze_app = typer.Typer(help="Grid analyses of a day's meter data (S8, A3).",
-                          no_args_is_help=True)
+analyze_app = new_app("Grid analyses of a day's meter data (S8, A3).")
 DataDir = Annotated[Path, typer.Option("--data", help="MDMS data directory.")]
 Day = Annotated[str, typer.Option("--day", help="JST settlement day (YYYY-MM-DD).")]
 Out = Annotated[Path, typer.Option("--out", help="Directory for the report and its plots.")]
@@ -60,7 +55,6 @@ def _analyse_day(data: Path, day: str, out: Path, analysis):
     from datetime import date
 
     from smame.mdms import Mdms
-    from smame.store.catalog import CATALOG_FILE
 
     try:
         when = date.fromisoformat(day)
@@ -68,9 +62,7 @@ def _analyse_day(data: Path, day: str, out: Path, analysis):
         _fail(f"--day {day!r} is not a date (YYYY-MM-DD)")
     if out.exists() and not out.is_dir():
         _fail(f"--out {out} is not a directory")
-    if not (data / CATALOG_FILE).is_file():
-        _fail(f"{data} is not an MDMS data directory (no {CATALOG_FILE})")
-    with Mdms(data) as mdms:
+    with Mdms(existing_store(data)) as mdms:
         try:
             return analysis(mdms, when)
         except ValueError as exc:

@@ -14,7 +14,17 @@ from smame.api.auditmw import AuditMiddleware
 from smame.api.config import ApiConfig
 from smame.api.errors import install_error_handlers
 from smame.api.fastlane import FastLane
-from smame.api.routes import admin, auth, commands, consents, events, meters, readings, reports
+from smame.api.routes import (
+    admin,
+    auth,
+    commands,
+    consents,
+    events,
+    meters,
+    readings,
+    reports,
+    statistics,
+)
 from smame.api.state import ApiState
 
 __all__ = ["API_DESCRIPTION", "create_app"]
@@ -69,7 +79,8 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
                   redoc_url=None, lifespan=lifespan)
     app.state.api = state
     install_error_handlers(app)
-    for module in (auth, meters, readings, events, reports, commands, consents, admin):
+    for module in (auth, meters, readings, events, reports, statistics, commands,
+                   consents, admin):
         app.include_router(module.router, prefix="/v1")
     if console:
         from smame.web import install_console

@@ -4,9 +4,12 @@ Every data access, command, approval, consent change and token request is one JS
 Each entry carries the hash of the one before (``prev``), its own hash over its content
 and ``prev`` (``hash``), and an HMAC of that hash under the audit key (``mac``). Editing,
 inserting, deleting or reordering a line breaks the chain at that line; recomputing the
-chain needs the key. A head file holds the newest sequence number and hash, so cutting
-entries off the end is detected too; ``smame audit head`` prints it for safekeeping
-elsewhere, and ``smame audit verify --expect-head`` checks against such a copy.
+chain needs the key. A head file holds the newest sequence number and hash with its own
+MAC, so cutting entries off the end and rewriting (or deleting) the head is detected too.
+What the key cannot prevent — someone holding it rewriting everything, or putting back a
+head file saved earlier — is caught by anchors outside the system: ``smame audit head``
+prints the head for safekeeping, and signed checkpoints (``smame.api.checkpoint``, written
+periodically and by ``smame audit checkpoint``) prove later that an entry is still there.
 
 Processes share the log safely: appends hold an exclusive ``flock`` and pick up entries
 another process appended since. A writer that died mid-line leaves an incomplete last line;
@@ -17,6 +20,7 @@ and nothing is thrown away.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import hmac
@@ -29,8 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smame.api.checkpoint import Checkpoint, CheckpointError, CheckpointSigner
 from smame.api.tokens import load_or_create_key
 from smame.clock import Clock
+from smame.store.private import create_private_file, private_dir, tighten
 
 __all__ = ["GENESIS", "AuditLog", "AuditReport", "verify_log"]
 
@@ -51,6 +57,11 @@ def _mac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
 
 
+def _head_mac(key: bytes, seq: int, digest: str) -> str:
+    """The head file's MAC: binds the newest sequence number to its hash."""
+    return _mac(key, f"head:{seq}:{digest}")
+
+
 @dataclass
 class AuditReport:
     """What :func:`verify_log` found."""
@@ -68,11 +79,18 @@ class AuditReport:
 class AuditLog:
     """Appends entries to ``path`` (JSON lines) with the key at ``key_path``."""
 
-    def __init__(self, path: Path, key_path: Path, clock: Clock, sync: bool = False) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, key_path: Path, clock: Clock, sync: bool = False,
+                 checkpoint_key: Path | None = None,
+                 checkpoint_every_s: float | None = None) -> None:
+        """``checkpoint_key``: the Ed25519 key signing checkpoints (created if missing);
+        with ``checkpoint_every_s`` a checkpoint of the head is also written to
+        ``checkpoints/`` beside the log by the first append after each such interval."""
+        private_dir(path.parent)
         self.path = path
         self.head_path = path.with_name(path.name + ".head")
         self._key = load_or_create_key(key_path)
+        tighten(path)
+        tighten(self.head_path)
         self.clock = clock
         self.sync = sync
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -81,6 +99,10 @@ class AuditLog:
         self._end = -1  # file size after our last append: another writer changes it
         self._seq = 0
         self._prev = GENESIS
+        self._signer = CheckpointSigner(checkpoint_key) if checkpoint_key else None
+        self._checkpoint_every = checkpoint_every_s
+        self._last_checkpoint: float | None = None
+        self.checkpoint_dir = path.with_name("checkpoints")
 
     def close(self) -> None:
         with self._lock:
@@ -106,9 +128,48 @@ class AuditLog:
                         size = self._write(size, "audit_recovered", {
                             "torn_bytes": len(torn),
                             "torn_sha256": hashlib.sha256(torn).hexdigest()})[1]
-                return self._write(size, action, fields)[0]
+                entry, size = self._write(size, action, fields)
+                if self._checkpoint_due():
+                    self._checkpoint(size)
+                return entry
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _checkpoint_due(self) -> bool:
+        if self._signer is None or self._checkpoint_every is None:
+            return False
+        return (self._last_checkpoint is None
+                or self.clock.time() - self._last_checkpoint >= self._checkpoint_every)
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current head, keep it in ``checkpoints/`` and log that it was taken."""
+        if self._signer is None:
+            raise CheckpointError("this audit log has no checkpoint key")
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(self._fd).st_size
+                if size != self._end:
+                    self._seq, self._prev = _tail(self._fd, size)
+                return self._checkpoint(size)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _checkpoint(self, size: int) -> Checkpoint:
+        """Sign the head of the log of ``size`` bytes (lock held), write the checkpoint
+        file and an ``audit_checkpoint`` entry recording it."""
+        assert self._signer is not None
+        now = self.clock.time()
+        checkpoint = self._signer.sign(self._seq, self._prev, now)
+        private_dir(self.checkpoint_dir)
+        target = self.checkpoint_dir / f"checkpoint-{checkpoint.seq:012d}.json"
+        with contextlib.suppress(FileExistsError):  # the same head signed before
+            create_private_file(target, checkpoint.document().encode())
+        self._last_checkpoint = now
+        self._write(size, "audit_checkpoint", {"checkpoint_seq": checkpoint.seq,
+                                               "checkpoint_hash": checkpoint.hash,
+                                               "file": target.name})
+        return checkpoint
 
     def _write(self, size: int, action: str, fields: dict[str, Any]) -> tuple[dict, int]:
         """Append one entry to the log of ``size`` bytes (lock held); the entry, new size."""
@@ -127,7 +188,8 @@ class AuditLog:
             os.fsync(self._fd)
         self._end = size + written
         self._seq, self._prev = body["seq"], digest
-        head = json.dumps({"seq": self._seq, "hash": digest}).encode()
+        head = json.dumps({"seq": self._seq, "hash": digest,
+                           "mac": _head_mac(self._key, self._seq, digest)}).encode()
         os.pwrite(self._head_fd, head.ljust(_HEAD_WIDTH), 0)
         return {**body, "hash": digest, "mac": mac}, self._end
 
@@ -163,8 +225,9 @@ class AuditLog:
                     break
         return out
 
-    def verify(self, expect_head: str | None = None) -> AuditReport:
-        return verify_log(self.path, self._key, expect_head)
+    def verify(self, expect_head: str | None = None,
+               checkpoints: tuple[Checkpoint, ...] = ()) -> AuditReport:
+        return verify_log(self.path, self._key, expect_head, checkpoints)
 
 
 def _torn_tail(fd: int, size: int) -> bytes:
@@ -214,15 +277,18 @@ def _read_entries(path: Path) -> Iterator[dict[str, Any] | str]:
             yield entry if isinstance(entry, dict) else f"line {number}: not an entry"
 
 
-def verify_log(path: Path, key: bytes | None, expect_head: str | None = None) -> AuditReport:
-    """Check every entry's chain link, hash and (with ``key``) MAC, and the head file.
+def verify_log(path: Path, key: bytes | None, expect_head: str | None = None,
+               checkpoints: tuple[Checkpoint, ...] = ()) -> AuditReport:
+    """Check every entry's chain link, hash and (with ``key``) MAC, the head file (and its
+    MAC), and that every signed checkpoint's entry is still in the log unchanged.
 
     ``expect_head`` is a head hash recorded earlier elsewhere: it must be the hash of
     some entry of the log (the log only grows).
     """
     report = AuditReport()
-    head = _read_head(path.with_name(path.name + ".head"), report)
+    head = _read_head(path.with_name(path.name + ".head"), key, report)
     head_seq = int(head.get("seq", 0)) if head else 0
+    anchored = {c.seq: c for c in checkpoints}
     prev, seq = GENESIS, 0
     seen_expected = expect_head is None
     for number, entry in enumerate(_read_entries(path), 1):
@@ -247,25 +313,42 @@ def verify_log(path: Path, key: bytes | None, expect_head: str | None = None) ->
         prev = str(entry.get("hash"))
         if head and seq == head_seq and head.get("hash") != prev:
             report.problems.append(f"{where}: does not match the head file")
+        anchor = anchored.pop(seq, None)
+        if anchor is not None and anchor.hash != prev:
+            report.problems.append(f"{where}: differs from the signed checkpoint of "
+                                   f"{anchor.time} (the log was rewritten)")
         if expect_head is not None and prev == expect_head:
             seen_expected = True
     report.head_seq, report.head_hash = seq, prev
+    if head is None and report.entries:
+        report.problems.append("the head file is missing: entries may have been removed "
+                               "from the end")
     if head_seq > seq:
         report.problems.append(f"log ends at seq {seq} but the head file records seq "
                                f"{head_seq}: entries were removed from the end")
+    for anchor in sorted(anchored.values(), key=lambda c: c.seq):
+        if anchor.seq > seq:
+            report.problems.append(f"log ends at seq {seq} but the signed checkpoint of "
+                                   f"{anchor.time} records seq {anchor.seq}: entries were "
+                                   "removed from the end")
     if not seen_expected:
         report.problems.append(f"the expected head {expect_head} is not in the log")
     return report
 
 
-def _read_head(path: Path, report: AuditReport) -> dict[str, Any] | None:
-    if not path.exists():
+def _read_head(path: Path, key: bytes | None, report: AuditReport) -> dict[str, Any] | None:
+    raw = path.read_bytes().strip() if path.exists() else b""
+    if not raw:  # created with the log, written with its first entry
         return None
     try:
-        head = json.loads(path.read_bytes().strip() or b"{}")
+        head = json.loads(raw)
     except ValueError:
         head = None
-    if not isinstance(head, dict):
+    if not isinstance(head, dict) or not isinstance(head.get("seq"), int):
         report.problems.append("head file is not readable")
-        return None
+        return {} if head is not None else None
+    if key is not None and not hmac.compare_digest(
+            str(head.get("mac")), _head_mac(key, head["seq"], str(head.get("hash")))):
+        report.problems.append("the head file's MAC does not match (rewritten without the "
+                               "audit key)")
     return head

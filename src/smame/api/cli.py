@@ -16,37 +16,38 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from smame.api.audit import AuditLog, verify_log
+from smame.api.checkpoint import CheckpointError, fingerprint, read_checkpoint
 from smame.api.clients import ClientError
 from smame.api.consents import ConsentError
 from smame.api.roles import CONSENT_CATEGORIES, Role
-from smame.api.state import AUDIT_KEY, AUDIT_LOG, open_access
+from smame.api.state import AUDIT_KEY, AUDIT_LOG, CHECKPOINT_KEY, open_access
+from smame.clirun import CliError, console, existing_store, new_app
+from smame.clirun import err_console as err
 from smame.clock import WallClock
 
 __all__ = ["api_app", "audit_app", "clients_app", "consents_app"]
 
-api_app = typer.Typer(help="The data-provision API and operator console.", no_args_is_help=True)
-clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
-consents_app = typer.Typer(help="Customer consents for third parties (S6).",
-                           no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log (S14).", no_args_is_help=True)
-
-console = Console()
-err = Console(stderr=True)
+api_app = new_app("The data-provision API and operator console.")
+clients_app = new_app("API clients (OAuth2 client credentials).")
+consents_app = new_app("Customer consents for third parties (S6).")
+audit_app = new_app("The hash-chained audit log (S14).")
 Data = Annotated[Path, typer.Option("--data", help="MDMS data directory.")]
 _DEFAULT_DATA = Path("smame-data")
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(2)
+    raise CliError(message)
 
 
 def _state_dir(data: Path) -> Path:
-    return data / "api"
+    """The API's state: existing, or new in an MDMS store; a mistyped --data creates nothing."""
+    state = data / "api"
+    if not state.is_dir():
+        existing_store(data)
+    return state
 
 
 def _audit(data: Path, action: str, **fields) -> None:
@@ -105,8 +106,8 @@ def serve(
             first = date.fromisoformat(start) if start else None
         except ValueError:
             _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
-    elif not data.exists():
-        _fail(f"{data} does not exist (an MDMS data directory)")
+    else:
+        existing_store(data)
     try:
         listener = listen(host, port)
     except ListenError as exc:
@@ -275,6 +276,9 @@ def audit_verify(
     data: Data = _DEFAULT_DATA,
     expect_head: Annotated[str | None, typer.Option(
         help="A head hash recorded earlier (smame audit head): it must be in the log.")] = None,
+    checkpoint: Annotated[list[Path] | None, typer.Option(
+        help="A signed checkpoint exported earlier (smame audit checkpoint; repeatable): "
+             "its entry must still be in the log, unchanged.")] = None,
 ) -> None:
     """Check every entry's hash chain and MAC; exit 1 if anything was edited."""
     state = _state_dir(data)
@@ -282,16 +286,71 @@ def audit_verify(
     if not log_path.exists():
         _fail(f"no audit log at {log_path}")
     key = key_path.read_bytes() if key_path.exists() else None
-    report = verify_log(log_path, key, expect_head)
+    anchors = tuple(_checkpoints(checkpoint or [], state))
+    report = verify_log(log_path, key, expect_head, anchors)
     if report.ok:
         console.print(f"audit log intact: {report.entries} entries, head seq "
                       f"{report.head_seq}, hash {report.head_hash}"
                       + ("" if key else " (no audit key: MACs not checked)"))
+        for anchor in anchors:
+            console.print(f"  holds the signed checkpoint of {anchor.time} (seq {anchor.seq}, "
+                          f"key fingerprint {fingerprint(bytes.fromhex(anchor.public_key))})",
+                          soft_wrap=True)
         return
     err.print(f"[red]audit log tampered:[/] {len(report.problems)} problem(s)")
     for problem in report.problems[:50]:
         err.print(f"  {problem}")
     raise typer.Exit(1)
+
+
+def _checkpoints(paths: list[Path], state: Path):
+    """The checkpoints at ``paths``, signatures checked; one made under another key than
+    this system's is refused."""
+    pub = state / f"{Path(CHECKPOINT_KEY).stem}.pub"
+    ours = pub.read_text().strip() if pub.exists() else None
+    for path in paths:
+        try:
+            anchor = read_checkpoint(path)
+        except CheckpointError as exc:
+            _fail(str(exc))
+            raise
+        if ours is not None and anchor.public_key != ours:
+            _fail(f"{path} was signed by key {fingerprint(bytes.fromhex(anchor.public_key))}, "
+                  f"not this system's {fingerprint(bytes.fromhex(ours))}")
+        yield anchor
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    data: Data = _DEFAULT_DATA,
+    out: Annotated[Path | None, typer.Option(
+        help="Also write the checkpoint to this new file (to keep outside the system).")
+                   ] = None,
+) -> None:
+    """Sign the audit log's head (Ed25519) and print the checkpoint, to keep elsewhere."""
+    state = _state_dir(data)
+    if not (state / AUDIT_LOG).exists():
+        _fail(f"no audit log at {state / AUDIT_LOG}")
+    if out is not None and out.exists():
+        _fail(f"{out} exists: a checkpoint is written to a new file")
+    try:
+        log = AuditLog(state / AUDIT_LOG, state / AUDIT_KEY, WallClock(),
+                       checkpoint_key=state / CHECKPOINT_KEY)
+    except (OSError, CheckpointError) as exc:
+        _fail(str(exc))
+        raise
+    try:
+        anchor = log.checkpoint()
+    finally:
+        log.close()
+    if out is not None:
+        try:
+            out.write_text(anchor.document())
+        except OSError as exc:
+            _fail(f"cannot write {out}: {exc.strerror}")
+    console.out(anchor.document(), end="", highlight=False)
+    err.print(f"checkpoint of seq {anchor.seq}; key fingerprint "
+              f"{fingerprint(bytes.fromhex(anchor.public_key))}", soft_wrap=True)
 
 
 @audit_app.command("head")

@@ -3,7 +3,10 @@ M7, M8).
 
 Only the distribution operator commands meters. A command reaching more meters than
 ``ApiConfig.mass_command_meters`` waits for a second, distinct operator account to
-approve it; until then the head-end never sees it. Every command has the API's
+approve it; until then the head-end never sees it. So does a supply-changing command that
+would take its operator over ``ApiConfig.operator_window_meters`` meter-commands within
+the rolling ``operator_window_s``: splitting a mass command into small ones does not
+escape the rule. Every command has the API's
 correlation id from the moment it is submitted; once the head-end runs it, its status
 and per-meter results come from the head-end's :class:`~smame.hes.commands.Command`.
 Commands, approvals and outcomes are kept in the access database.
@@ -66,6 +69,7 @@ class ApiCommand:
     submitted_at: float
     status: str
     needs_approval: bool
+    approval_reason: str | None = None
     decided_by: str | None = None
     decided_at: float | None = None
     hes_correlation_id: str | None = None
@@ -78,8 +82,8 @@ class ApiCommand:
             "correlation_id": self.command_id, "kind": str(self.kind),
             "meters": len(self.meter_ids), "params": self.params, "status": self.status,
             "submitted_by": self.submitted_by, "submitted_at": self.submitted_at,
-            "approval": {"required": self.needs_approval, "decided_by": self.decided_by,
-                         "decided_at": self.decided_at},
+            "approval": {"required": self.needs_approval, "reason": self.approval_reason,
+                         "decided_by": self.decided_by, "decided_at": self.decided_at},
             "hes_correlation_id": self.hes_correlation_id, "finished_at": self.finished_at,
             "summary": {"confirmed": ok, "failed": len(self.results) - ok,
                         "pending": len(self.meter_ids) - len(self.results)},
@@ -105,12 +109,15 @@ class CommandService:
     """Accepts, holds for approval, dispatches and tracks commands."""
 
     def __init__(self, db: AccessDb, clock: Clock, data_clock: Clock, headend=None,
-                 mass_threshold: int = 100, approval_ttl_s: int = 3600) -> None:
+                 mass_threshold: int = 100, approval_ttl_s: int = 3600,
+                 window_meters: int = 100, window_s: float = 3600.0) -> None:
         self.db = db
-        self.clock = clock  # security time: approvals, expiry
+        self.clock = clock  # security time: approvals, expiry, the operator window
         self.data_clock = data_clock  # meter time: reservation times
         self.mass_threshold = mass_threshold
         self.approval_ttl_s = approval_ttl_s
+        self.window_meters = window_meters
+        self.window_s = window_s
         self._live: dict[str, ApiCommand] = {}
         self._hes: dict[str, Command] = {}
         self._by_hes_id: dict[str, str] = {}
@@ -147,14 +154,40 @@ class CommandService:
                params: dict[str, Any]) -> ApiCommand:
         targets = tuple(dict.fromkeys(int(m) for m in meter_ids))
         clean = self.check(kind, list(targets), params)
-        needs = len(targets) > self.mass_threshold
+        reason = self._approval_reason(client_id, kind, len(targets))
+        needs = reason is not None
         command = ApiCommand(str(uuid.uuid4()), kind, targets, clean, client_id,
                              self.clock.time(), Status.PENDING_APPROVAL if needs
-                             else Status.QUEUED, needs)
+                             else Status.QUEUED, needs, reason)
         self._save(command, insert=True)
         if not needs:
             self._dispatch(command)
         return command
+
+    def _approval_reason(self, client_id: str, kind: CommandKind, meters: int) -> str | None:
+        """Why a command needs a second operator (None: it does not)."""
+        if meters > self.mass_threshold:
+            return (f"{meters} meters: more than the mass-command threshold of "
+                    f"{self.mass_threshold}")
+        if kind not in DANGEROUS:
+            return None
+        recent = self.recent_meters(client_id)
+        if recent + meters > self.window_meters:
+            return (f"{recent} meter-commands by this operator in the last "
+                    f"{self.window_s:g} s, {recent + meters} with this one: more than "
+                    f"{self.window_meters}")
+        return None
+
+    def recent_meters(self, client_id: str) -> int:
+        """Meter-commands ``client_id`` sent without a second operator within the rolling
+        window: supply-changing commands (:data:`DANGEROUS`) that did not need approval."""
+        kinds = sorted(k.value for k in DANGEROUS)
+        rows = self.db.query(
+            "SELECT COALESCE(SUM(json_array_length(meter_ids)), 0) AS n FROM commands "
+            f"WHERE submitted_by = ? AND submitted_at > ? AND needs_approval = 0 "
+            f"AND kind IN ({', '.join('?' * len(kinds))})",
+            [client_id, self.clock.time() - self.window_s, *kinds])
+        return int(rows[0]["n"])
 
     def approve(self, client_id: str, command_id: str) -> ApiCommand:
         command = self._pending(command_id)
@@ -258,19 +291,22 @@ class CommandService:
         values = [command.kind.value, json.dumps(list(command.meter_ids)),
                   json.dumps(_jsonable(command.params)), command.submitted_by,
                   command.submitted_at, command.status, int(command.needs_approval),
-                  command.decided_by, command.decided_at, command.hes_correlation_id,
+                  command.approval_reason, command.decided_by, command.decided_at,
+                  command.hes_correlation_id,
                   command.finished_at,
                   json.dumps({str(m): r for m, r in command.results.items()})]
         if insert:
             self.db.execute(
                 "INSERT INTO commands (kind, meter_ids, params, submitted_by, submitted_at, "
-                "status, needs_approval, decided_by, decided_at, hes_correlation_id, "
-                "finished_at, results, command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?)", [*values, command.command_id])
+                "status, needs_approval, approval_reason, decided_by, decided_at, "
+                "hes_correlation_id, finished_at, results, command_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*values, command.command_id])
         else:
             self.db.execute(
                 "UPDATE commands SET kind = ?, meter_ids = ?, params = ?, submitted_by = ?, "
-                "submitted_at = ?, status = ?, needs_approval = ?, decided_by = ?, "
+                "submitted_at = ?, status = ?, needs_approval = ?, approval_reason = ?, "
+                "decided_by = ?, "
                 "decided_at = ?, hes_correlation_id = ?, finished_at = ?, results = ? "
                 "WHERE command_id = ?", [*values, command.command_id])
 
@@ -280,6 +316,7 @@ class CommandService:
         return ApiCommand(
             row["command_id"], CommandKind(row["kind"]), tuple(json.loads(row["meter_ids"])),
             json.loads(row["params"]), row["submitted_by"], row["submitted_at"], row["status"],
-            bool(row["needs_approval"]), row["decided_by"], row["decided_at"],
+            bool(row["needs_approval"]), row["approval_reason"], row["decided_by"],
+            row["decided_at"],
             row["hes_correlation_id"], row["finished_at"],
             {int(m): r for m, r in results.items()})

@@ -35,6 +35,9 @@ class ApiConfig:
     console_ttl_s: int = 1800  # console sessions: thirty minutes
     mass_command_meters: int = 100  # above this many meters a command needs a second operator
     approval_ttl_s: int = 3600  # a pending mass command expires after this long
+    # supply-changing meter-commands one operator may send without approval per window
+    operator_window_meters: int = 100
+    operator_window_s: float = 3600.0  # the rolling window of that count
     max_meters_per_command: int = 100_000
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: {
         "read": RateLimit(200.0, 400.0),  # every data access, per client
@@ -48,7 +51,10 @@ class ApiConfig:
     cache_blocks: int = 16  # day blocks of the read model kept in memory
     refresh_interval_s: float = 1.0  # how often the read model looks for new MDMS versions
     registry_refresh_s: float = 300.0  # how often the registry snapshot is retaken
+    statistics_min_meters: int = 10  # k: no statistical group of fewer meters (S6)
+    statistics_dominance: float = 0.5  # nor one where a meter has more than this share
     audit_sync: bool = False  # fsync the audit log after every entry
+    audit_checkpoint_s: float | None = 3600.0  # a signed checkpoint per hour (None: none)
     max_range_days: int = 31  # longest time range of one readings request
     max_export_days: int = 31
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from smame.store.private import private_dir, tighten, touch_private
+
 __all__ = ["AccessDb"]
 
 _SCHEMA = """
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS commands (
     submitted_at REAL NOT NULL,
     status TEXT NOT NULL,
     needs_approval INTEGER NOT NULL,
+    approval_reason TEXT,
     decided_by TEXT,
     decided_at REAL,
     hes_correlation_id TEXT,
@@ -59,12 +62,21 @@ CREATE TABLE IF NOT EXISTS commands (
 );
 """
 
+_ADDED_COLUMNS = {
+    "commands": {"approval_reason": "TEXT"},
+    "consents": {"customer_id": "TEXT", "confirmed_by": "TEXT"},
+}
+"""Columns added after the first release: added to an older database when it is opened."""
+
 
 class AccessDb:
     """One SQLite database, shared by the threads of a process (a lock serialises them)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        touch_private(path)  # client secrets and consents: owner-only (S14)
+        for side in ("-wal", "-shm"):
+            tighten(path.with_name(path.name + side))
         self.path = path
         self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                     timeout=10.0)
@@ -75,6 +87,14 @@ class AccessDb:
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")
             self._con.executescript(_SCHEMA)
+            self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._con.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:

@@ -5,13 +5,15 @@
 loopback, collected by the head-end into the MDMS of the data directory, and the API and
 console on top, so commands sent through the API really reach meters. :func:`serve_system`
 puts the API and console on any running system (the demo calls it once its day is
-collected); both create operator logins and print them.
+collected); both create operator logins, each written to its own 0600 file, and print
+where they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import tempfile
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from smame.mdms import Mdms, MdmsSink, seed_registry
 from smame.meter import Fleet, FleetConfig
 from smame.meter.events import events_table
 from smame.meter.simulate import meters_table
+from smame.store.private import create_private_file, private_dir
 from smame.system import ARoute, running_a_route
 
 __all__ = ["ListenError", "LiveApi", "listen", "run_live", "serve_system"]
@@ -80,12 +83,28 @@ def _logins(state: ApiState) -> dict[str, tuple[str, str]]:
     return made
 
 
+def login_files(live: LiveApi) -> dict[str, Path]:
+    """Write each login to its own owner-only file under ``DIR/api/logins/``: the secrets
+    of two operators never appear together on one console (S14)."""
+    folder = private_dir(live.state.config.state / "logins")
+    files = {}
+    for name, (client_id, secret) in live.logins.items():
+        path = folder / f"{name}.json"
+        path.unlink(missing_ok=True)  # a login of an earlier run: no longer valid
+        create_private_file(path, json.dumps({
+            "name": name, "client_id": client_id, "client_secret": secret,
+            "console": live.console_url, "token_url": f"{live.url}/v1/oauth/token"},
+            indent=1).encode() + b"\n")
+        files[name] = path
+    return files
+
+
 def _announce(console: Console, live: LiveApi) -> None:
     console.print(f"\n[bold]Operator console:[/] {live.console_url}   "
                   f"(API {live.url}/v1, OpenAPI {live.url}/v1/openapi.json)", soft_wrap=True)
-    for name, (client_id, secret) in live.logins.items():
-        console.print(f"  {name:13} client id [cyan]{client_id}[/]  secret [cyan]{secret}[/]",
-                      soft_wrap=True)
+    for name, path in login_files(live).items():
+        console.print(f"  {name:13} client id [cyan]{live.logins[name][0]}[/]  login file "
+                      f"{path} (mode 0600)", soft_wrap=True)
     if "operator-2" in live.logins:
         console.print("  Log in as operator-1; a command to more than "
                       f"{live.state.config.mass_command_meters} meters waits for operator-2 "

@@ -17,12 +17,14 @@ is answered as such (:class:`OptedOutError`), never with data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from smame.api.consents import Consent, ConsentStore
-from smame.api.registry_view import MeterInfo, RegistryView, ServicePoint
+from smame.api.registry_view import MeterInfo, RegistryView, ServicePoint, Tenancy
 from smame.api.roles import THIRD_PARTY_ROLES, Category, Role, Scope
+from smame.clock import jst_day
 from smame.store.layout import day_start
 
 __all__ = ["ForbiddenError", "Grant", "NotFoundError", "OptedOutError", "Policy", "Principal"]
@@ -78,17 +80,47 @@ RETAILER_CATEGORIES = frozenset({Category.ENERGY, Category.ENERGY_5MIN, Category
 JOINT_CATEGORIES = frozenset({Category.REGISTERS})
 
 
-def _consent_window(consent: Consent) -> Window:
-    return day_start(consent.data_from), (day_start(consent.data_to) if consent.data_to
-                                          else None)
+def _consent_window(consent: Consent, tenancy: Tenancy) -> Window:
+    """The consent's data period clipped to its customer's tenancy (POSIX ``[lo, hi)``)."""
+    lo = max(consent.data_from, tenancy.move_in)
+    ends = [d for d in (consent.data_to, tenancy.move_out) if d is not None]
+    hi = min(ends) if ends else None
+    return day_start(lo), (day_start(hi) if hi is not None else None)
 
 
 class Policy:
     """Access decisions over a registry snapshot and the consents in force."""
 
-    def __init__(self, view, consents: ConsentStore) -> None:
+    def __init__(self, view, consents: ConsentStore,
+                 today: Callable[[], date] | None = None) -> None:
         self._view = view  # a callable returning the current RegistryView
         self.consents = consents
+        # the business day (JST) of the metering system: tenancies end on it
+        self._today = today or (lambda: jst_day(consents.clock.time()))
+
+    def consent_tenancy(self, consent: Consent) -> Tenancy | None:
+        """The tenancy a consent belongs to: its customer's, or (for a consent recorded
+        without one) the tenancy in force on the day it was granted."""
+        view = self.view
+        if consent.customer_id is not None:
+            return view.tenancy_of(consent.sp_id, consent.customer_id)
+        return view.tenancy_on(consent.sp_id, jst_day(consent.granted_at))
+
+    def consents_in_force(self, who: Principal, sp_id: str | None = None
+                          ) -> list[tuple[Consent, Tenancy]]:
+        """The caller's consents in force with their tenancies: a consent ends when its
+        customer moves out, so it never reaches the next occupant."""
+        today = self._today()
+        found = []
+        for consent in self.consents.effective(who.party or "", sp_id):
+            tenancy = self.consent_tenancy(consent)
+            if tenancy is not None and (tenancy.move_out is None or today < tenancy.move_out):
+                found.append((consent, tenancy))
+        return found
+
+    def current_tenancy(self, sp_id: str) -> Tenancy | None:
+        """Who holds the supply at ``sp_id`` today (None: nobody, a vacant service point)."""
+        return self.view.tenancy_on(sp_id, self._today())
 
     @property
     def view(self) -> RegistryView:
@@ -139,16 +171,16 @@ class Policy:
                 raise ForbiddenError(f"{category} data is not provided to retailers")
             return Grant(meter, sp, 6, tuple(windows), "supply")
         if who.role in THIRD_PARTY_ROLES:
-            consents = self.consents.effective(who.party or "", sp.sp_id)
+            consents = self.consents_in_force(who, sp.sp_id)
             if not consents:
                 raise NotFoundError
             if category is not None:
-                consents = [c for c in consents if category in c.categories]
+                consents = [(c, t) for c, t in consents if category in c.categories]
                 if not consents:
                     raise ForbiddenError(f"no consent in force covers {category} data of this "
                                     "service point")
-            return Grant(meter, sp, 6, tuple(_consent_window(c) for c in consents), "consent",
-                         tuple(c.consent_id for c in consents))
+            return Grant(meter, sp, 6, tuple(_consent_window(c, t) for c, t in consents),
+                         "consent", tuple(c.consent_id for c, _ in consents))
         raise ForbiddenError(f"role {who.role} has no access to meter data")
 
     def service_point(self, who: Principal, sp_id: str) -> tuple[ServicePoint, Grant | None]:
@@ -163,7 +195,7 @@ class Policy:
             if not view.supply_windows(who.party or "", sp_id):
                 raise NotFoundError
         elif who.role in THIRD_PARTY_ROLES:
-            if not self.consents.effective(who.party or "", sp_id):
+            if not self.consents_in_force(who, sp_id):
                 raise NotFoundError
         elif who.role in (Role.GAS, Role.WATER):
             raise NotFoundError
@@ -183,7 +215,7 @@ class Policy:
         if who.role is Role.RETAILER:
             return list(view.by_retailer.get(who.party or "", ()))
         if who.role in THIRD_PARTY_ROLES:
-            return sorted({c.sp_id for c in self.consents.effective(who.party or "")
+            return sorted({c.sp_id for c, _ in self.consents_in_force(who)
                            if c.sp_id in view.service_points})
         if who.role in (Role.GAS, Role.WATER):
             return []

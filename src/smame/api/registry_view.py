@@ -23,6 +23,8 @@ __all__ = [
     "MeterInfo",
     "RegistryView",
     "ServicePoint",
+    "Tenancy",
+    "derived_tenancies",
 ]
 
 COMMUNICATING_KIND = "electric"
@@ -76,6 +78,46 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class Tenancy:
+    """One customer's hold of the supply at a service point, ``[move_in, move_out)``."""
+
+    sp_id: str
+    customer_id: str
+    move_in: date
+    move_out: date | None
+    derived: bool = False  # from unbroken supply contracts: the registry names no customer
+
+    def window(self) -> tuple[int, int | None]:
+        return day_start(self.move_in), (day_start(self.move_out) if self.move_out
+                                         else None)
+
+    def covers(self, day: date) -> bool:
+        return self.move_in <= day and (self.move_out is None or day < self.move_out)
+
+    def public(self) -> dict:
+        return {"customer_id": self.customer_id, "move_in": self.move_in.isoformat(),
+                "move_out": self.move_out.isoformat() if self.move_out else None,
+                "derived": self.derived}
+
+
+def derived_tenancies(sp_id: str, contracts: list[Contract]) -> list[Tenancy]:
+    """Tenancies of a service point whose registry names no customer: each unbroken run of
+    supply contracts is one customer (a switch of retailer keeps the customer; a gap in
+    supply — 廃止 then 再点 — is a move). Contracts sorted by ``valid_from``."""
+    runs: list[list[date | None]] = []
+    for c in contracts:
+        if runs and runs[-1][1] is not None and c.valid_from <= runs[-1][1]:
+            end = runs[-1][1]
+            runs[-1][1] = None if c.valid_to is None else max(end, c.valid_to)
+        elif runs and runs[-1][1] is None:
+            continue
+        else:
+            runs.append([c.valid_from, c.valid_to])
+    return [Tenancy(sp_id, f"{sp_id}:{start.isoformat()}", start, end, True)
+            for start, end in runs]
+
+
+@dataclass(frozen=True)
 class JointMeter:
     meter_id: int
     kind: str  # gas | water
@@ -94,6 +136,7 @@ class RegistryView:
         self.meters: dict[int, MeterInfo] = {}
         self.service_points: dict[str, ServicePoint] = {}
         self.contracts: dict[str, list[Contract]] = {}
+        self.tenancies: dict[str, list[Tenancy]] = {}
         self.by_retailer: dict[str, list[str]] = {}
         self.joint: dict[int, JointMeter] = {}
         self.joint_by_company: dict[str, list[int]] = {}
@@ -141,6 +184,11 @@ class RegistryView:
             by_retailer[contract.retailer_id].add(contract.sp_id)
         view.contracts = {k: sorted(v, key=lambda c: c.valid_from) for k, v in contracts.items()}
         view.by_retailer = {k: sorted(v) for k, v in by_retailer.items()}
+        tenancies: dict[str, list[Tenancy]] = defaultdict(list)
+        for r in _rows(registry, "tenancies"):
+            tenancies[str(r["sp_id"])].append(Tenancy(str(r["sp_id"]), str(r["customer_id"]),
+                                                      r["move_in"], r["move_out"]))
+        view.tenancies = {k: sorted(v, key=lambda t: t.move_in) for k, v in tenancies.items()}
         view.retailers = {str(r["retailer_id"]): r["name"] for r in _rows(registry, "retailers")}
         view.retailer_groups = [(str(r["retailer_id"]), str(r["bg_id"]), r["valid_from"],
                                  r["valid_to"]) for r in _rows(registry, "retailer_groups")]
@@ -170,6 +218,27 @@ class RegistryView:
         """When ``retailer_id`` supplied ``sp_id``: POSIX ``[start, end)`` windows."""
         return [c.window() for c in self.contracts.get(sp_id, ())
                 if c.retailer_id == retailer_id]
+
+    def tenancies_of(self, sp_id: str) -> list[Tenancy]:
+        """The customers of ``sp_id`` over time: the registry's tenancies, and before the
+        first of them (or where it records none) those the supply contracts imply."""
+        recorded = self.tenancies.get(sp_id, [])
+        derived = derived_tenancies(sp_id, self.contracts.get(sp_id, []))
+        if not recorded:
+            return derived
+        first = recorded[0].move_in
+        before = [Tenancy(t.sp_id, t.customer_id, t.move_in,
+                          first if t.move_out is None else min(t.move_out, first), True)
+                  for t in derived if t.move_in < first]
+        return before + recorded
+
+    def tenancy_on(self, sp_id: str, day: date) -> Tenancy | None:
+        return next((t for t in self.tenancies_of(sp_id) if t.covers(day)), None)
+
+    def tenancy_of(self, sp_id: str, customer_id: str) -> Tenancy | None:
+        """The customer's (latest) tenancy at ``sp_id``."""
+        found = [t for t in self.tenancies_of(sp_id) if t.customer_id == customer_id]
+        return found[-1] if found else None
 
     def retailer_on(self, sp_id: str, day: date) -> str | None:
         for contract in self.contracts.get(sp_id, ()):

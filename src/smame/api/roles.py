@@ -55,6 +55,7 @@ class Scope(StrEnum):
     EXPORT = "export"
     INSTANTANEOUS = "instantaneous"
     FLEET_READ = "fleet:read"
+    STATISTICS_READ = "statistics:read"
     COMMANDS_READ = "commands:read"
     COMMANDS_WRITE = "commands:write"
     COMMANDS_APPROVE = "commands:approve"
@@ -66,14 +67,15 @@ class Scope(StrEnum):
 
 _S = Scope
 _THIRD_PARTY = frozenset({_S.METERS_READ, _S.READINGS_READ, _S.EVENTS_READ, _S.EXPORT,
-                          _S.INSTANTANEOUS, _S.CONSENTS_READ})
+                          _S.INSTANTANEOUS, _S.CONSENTS_READ, _S.STATISTICS_READ})
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.DISTRIBUTION: frozenset({
         _S.METERS_READ, _S.READINGS_READ, _S.EVENTS_READ, _S.SETTLEMENT_READ, _S.JOINT_READ,
         _S.SUBMETER_READ, _S.EXPORT, _S.INSTANTANEOUS, _S.FLEET_READ, _S.COMMANDS_READ,
-        _S.COMMANDS_WRITE, _S.COMMANDS_APPROVE}),
+        _S.COMMANDS_WRITE, _S.COMMANDS_APPROVE, _S.STATISTICS_READ}),
     Role.RETAILER: frozenset({_S.METERS_READ, _S.READINGS_READ, _S.EVENTS_READ,
-                              _S.SETTLEMENT_READ, _S.EXPORT, _S.INSTANTANEOUS}),
+                              _S.SETTLEMENT_READ, _S.EXPORT, _S.INSTANTANEOUS,
+                              _S.STATISTICS_READ}),
     Role.AGGREGATOR: _THIRD_PARTY,
     Role.ENERGY_MANAGEMENT: _THIRD_PARTY,
     Role.DATA_ASSOCIATION: _THIRD_PARTY | {_S.CONSENTS_WRITE},

@@ -209,6 +209,9 @@ class ConsentBody(BaseModel):
     data_to: date | None = None
     expires_at: datetime | None = None
     customer_ref: Annotated[str | None, Field(max_length=100)] = None
+    customer_id: Annotated[str | None, Field(
+        min_length=1, max_length=64, description="The customer who consented, as the "
+        "registry's tenancy names them; checked against the current tenant")] = None
 
     @field_validator("data_from", "data_to")
     @classmethod

@@ -15,7 +15,7 @@ from smame.api.db import AccessDb
 from smame.api.policy import Policy
 from smame.api.ratelimit import RateLimiter
 from smame.api.tokens import TokenIssuer, load_or_create_key
-from smame.clock import Clock, WallClock
+from smame.clock import Clock, WallClock, jst_day
 from smame.mdms import Mdms
 
 __all__ = ["ApiState", "open_access"]
@@ -24,6 +24,7 @@ ACCESS_DB = "access.db"
 SIGNING_KEY = "signing.key"
 AUDIT_LOG = "audit.log"
 AUDIT_KEY = "audit.key"
+CHECKPOINT_KEY = "checkpoint.key"
 
 
 def open_access(state_dir: Path, clock: Clock | None = None, secret_cost: int = 2**14
@@ -69,11 +70,13 @@ class ApiState:
             tokens=TokenIssuer(load_or_create_key(state_dir / SIGNING_KEY), clock,
                                config.token_ttl_s),
             audit=AuditLog(state_dir / AUDIT_LOG, state_dir / AUDIT_KEY, clock,
-                           config.audit_sync),
+                           config.audit_sync, state_dir / CHECKPOINT_KEY,
+                           config.audit_checkpoint_s),
             limiter=RateLimiter(clock, config.rate_limits), data=data,
-            policy=Policy(lambda: data.view, consents),
+            policy=Policy(lambda: data.view, consents, lambda: jst_day(data_clock.time())),
             commands=CommandService(db, clock, data_clock, headend, config.mass_command_meters,
-                                    config.approval_ttl_s),
+                                    config.approval_ttl_s, config.operator_window_meters,
+                                    config.operator_window_s),
             owns_mdms=owns)
 
     def attach_headend(self, headend) -> None:

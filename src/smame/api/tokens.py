@@ -8,7 +8,6 @@ an accelerated demo clock cannot age tokens.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import jwt
 from smame.api.clients import Client
 from smame.api.roles import Role, Scope, role_scopes
 from smame.clock import Clock
+from smame.store.private import check_key_file, create_private_file, private_dir
 
 __all__ = ["Claims", "TokenError", "TokenIssuer", "load_or_create_key", "parse_scopes"]
 
@@ -44,18 +44,15 @@ class Claims:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The signing key at ``path``; created (32 random bytes, mode 0600) if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The key at ``path``; created (32 random bytes, mode 0600, its directory 0700) if
+    missing. A key file others may read is refused (:class:`PrivateFileError`)."""
+    private_dir(path.parent)
     try:
         key = path.read_bytes()
     except FileNotFoundError:
         key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        create_private_file(path, key)
+    check_key_file(path)
     if len(key) < 32:
         raise ValueError(f"{path}: a signing key needs at least 32 bytes")
     return key

@@ -52,6 +52,7 @@ MANAGEMENT_SAP = 1
 AARQ_TAG, AARE_TAG, RLRQ_TAG, RLRE_TAG = 0x60, 0x61, 0x62, 0x63
 MIN_CHALLENGE, MAX_CHALLENGE = 8, 64
 DLMS_VERSION = 6
+LN_PLAIN, LN_CIPHERED = 1, 3  # application context ids
 
 
 def public_conformance() -> xdlms.Conformance:
@@ -100,12 +101,19 @@ class Association:
     client_challenge: bytes | None = None
     server_challenge: bytes | None = None
     authenticated: bool = False
+    mechanism: enums.AuthenticationMechanism = enums.AuthenticationMechanism.NONE
     long_get: LongGet | None = field(default=None, repr=False)
 
     @property
     def established(self) -> bool:
         """Usable for GET/SET/ACTION (HLS done, or no authentication needed)."""
         return self.authenticated
+
+    @property
+    def application_context(self) -> int:
+        """The context id of the application context name: 1 LN referencing without
+        ciphering, 3 LN referencing with ciphering (Green Book)."""
+        return LN_CIPHERED if self.ciphered else LN_PLAIN
 
 
 class Diagnostic(IntEnum):
@@ -329,7 +337,8 @@ def _management(endpoint: MeterEndpoint, aarq: acse.ApplicationAssociationReques
         user_information=acse.UserInformation(content=response))
     return aare.to_bytes(), Association(
         Role.MANAGEMENT, sap, conformance, max_pdu, ciphered=True, client_system_title=title,
-        client_challenge=bytes(challenge), server_challenge=server_challenge)
+        client_challenge=bytes(challenge), server_challenge=server_challenge,
+        mechanism=enums.AuthenticationMechanism.HLS_GMAC)
 
 
 def handle_rlrq(endpoint: MeterEndpoint, association: Association | None, raw: bytes

@@ -28,6 +28,7 @@ __all__ = [
     "as_int",
     "as_octets",
     "as_structure",
+    "bit_string",
     "boolean",
     "decode",
     "decode_length",
@@ -278,6 +279,11 @@ def structure(*items: bytes) -> bytes:
     return b"\x02" + encode_length(len(items)) + b"".join(items)
 
 
+def bit_string(value: bytes) -> bytes:
+    """A bit-string of ``8 * len(value)`` bits, the first bit the top bit of the first octet."""
+    return b"\x04" + encode_length(len(value) * 8) + value
+
+
 def boolean(value: bool) -> bytes:
     return b"\x03\xff" if value else b"\x03\x00"
 
@@ -339,7 +345,7 @@ def encode(data: Data) -> bytes:
         return bytes((tag,)) + encode_length(len(raw)) + raw
     if tag is Tag.BIT_STRING:
         assert isinstance(data.value, bytes)
-        return b"\x04" + encode_length(len(data.value) * 8) + data.value
+        return bit_string(data.value)
     if tag is Tag.BOOLEAN:
         return boolean(bool(data.value))
     size, fmt = _FIXED[tag]

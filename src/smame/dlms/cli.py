@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from smame.clirun import CliError, console, new_app
+from smame.dlms import obis
 from smame.dlms.aio import DEFAULT_PORT, PushSender, serve_meter
 from smame.dlms.association import MANAGEMENT_SAP, PUBLIC_SAP
 from smame.dlms.cosem.control import parse_destination
@@ -32,13 +33,11 @@ from smame.dlms.server import (
     SecurityFailure,
     ServerEvent,
 )
+from smame.messages import tr
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Emulated next-generation meters on the A-route (DLMS/COSEM).",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-console = Console()
-err_console = Console(stderr=True)
+app = new_app("Emulated next-generation meters on the A-route (DLMS/COSEM).")
 MANIFEST_FORMAT = "smame-meter-manifest/1"
 EPOCH_2020 = 1_577_836_800
 SHOWN = 5  # listening addresses printed; the manifest has them all
@@ -49,9 +48,8 @@ def _meter() -> None:
     """Emulated meters on the A-route (DLMS/COSEM)."""
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
+def _fail(message: str) -> CliError:
+    return CliError(message)
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ def serve(
         except ValueError as exc:
             raise _fail(str(exc)) from None
     if (keys is None) == (not demo_keys):
-        raise _fail("give exactly one of --keys FILE or --demo-keys")
+        raise _fail(tr("give exactly one of --keys FILE or --demo-keys"))
     key_table = None
     if keys is not None:
         first = 100_000_001  # FleetConfig.first_meter_id
@@ -206,7 +204,9 @@ def _announce(plan: _Plan, start: datetime, wall_origin: float,
         "seed": plan.seed,
         "keys": plan.keys_label,
         "client_sap": {"management": MANAGEMENT_SAP, "public": PUBLIC_SAP},
-        "security": {"mechanism": "HLS-GMAC", "mechanism_id": 5, "security_suite": 0},
+        "security": {"mechanism": "HLS-GMAC", "mechanism_id": 5, "security_suite": 0,
+                     # where a client learns its first counter, on the public association
+                     "invocation_counter": obis.ln_str(obis.MANAGEMENT_INVOCATION_COUNTER)},
         "push": plan.push,
         "push_window_s": plan.push_window,
         "meters": entries,

@@ -92,7 +92,6 @@ class ServerConfig:
     min_client_pdu: int = 64  # smallest client max-receive-pdu-size accepted
     max_errors: int = 32  # protocol/security errors before the connection is closed
     challenge_length: int = 16  # HLS server-to-client challenge, octets
-    public_invocation_counter: bool = False  # let the public client read 0.0.43.1.0.255
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_receive_pdu <= 0xFFFF:
@@ -168,8 +167,7 @@ class MeterEndpoint:
         self.config = config or ServerConfig()
         self.security = MeterSecurity(keys, system_title_of(meter.meter_id), invocation_counter)
         self.random = random
-        self.model = build_model(meter, public_invocation_counter=(
-            self.config.public_invocation_counter))
+        self.model = build_model(meter)
         self.staged_reservation_amps: int | None = None
         self.push_destinations: dict[bytes, str] = {}
         # Seconds, per push setup. Only interval pushes are spread by default: restore

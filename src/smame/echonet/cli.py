@@ -14,7 +14,7 @@ import typer
 
 from smame.clock import AcceleratedClock, WallClock
 from smame.echonet.frame import EOJ, FrameError
-from smame.echonet.live import LiveMeter, parse_start
+from smame.echonet.live import RETAINED_DAYS, LiveMeter, parse_start
 from smame.echonet.node import MULTICAST
 from smame.echonet.udp import ECHONET_PORT
 
@@ -39,10 +39,15 @@ Meters = Annotated[int, typer.Option(help="Meters in the simulated fleet.")]
 Seed = Annotated[int, typer.Option(help="Random seed of the fleet.")]
 Start = Annotated[str | None, typer.Option(help="Meter time to start at, ISO (JST if naive); "
                                           "default now.")]
+HistoryDays = Annotated[int, typer.Option(
+    "--history-days", help=f"Days of history simulated before --start (1–{RETAINED_DAYS}); "
+    "the meter keeps 45 days of 30-minute values.")]
 
 
 def _live(meter_id: int | None, speed: float, meters: int, seed: int, start: str | None,
-          route_b_id: bytes | None = None) -> LiveMeter:
+          history_days: int, route_b_id: bytes | None = None) -> LiveMeter:
+    if not 1 <= history_days <= RETAINED_DAYS:
+        raise _error(f"--history-days must be within 1–{RETAINED_DAYS}, got {history_days}")
     if speed <= 0:
         raise _error(f"--speed must be > 0, got {speed}")
     if not 1 <= meters <= 100_000:
@@ -54,7 +59,7 @@ def _live(meter_id: int | None, speed: float, meters: int, seed: int, start: str
     clock = AcceleratedClock(begin, speed)
     try:
         return LiveMeter.build(clock, meters=meters, meter_id=meter_id, seed=seed,
-                               route_b_id=route_b_id)
+                               history_days=history_days, route_b_id=route_b_id)
     except KeyError:
         raise _error(f"--meter-id {meter_id} is not in the fleet (ids 100000001–"
                      f"{100_000_000 + meters})") from None
@@ -69,6 +74,7 @@ def serve(
     meters: Meters = 1,
     seed: Seed = 0,
     start: Start = None,
+    history_days: HistoryDays = RETAINED_DAYS,
     multicast: Annotated[bool, typer.Option(help="Join 224.0.23.0 and announce to it.")] = True,
 ) -> None:
     """Serve one meter as an ECHONET Lite node (0x0EF001 + 0x028801) on UDP."""
@@ -78,7 +84,7 @@ def serve(
         raise _error(f"--host {host!r} is not an IPv4 address") from None
     if not 1 <= port <= 65535:
         raise _error(f"--port {port} is not a UDP port")
-    live = _live(meter_id, speed, meters, seed, start)
+    live = _live(meter_id, speed, meters, seed, start, history_days)
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(_serve(live, host, port, multicast))
 
@@ -124,22 +130,37 @@ def dongle(
     meters: Meters = 1,
     seed: Seed = 0,
     start: Start = None,
+    history_days: HistoryDays = RETAINED_DAYS,
+    scan_time: Annotated[bool, typer.Option(
+        "--scan-time/--instant-scan", help="SKSCAN takes its real time, 9.6 ms × "
+        "(2^duration + 1) per channel.")] = False,
+    reply_delay: Annotated[float, typer.Option(
+        help="Seconds (meter time) before the meter's answer arrives.")] = 0.0,
+    session_lifetime: Annotated[int | None, typer.Option(
+        help="Longest PANA session the meter grants, seconds (default: the module's S16, "
+        "24 h).")] = None,
 ) -> None:
     """Emulate a Wi-SUN dongle (SKSTACK IP) on a pty, with the meter behind its PAN."""
-    from smame.skstack import MODELS, Coordinator, NodeLink, PtyDongle, WiSunModule
+    from smame.skstack import MODELS, Coordinator, NodeLink, PtyDongle, Timing, WiSunModule
 
     if model not in MODELS:
         raise _error(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    if not 0 <= reply_delay <= 60:
+        raise _error(f"--reply-delay must be within 0–60 s, got {reply_delay}")
+    if session_lifetime is not None and session_lifetime < 60:
+        raise _error(f"--session-lifetime must be at least 60 s, got {session_lifetime}")
     _check_credentials(rbid, password)
     try:
         route_b_id = bytes.fromhex(rbid)
     except ValueError:
         route_b_id = None
-    live = _live(meter_id, speed, meters, seed, start, route_b_id)
+    live = _live(meter_id, speed, meters, seed, start, history_days, route_b_id)
     meter_mac = b"\x00\x13\x50" + live.meter.meter_id.to_bytes(5, "big")
     dongle_mac = b"\x00\x1d\x12\x90" + (live.meter.meter_id & 0xFFFFFFFF).to_bytes(4, "big")
-    module = WiSunModule(MODELS[model], Coordinator(meter_mac, rbid, password),
-                         NodeLink(live.node), dongle_mac)
+    module = WiSunModule(MODELS[model], Coordinator(meter_mac, rbid, password,
+                                                    session_lifetime_s=session_lifetime),
+                         NodeLink(live.node), dongle_mac, clock=live.clock,
+                         timing=Timing(scan=scan_time, reply_delay_s=reply_delay))
     try:
         pty = PtyDongle(module, link)
     except OSError as exc:

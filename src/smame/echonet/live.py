@@ -15,10 +15,13 @@ from smame.clock import Clock
 from smame.echonet.edt import JST
 from smame.echonet.node import Node, Outgoing
 from smame.echonet.smartmeter import SmartMeterObject
-from smame.meter import Fleet, FleetConfig
+from smame.meter import Fleet, FleetConfig, RetentionConfig
 from smame.meter.meter import Meter
 
-__all__ = ["LiveMeter", "fleet_start", "parse_start"]
+__all__ = ["RETAINED_DAYS", "LiveMeter", "fleet_start", "parse_start"]
+
+RETAINED_DAYS = RetentionConfig().minute30_days
+"""Days of 30-minute values a meter keeps (SPEC M3): what E5 can reach back to."""
 
 
 def fleet_start(now: datetime, history_days: int) -> datetime:
@@ -40,9 +43,13 @@ class LiveMeter:
 
     @classmethod
     def build(cls, clock: Clock, meters: int = 1, meter_id: int | None = None, seed: int = 0,
-              history_days: int = 1, route_b_id: bytes | None = None) -> LiveMeter:
-        """Build a fleet of ``meters`` starting ``history_days`` before the clock's day and
-        run it to the clock's minute. Raises KeyError for an unknown ``meter_id``."""
+              history_days: int | None = None, route_b_id: bytes | None = None
+              ) -> LiveMeter:
+        """Build a fleet of ``meters`` starting ``history_days`` before the clock's day
+        (default: as many as the meter keeps 30-minute values, 45, SPEC M3) and run it to
+        the clock's minute. Raises KeyError for an unknown ``meter_id``."""
+        if history_days is None:
+            history_days = RETAINED_DAYS
         config = FleetConfig(meters=meters, seed=seed,
                              start=fleet_start(clock.now(), history_days))
         fleet = Fleet(config)

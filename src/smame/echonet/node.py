@@ -2,7 +2,10 @@
 
 :meth:`Node.receive` takes one datagram (or one ERXUDP payload) and its source address,
 and returns what to send and where. Requests are answered in the requested property
-order; anything malformed, addressed to an object the node does not hold, or of a
+order, in frames of at most :data:`MAX_FRAME` bytes (what does not fit gets PDC 0 and the
+SNA service); a Set that changes an announced property (map 0x9D) is followed by its INF
+to the multicast group. A property that fails is answered as "not possible" and the rest
+of the frame is served. Anything malformed, addressed to an object the node does not hold, or of a
 service the node does not serve is dropped, as ECHONET Lite nodes do. The node opens no
 socket, reads no clock and never sleeps: the adapters in :mod:`smame.echonet.udp` and
 :mod:`smame.skstack` carry its bytes.
@@ -10,6 +13,7 @@ socket, reads no clock and never sleeps: the adapters in :mod:`smame.echonet.udp
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +32,29 @@ __all__ = ["MAX_FRAME", "MULTICAST", "Node", "Outgoing"]
 
 MAX_FRAME = 1232
 """Largest frame the node sends: the payload limit of SKSENDTO/ERXUDP on Wi-SUN modules."""
+HEADER = 12  # EHD TID SEOJ DEOJ ESV OPC
+log = logging.getLogger(__name__)
+
+
+def _read(obj: DeviceObject, epc: int) -> bytes | None:
+    """EDT of ``epc``, or None when the object cannot give one that fits a property."""
+    try:
+        edt = obj.get(epc)
+    except Exception:  # one faulty property must not take the frame down with it
+        log.exception("Get of EPC %#04x of %s failed", epc, obj.eoj)
+        return None
+    if edt is not None and len(edt) > 0xFF:
+        log.error("EPC %#04x of %s is %d bytes, more than a PDC holds", epc, obj.eoj, len(edt))
+        return None
+    return edt
+
+
+def _write(obj: DeviceObject, epc: int, edt: bytes) -> bool:
+    try:
+        return obj.set(epc, edt)
+    except Exception:
+        log.exception("Set of EPC %#04x of %s failed", epc, obj.eoj)
+        return False
 
 
 class _Multicast:
@@ -60,11 +87,14 @@ class Node:
         self.answered = 0
         self.awaiting_confirmation: dict[int, tuple[Hashable, tuple[int, ...]]] = {}
         self._tid = 0
+        self._last_announced = {eoj: self._announced_values(obj)
+                                for eoj, obj in self.objects.items()}
 
     # ---------------------------------------------------------------- requests
 
     def receive(self, data: bytes, source: Hashable) -> list[Outgoing]:
-        """Handle one frame from ``source``; never raises on bad input."""
+        """Handle one frame from ``source``: the reply, then any INF of announced properties
+        the request changed. Never raises on bad input."""
         try:
             frame = decode(data)
         except FrameError:
@@ -81,8 +111,11 @@ class Node:
             self.dropped += 1
             return []
         self.answered += 1
-        replies = (self._serve(obj, frame, source) for obj in targets)
-        return [reply for reply in replies if reply is not None]
+        replies = [reply for reply in (self._serve(obj, frame, source) for obj in targets)
+                   if reply is not None]
+        if frame.esv in (ESV.SETC, ESV.SETI, ESV.SETGET):
+            replies += self._changes(targets)
+        return replies
 
     def _wanted(self, frame: Frame) -> bool:
         if frame.esv == ESV.INFC_RES:
@@ -120,7 +153,8 @@ class Node:
                 return Outgoing(self._reply(frame, obj, ESV.INF_SNA, props), source)
             return Outgoing(self._reply(frame, obj, ESV.INF, props), MULTICAST)
         if esv == ESV.SETGET:
-            set_props, set_ok = self._sets(obj, frame.properties)
+            set_props, set_ok = self._sets(obj, frame.properties,
+                                           1 + 2 * len(frame.get_properties))
             used = sum(2 + len(p.edt) for p in set_props) + 1
             get_props, get_ok = self._gets(obj, frame.get_properties, used)
             ok = set_ok and get_ok
@@ -132,25 +166,32 @@ class Node:
 
     def _gets(self, obj: DeviceObject, wanted: Sequence[Property], used: int
               ) -> tuple[list[Property], bool]:
-        budget = self.max_frame - 12 - used
+        """Read ``wanted`` in order: as many EDTs as fit beside ``used`` bytes, PDC 0 for
+        the rest and for what the object cannot give (Get_SNA)."""
+        budget = self.max_frame - HEADER - used - 2 * len(wanted)
         props, ok = [], True
         for prop in wanted:
-            edt = obj.get(prop.epc)
-            if edt is None or 2 + len(edt) > budget:
+            edt = _read(obj, prop.epc)
+            if edt is None or len(edt) > budget:
                 ok = False
                 edt = b""
-            budget -= 2 + len(edt)
+            budget -= len(edt)
             props.append(Property(prop.epc, edt))
         return props, ok
 
-    def _sets(self, obj: DeviceObject, wanted: Sequence[Property]) -> tuple[list[Property], bool]:
+    def _sets(self, obj: DeviceObject, wanted: Sequence[Property], used: int = 0
+              ) -> tuple[list[Property], bool]:
+        """Write ``wanted``; refused properties echo their data while it fits the frame."""
+        budget = self.max_frame - HEADER - used - 2 * len(wanted)
         props, ok = [], True
         for prop in wanted:
-            if prop.edt and obj.set(prop.epc, prop.edt):
+            if prop.edt and _write(obj, prop.epc, prop.edt):
                 props.append(Property(prop.epc))
-            else:
-                ok = False
-                props.append(prop)  # a refused property is returned with its data
+                continue
+            ok = False
+            echoed = prop.edt if len(prop.edt) <= budget else b""
+            budget -= len(echoed)
+            props.append(Property(prop.epc, echoed))
         return props, ok
 
     # ---------------------------------------------------------------- announcements
@@ -165,7 +206,7 @@ class Node:
         obj = self.objects[eoj]
         if confirm and to is MULTICAST:
             raise ValueError("INFC is sent to one node, not to the multicast group")
-        props = [Property(epc, obj.get(epc) or b"") for epc in epcs]
+        props = [Property(epc, _read(obj, epc) or b"") for epc in epcs]
         tid = self._next_tid()
         esv = ESV.INFC if confirm else ESV.INF
         if confirm:
@@ -180,12 +221,30 @@ class Node:
         return Outgoing(encode(frame), to)
 
     def poll(self) -> list[Outgoing]:
-        """Announcements now due: fixed-time cumulative energy after each :00 and :30."""
+        """Announcements now due: what each object schedules (fixed-time cumulative energy
+        after each :00 and :30) and every announced property whose value changed."""
+        due = {eoj: obj.due_announcements() for eoj, obj in self.objects.items()}
+        return self._changes(list(self.objects.values()), due)
+
+    @staticmethod
+    def _announced_values(obj: DeviceObject) -> dict[int, bytes | None]:
+        return {epc: _read(obj, epc) for epc in sorted(obj.anno_map)}
+
+    def _changes(self, objects: Sequence[DeviceObject],
+                 due: dict[EOJ, tuple[int, ...]] | None = None) -> list[Outgoing]:
+        """INF to the multicast group of each object's announced properties (EPC 0x9D)
+        that changed since last announced, after those ``due`` on schedule."""
         out = []
-        for eoj, obj in self.objects.items():
-            epcs = obj.due_announcements()
+        for obj in objects:
+            values = self._announced_values(obj)
+            before = self._last_announced[obj.eoj]
+            self._last_announced[obj.eoj] = values
+            scheduled = (due or {}).get(obj.eoj, ())
+            changed = [epc for epc, edt in values.items()
+                       if edt is not None and edt != before.get(epc) and epc not in scheduled]
+            epcs = [*scheduled, *changed]
             if epcs:
-                out.append(self.notify(eoj, epcs))
+                out.append(self.notify(obj.eoj, epcs))
         return out
 
     def _confirmed(self, frame: Frame, source: Hashable) -> None:

@@ -45,6 +45,16 @@ def _jst_day_start(minute: int) -> int:
     return jst_day_start(jst_day(minute * 60)) // 60
 
 
+def _representable(moment: datetime) -> bool:
+    """Whether ``moment`` (JST) is a POSIX time the meter's clock arithmetic can hold:
+    0001-01-01 00:00 JST is still year 0 in UTC, which no datetime can express."""
+    try:
+        _minute_time(int(moment.timestamp()) // 60)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
 class SmartMeterObject(DeviceObject):
     """Object 0x0288 ``instance`` of ``meter``. ``route_b_id`` is the 16-byte EPC 0xC0."""
 
@@ -209,6 +219,8 @@ class SmartMeterObject(DeviceObject):
             return None
         if moment is None or not 1 <= count <= limit or not minute_ok(moment.minute):
             return None
+        if not _representable(moment):
+            return None  # EC/EE could not state this time: refuse it now, not at every Get
         return moment, count
 
     def _set_history2(self, edt: bytes) -> bool:

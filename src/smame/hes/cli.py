@@ -3,6 +3,9 @@
 The meters are those of a ``smame meter serve --manifest`` file. Keys come from the same
 key file the meters use (``--keys``) or the demo keys; the head-end keeps them sealed in its
 key store under ``--data``, with its invocation counters, so successive runs never reuse one.
+
+Exit status: 0 every meter did what was asked; 1 the command ran but failed on some or all
+meters (or a read failed); 2 nothing was sent (bad arguments, manifest or keys).
 """
 
 from __future__ import annotations
@@ -16,23 +19,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from smame.clirun import EXIT_FAILED, CliError, console, err_console, new_app, print_error
 from smame.clock import AcceleratedClock, WallClock, from_epoch
 from smame.dlms import DEMO_KEYS, load_keys
 from smame.dlms.keys import KeyFileError
-from smame.hes.commands import CommandKind
+from smame.hes.commands import CommandError, CommandKind, CommandStatus, TransientError
 from smame.hes.headend import HeadEnd, HesConfig
 from smame.hes.keystore import KeyStore, KeyStoreError, MasterKey
 from smame.hes.registry import Registry, RegistryError
 from smame.hes.sinks import ParquetSink
+from smame.messages import tr
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The A-route head-end system (HES).", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-console = Console()
-err_console = Console(stderr=True)
+EXIT_STATUS = ("Exit status: 0 every meter did what was asked; 1 it ran but failed on some "
+               "or all meters; 2 nothing was sent (bad arguments, manifest or keys).")
+app = new_app("The A-route head-end system (HES).", epilog=EXIT_STATUS)
 EPOCH_2020 = 1_577_836_800
 COUNTERS_PER_SECOND = 8  # new send counters start at 8 per second since 2020: 32 bits last to 2037
 
@@ -41,9 +44,8 @@ class HesCliError(Exception):
     """A user error, printed as one line."""
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
+def _fail(message: str) -> CliError:
+    return CliError(message)
 
 
 Manifest = Annotated[Path, typer.Option(help="Manifest written by `smame meter serve`.")]
@@ -54,12 +56,19 @@ Data = Annotated[Path, typer.Option(help="Data directory (key store, collected r
 
 def _open(manifest: Path, keys: Path | None, demo_keys: bool, data: Path):
     if (keys is None) == (not demo_keys):
-        raise HesCliError("give exactly one of --keys FILE or --demo-keys")
+        raise HesCliError(tr("give exactly one of --keys FILE or --demo-keys"))
     registry = Registry.from_manifest(manifest)
     table = (dict.fromkeys(registry.meter_ids(), DEMO_KEYS) if demo_keys
              else load_keys(keys, registry.meter_ids()))
     directory = data / "hes"
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.is_dir():
+        err_console.print(tr("creating the head-end key store in {directory}",
+                             directory=directory))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HesCliError(f"--data {data}: cannot create {directory}: "
+                          f"{exc.strerror or exc}") from None
     master_path = directory / "master.key"
     if os.environ.get(MasterKey.ENV):
         master = MasterKey.load()
@@ -86,10 +95,14 @@ def _clock(document: dict[str, Any]):
 
 
 def _guarded(run):
+    """Bad input: exit 2; a meter that could not be reached or refused: exit 1."""
     try:
         return run()
     except (HesCliError, RegistryError, KeyFileError, KeyStoreError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except (CommandError, TransientError, TimeoutError, OSError) as exc:
+        print_error(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 @app.callback()
@@ -139,20 +152,27 @@ def read(
     console.print_json(json.dumps(_guarded(run)))
 
 
-@app.command("command")
+@app.command("command", epilog=EXIT_STATUS)
 def command(
     manifest: Manifest,
     kind: Annotated[str, typer.Argument(help=", ".join(k.value for k in CommandKind))],
     meter: Annotated[list[int], typer.Option(help="Meter id (repeat for several).")],
     amps: Annotated[int | None, typer.Option(help="Ampere limit, 10–60 A.")] = None,
     at: Annotated[str | None, typer.Option(help="Reservation time, ISO 8601 with zone.")] = None,
+    after: Annotated[str | None, typer.Option(
+        "--in", help="Reservation time as a delay on the meters' clock, e.g. 90m or 2h "
+                     "(instead of --at; the meters' clock may run faster than yours).")] = None,
     minutes: Annotated[int | None, typer.Option(help="Soft switch: 15 or 30.")] = None,
     reservation_id: Annotated[int | None, typer.Option(help="Reservation to cancel.")] = None,
     keys: Keys = None,
     demo_keys: DemoKeys = False,
     data: Data = Path("smame-data"),
 ) -> None:
-    """Send one command to meters and print its result with its correlation id (S9)."""
+    """Send one command to meters and print its result with its correlation id (S9).
+
+    Exit status 0 only if every meter succeeded; 1 if the command failed on any meter (the
+    JSON says which and why, stderr has one summary line); 2 if nothing was sent.
+    """
     try:
         command_kind = CommandKind(kind)
     except ValueError:
@@ -172,14 +192,32 @@ def command(
         if moment.tzinfo is None:
             raise _fail("--at needs a time zone, e.g. 2026-07-01T18:00+09:00")
         params["at"] = int(moment.timestamp())
+    if after is not None and at is not None:
+        raise _fail("give --at or --in, not both")
+    delay = None if after is None else _delay_seconds(after)
+
+    failures: list[str] = []
 
     def run():
         registry, keystore, document = _open(manifest, keys, demo_keys, data)
         headend = HeadEnd(registry, keystore, lambda batch: None, _clock(document))
+        if delay is not None:  # the next whole minute after the delay, on the meters' clock
+            params["at"] = -(-int(headend.clock.time() + delay) // 60) * 60
+        unknown = sorted(set(meter) - set(registry.meter_ids()))
+        if unknown:
+            keystore.close()
+            raise HesCliError(f"--meter {unknown[0]} is not in {manifest}")
 
         async def work():
             submitted = headend.commands.submit(command_kind, meter, params)
             done = await headend.commands.wait(submitted.correlation_id)
+            if done.status is not CommandStatus.SUCCEEDED:
+                summary = done.summary()
+                failures.append(tr(
+                    "command {kind} {status}: {ok} of {total} meter(s) succeeded, "
+                    "correlation id {cid}", kind=summary["kind"], status=summary["status"],
+                    ok=summary["confirmed"], total=summary["meters"],
+                    cid=summary["correlation_id"]))
             return {**done.summary(), "results": {
                 str(m): {"ok": r.ok, "value": r.value, "error": r.error, "attempts": r.attempts}
                 for m, r in done.results.items()}}
@@ -190,6 +228,18 @@ def command(
             keystore.close()
 
     console.print_json(json.dumps(_guarded(run), default=str))
+    for failure in failures:
+        print_error(failure)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _delay_seconds(text: str) -> int:
+    """``90m``, ``2h``, ``45s`` or plain seconds, as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise _fail(f"--in {text!r}: give a delay such as 90m, 2h or 45s")
+    return int(number) * units[unit]
 
 
 @app.command("run")

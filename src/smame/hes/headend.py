@@ -38,14 +38,21 @@ from smame.dlms.push import (
     parse_interval_push,
     parse_last_gasp_push,
 )
-from smame.dlms.security import SecurityError, meter_id_of, parse_ciphered
+from smame.dlms.security import MeterKeys, SecurityError, meter_id_of, parse_ciphered
 from smame.hes import operations as ops
 from smame.hes.commands import CommandError, CommandKind, CommandQueue, TransientError
 from smame.hes.gaps import find_gaps
 from smame.hes.groups import FiveMinuteGroups
 from smame.hes.keystore import KeyStore, KeyStoreError
 from smame.hes.registry import Registry
-from smame.hes.session import DlmsSession, TcpTransport, Transport, open_session
+from smame.hes.session import (
+    DlmsSession,
+    Endpoint,
+    TcpTransport,
+    Transport,
+    learn_counter,
+    open_session,
+)
 from smame.hes.sinks import ReadingSink
 from smame.hes.throttle import Throttle
 from smame.meter.events import EventKind
@@ -273,8 +280,11 @@ class HeadEnd:
             first = self.keystore.begin_session(meter_id)
             session: DlmsSession | None = None
             try:
-                session = await open_session(endpoint, keys, self.config.client_title, first,
-                                             self.config.session_timeout, self.transport)
+                try:
+                    session = await self._open(endpoint, keys, first)
+                except CommandError as refusal:
+                    first = await self._resume_counter(endpoint, first, refusal)
+                    session = await self._open(endpoint, keys, first)
                 result = await work(session)
                 await session.release()
                 return result
@@ -283,6 +293,29 @@ class HeadEnd:
                     meter_id, session.next_counter if session else first + 2)
                 if session is not None:
                     await session.close()
+
+    async def _open(self, endpoint: Endpoint, keys: MeterKeys, first: int) -> DlmsSession:
+        return await open_session(endpoint, keys, self.config.client_title, first,
+                                  self.config.session_timeout, self.transport)
+
+    async def _resume_counter(self, endpoint: Endpoint, refused_at: int,
+                              refusal: CommandError) -> int:
+        """After a refused association: learn the meter's counter on the public association
+        and return the counter to retry with. Raises the refusal when the counter was not
+        behind (wrong keys, or a meter that does not tell)."""
+        meter_id = endpoint.meter_id
+        try:
+            learned = await learn_counter(endpoint, self.config.client_title,
+                                          self.config.session_timeout, self.transport)
+        except (CommandError, TransientError):
+            learned = -1
+        if learned <= refused_at:
+            raise refusal
+        self.keystore.end_session(meter_id, learned)
+        resumed = self.keystore.begin_session(meter_id)
+        self._event(meter_id, "counter_learned",
+                    f"send counter {refused_at} was behind the meter; resumed at {resumed}")
+        return resumed
 
     async def _pull(self, meter_id: int, period: int, first_end: int, last_end: int) -> int:
         """Read intervals ending in [first_end, last_end] (s) from the meter's profile."""

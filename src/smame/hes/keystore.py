@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from smame.dlms.security import MeterKeys
+from smame.store.private import PrivateFileError, check_key_file, tighten, touch_private
 
 __all__ = ["KeyStore", "KeyStoreError", "MasterKey"]
 
@@ -63,6 +64,11 @@ class MasterKey:
     @classmethod
     def load(cls, path: Path | None = None) -> MasterKey:
         """From ``path`` (hex), else from $SMAME_MASTER_KEY (hex)."""
+        if path is not None:
+            try:
+                check_key_file(path)
+            except PrivateFileError as exc:
+                raise KeyStoreError(str(exc)) from None
         text = path.read_text().strip() if path is not None else os.environ.get(cls.ENV)
         if not text:
             raise KeyStoreError(f"no master key: give a key file or set ${cls.ENV}")
@@ -104,6 +110,9 @@ class KeyStore:
         self.path = path
         self._master = master
         self._counter_floor = counter_floor
+        touch_private(path)  # sealed keys and counters: owner-only, -wal/-shm alike
+        for side in ("-wal", "-shm"):
+            tighten(path.with_name(path.name + side))
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

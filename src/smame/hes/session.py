@@ -18,9 +18,10 @@ from dlms_cosem import cosem, enumerations, exceptions, state, utils
 from dlms_cosem import dlms_data as dlms_data_types
 from dlms_cosem.connection import DlmsConnection
 from dlms_cosem.protocol import acse, xdlms
-from dlms_cosem.security import HighLevelSecurityGmacAuthentication
+from dlms_cosem.security import HighLevelSecurityGmacAuthentication, NoSecurityAuthentication
 
-from smame.dlms.security import MeterKeys
+from smame.dlms import axdr
+from smame.dlms.security import MAX_INVOCATION_COUNTER, MeterKeys
 from smame.dlms.wrapper import encode_frame
 from smame.hes.commands import CommandError, TransientError
 
@@ -30,12 +31,18 @@ __all__ = [
     "Endpoint",
     "TcpTransport",
     "Transport",
+    "counter_value",
+    "learn_counter",
     "open_session",
 ]
 
 WRAPPER_HEADER = struct.Struct(">HHHH")
 MAX_FRAME = 65535
 HLS_CHALLENGE_LENGTH = 32
+MANAGEMENT_SAP, PUBLIC_SAP = 1, 16
+MANAGEMENT_COUNTER = cosem.CosemAttribute(enumerations.CosemInterface.DATA,
+                                          cosem.Obis(0, 0, 43, 1, 1, 255), 2)
+"""The management client's invocation counter, readable on the public association."""
 
 
 class DlmsRefusedError(CommandError):
@@ -55,24 +62,30 @@ class Endpoint:
 
 
 class DlmsSession:
-    """A management-client association (client SAP 1, HLS-GMAC, security suite 0)."""
+    """A management-client association (client SAP 1, HLS-GMAC, security suite 0), or
+    with ``keys=None`` a public one (client SAP 16, no authentication, no ciphering)."""
 
     def __init__(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        keys: MeterKeys,
+        keys: MeterKeys | None,
         client_title: bytes,
         first_counter: int,
         server_sap: int = 1,
-        client_sap: int = 1,
+        client_sap: int | None = None,
         timeout: float = 10.0,
     ) -> None:
         self._reader = reader
         self._writer = writer
-        self.client_sap = client_sap
+        self.client_sap = client_sap or (MANAGEMENT_SAP if keys else PUBLIC_SAP)
         self.server_sap = server_sap
         self.timeout = timeout
+        if keys is None:
+            self.connection = DlmsConnection(client_system_title=client_title,
+                                             authentication=NoSecurityAuthentication(),
+                                             max_pdu_size=2048)
+            return
         self.connection = DlmsConnection(
             client_system_title=client_title,
             authentication=HighLevelSecurityGmacAuthentication(
@@ -193,20 +206,25 @@ class TcpTransport:
         return await asyncio.open_connection(endpoint.host, endpoint.port)
 
 
+async def _connect(endpoint: Endpoint, timeout: float, transport: Transport | None
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        return await asyncio.wait_for((transport or TcpTransport()).connect(endpoint), timeout)
+    except (OSError, TimeoutError) as exc:
+        raise TransientError(f"cannot reach meter {endpoint.meter_id}: {exc}") from None
+
+
 async def open_session(
     endpoint: Endpoint,
-    keys: MeterKeys,
+    keys: MeterKeys | None,
     client_title: bytes,
     first_counter: int,
     timeout: float = 10.0,
     transport: Transport | None = None,
 ) -> DlmsSession:
-    """Connect and associate; TransientError if the meter cannot be reached."""
-    transport = transport or TcpTransport()
-    try:
-        reader, writer = await asyncio.wait_for(transport.connect(endpoint), timeout)
-    except (OSError, TimeoutError) as exc:
-        raise TransientError(f"cannot reach meter {endpoint.meter_id}: {exc}") from None
+    """Connect and associate (``keys=None``: as the public client); TransientError if the
+    meter cannot be reached."""
+    reader, writer = await _connect(endpoint, timeout, transport)
     session = DlmsSession(reader, writer, keys, client_title, first_counter,
                           server_sap=endpoint.server_sap, timeout=timeout)
     try:
@@ -215,3 +233,25 @@ async def open_session(
         await session.close()
         raise
     return session
+
+
+def counter_value(data: bytes) -> int:
+    """The invocation counter in the A-XDR answer of 0.0.43.1.1.255 attribute 2 (an
+    unsigned 32-bit integer); CommandError for anything else."""
+    try:
+        return axdr.as_int(axdr.decode(data), 0, MAX_INVOCATION_COUNTER)
+    except axdr.AxdrError as exc:
+        raise CommandError(f"unreadable invocation counter: {exc}") from None
+
+
+async def learn_counter(endpoint: Endpoint, client_title: bytes, timeout: float = 10.0,
+                        transport: Transport | None = None) -> int:
+    """The lowest invocation counter the meter accepts next from the management client,
+    read on a public association (the IDIS practice, ``docs/obis.md``)."""
+    session = await open_session(endpoint, None, client_title, 0, timeout, transport)
+    try:
+        learned = counter_value(await session.get(MANAGEMENT_COUNTER))
+        await session.release()
+    finally:
+        await session.close()
+    return learned

@@ -1,7 +1,9 @@
 """``smame mdms``: ingest, VEE, settlement, retention and export over a data directory.
 
-Every command takes ``--data DIR`` (default ``./smame-data``). Bad arguments and bad
-input files end with one line on stderr and exit code 2.
+Every command takes ``--data DIR`` (default ``./smame-data``). Only ``ingest`` creates a
+store there; every other command refuses a directory that holds none, so a mistyped
+``--data`` creates nothing. Bad arguments and bad input files end with one line on stderr and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -16,34 +18,29 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import typer
-from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(
-    help="Meter data management: ingest, VEE, settlement, retention, export.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-console = Console()
-err_console = Console(stderr=True)
+from smame.clirun import CliError, console, existing_store, new_app, run_app
+from smame.messages import tr
 
+app = new_app("Meter data management: ingest, VEE, settlement, retention, export.")
 DataDir = Annotated[Path, typer.Option("--data", help="Data directory of the store.")]
 DEFAULT_DATA = Path("smame-data")
 
 
 def _fail(message: str) -> NoReturn:
-    from smame.cli import CliError
-
     raise CliError(message)
 
 
-def _open(data: Path, now: datetime | None = None):
+def _open(data: Path, now: datetime | None = None, create: bool = False):
+    """The store in ``data``; only ``create`` (ingest) may make a new one."""
     from smame.clock import SimulatedClock, WallClock
     from smame.mdms import Mdms
 
     if data.exists() and not data.is_dir():
-        _fail(f"--data {data} is not a directory")
+        _fail(tr("--data {data} is not a directory", data=data))
+    if not create:
+        existing_store(data)
     clock = SimulatedClock(now) if now else WallClock()
     try:
         return Mdms(data, clock=clock)
@@ -55,7 +52,7 @@ def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
+        _fail(tr("{option} {text!r} is not a date (YYYY-MM-DD)", option=option, text=text))
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -64,9 +61,10 @@ def _moment(text: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} {text!r} is not an ISO 8601 time")
+        _fail(tr("{option} {text!r} is not an ISO 8601 time", option=option, text=text))
     if moment.tzinfo is None:
-        _fail(f"{option} {text!r} needs a UTC offset, e.g. +09:00")
+        _fail(tr("{option} {text!r} needs a UTC offset, e.g. +09:00", option=option,
+                 text=text))
     return moment
 
 
@@ -78,7 +76,7 @@ def _reading_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     simulations: list[Path] = []
     for path in paths:
         if not path.exists():
-            _fail(f"{path}: no such file or directory")
+            _fail(tr("{path}: no such file or directory", path=path))
         if path.is_dir():
             if is_simulation_dir(path):
                 simulations.append(path)
@@ -110,7 +108,7 @@ def ingest(
             batches.append((path, read_reading_file(path)))
         except FileFormatError as exc:
             _fail(str(exc))
-    mdms = _open(data)
+    mdms = _open(data, create=True)
     with mdms:
         stored = received = 0
         for path, batch in batches:
@@ -127,7 +125,8 @@ def ingest(
             console.print(f"{directory}: {seeded.meters_registered:,} meters registered, "
                           f"{seeded.events:,} events, {got:,} rows, "
                           f"{seeded.rows_stored:,} new")
-    console.print(f"[green]ingested[/] {received:,} rows, {stored:,} stored in {data}")
+    console.print(tr("ingested {received:,} rows, {stored:,} stored in {data}",
+                     received=received, stored=stored, data=data))
 
 
 @app.command("ingest-feed")
@@ -199,6 +198,7 @@ def settle(
         _fail(f"--by must be retailer or group, not {by!r}")
     if output not in ("table", "csv", "json"):
         _fail(f"--format must be table, csv or json, not {output!r}")
+    _check_out(out)
     with _open(data) as mdms:
         result = mdms.settle(target, minutes)
     table = result.retailers if by == "retailer" else result.groups
@@ -227,25 +227,39 @@ def _print_settlement(table: pa.Table, party: str, day: date) -> None:
 
 
 def _write(table: pa.Table, out: Path | None, fmt: str) -> None:
-    if fmt == "json":
-        text = json.dumps(table.to_pylist(), default=str, ensure_ascii=False)
-        if out is None:
-            sys.stdout.write(text + "\n")
-        else:
-            out.write_text(text + "\n")
-    elif fmt == "csv":
-        if out is None:
-            sink = pa.BufferOutputStream()
-            pcsv.write_csv(table, sink)
-            sys.stdout.write(sink.getvalue().to_pybytes().decode())
-        else:
-            pcsv.write_csv(table, out)
-    else:
-        if out is None:
+    if out is None:
+        if fmt == "parquet":
             _fail("--format parquet needs --out FILE")
-        pq.write_table(table, out, compression="zstd")
-    if out is not None:
-        console.print(f"wrote {table.num_rows:,} rows to {out}")
+        sys.stdout.write(_text(table, fmt))
+        return
+    try:
+        if fmt == "parquet":
+            pq.write_table(table, out, compression="zstd")
+        elif fmt == "csv":
+            pcsv.write_csv(table, out)
+        else:
+            out.write_text(_text(table, fmt))
+    except OSError as exc:
+        _fail(tr("--out {out}: cannot write: {reason}", out=out, reason=exc.strerror or exc))
+    console.print(f"wrote {table.num_rows:,} rows to {out}")
+
+
+def _text(table: pa.Table, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n"
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(table, sink)
+    return sink.getvalue().to_pybytes().decode()
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse an ``--out`` that cannot be written before any work is done."""
+    if out is None:
+        return
+    if out.is_dir():
+        _fail(f"--out {out} is a directory, not a file")
+    if not out.parent.is_dir():
+        _fail(f"--out {out}: directory {out.parent} does not exist")
 
 
 @app.command("purge")
@@ -290,8 +304,7 @@ def export(
     first, last = _moment(start, "--start"), _moment(end, "--end")
     if first and last and last < first:
         _fail("--end is before --start")
-    if not out.parent.exists():
-        _fail(f"--out {out}: directory {out.parent} does not exist")
+    _check_out(out)
     with _open(data) as mdms:
         if retail:
             table = mdms.retail(meter, first or 0, last or 2**40)
@@ -303,13 +316,7 @@ def export(
 
 def main() -> None:
     """Run this sub-app on its own, with the same error handling as ``smame``."""
-    from smame.cli import CliError
-
-    try:
-        app()
-    except CliError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    run_app(app)
 
 
 if __name__ == "__main__":

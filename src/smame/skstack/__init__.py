@@ -7,6 +7,7 @@ from smame.skstack.link import NodeLink
 from smame.skstack.models import BP35A1, BP35C2, MODELS, Model
 from smame.skstack.module import Coordinator, MeterLink, WiSunModule, link_local
 from smame.skstack.pty import PtyDongle
+from smame.skstack.timing import Timing
 
 __all__ = [
     "BP35A1",
@@ -21,6 +22,7 @@ __all__ = [
     "Reader",
     "SkstackError",
     "SkstackLink",
+    "Timing",
     "WiSunModule",
     "link_local",
     "open_meter",

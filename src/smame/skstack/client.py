@@ -129,17 +129,32 @@ def _open_serial(path: str) -> int:
 
 
 class SkstackLink:
-    """A Wi-SUN module at ``path``; ECHONET Lite frames from the meter go to ``on_frame``."""
+    """A Wi-SUN module at ``path``; ECHONET Lite frames from the meter go to ``on_frame``.
 
-    def __init__(self, path: str) -> None:
+    The link follows the module's events over a long run: the PANA session is down
+    between EVENT 29 (lifetime over) and EVENT 25 (re-authenticated), and after EVENT 24
+    or 26 (re-authentication failed, the meter ended the session) the link joins again;
+    between EVENT 32 and 33 (ARIB STD-T108 transmit limit) it holds its sends.
+    ``send_wait`` bounds how long a send waits for either, in seconds of real time.
+    """
+
+    def __init__(self, path: str, send_wait: float = 120.0) -> None:
         self.path = path
         self.reader = Reader()
         self.on_frame: Callable[[bytes], None] | None = None
         self.dual = False
         self.meter_address: str | None = None
         self.lines: asyncio.Queue[str] = asyncio.Queue()
+        self.session_up = asyncio.Event()
+        self.transmit_allowed = asyncio.Event()
+        self.transmit_allowed.set()
+        self.transmit_limited = asyncio.Event()  # set from EVENT 32 to EVENT 33
+        self.rejoins = 0
+        self.send_wait = send_wait
         self._fd: int | None = None
         self._lock = asyncio.Lock()
+        self._joining = False
+        self._rejoin: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self._fd = _open_serial(self.path)
@@ -157,7 +172,40 @@ class SkstackLink:
                         and self.on_frame is not None):
                     self.on_frame(item.data)
             else:
+                self._follow(item)
                 self.lines.put_nowait(item)
+
+    def _follow(self, line: str) -> None:
+        """Track session and transmit state from the module's EVENT lines."""
+        if not line.startswith("EVENT "):
+            return
+        number = line[6:8]
+        if number == "25":
+            self.session_up.set()
+        elif number in ("29", "24", "26", "27", "28"):
+            self.session_up.clear()
+            idle = self._rejoin is None or self._rejoin.done()
+            if number in ("24", "26") and idle and not self._joining and self.meter_address:
+                self._rejoin = asyncio.get_running_loop().create_task(self._join_again())
+        elif number == "32":
+            self.transmit_allowed.clear()
+            self.transmit_limited.set()
+        elif number == "33":
+            self.transmit_limited.clear()
+            self.transmit_allowed.set()
+
+    async def _join_again(self) -> None:
+        assert self.meter_address is not None
+        self._joining = True
+        try:
+            lines = await self.command(f"SKJOIN {self.meter_address}",
+                                       until=("EVENT 24", "EVENT 25"), timeout=60)
+            if lines[-1].startswith("EVENT 25"):
+                self.rejoins += 1
+        except SkstackError:
+            pass  # the next send waits for a session and reports it
+        finally:
+            self._joining = False
 
     async def _write(self, data: bytes) -> None:
         assert self._fd is not None
@@ -200,8 +248,16 @@ class SkstackLink:
 
     async def join(self, route_b_id: str, password: str, scan_duration: int = 6) -> None:
         """Find the meter's PAN and establish the PANA session (EVENT 25), or raise."""
+        self._joining = True
+        try:
+            await self._join(route_b_id, password, scan_duration)
+        finally:
+            self._joining = False
+
+    async def _join(self, route_b_id: str, password: str, scan_duration: int) -> None:
         await self.command("SKRESET")
         await self.command("SKSREG SFE 0")
+        await self.command("SKSREG S17 1")  # re-authenticate before the session lapses
         info = [line for line in await self.command("SKINFO") if line.startswith("EINFO")]
         if not info:
             raise SkstackError("SKINFO gave no EINFO")
@@ -230,16 +286,35 @@ class SkstackLink:
                                    until=("EVENT 24", "EVENT 25"), timeout=60)
         if lines[-1].startswith("EVENT 24"):
             raise SkstackError("PANA authentication failed (EVENT 24): check the password")
+        self.session_up.set()
 
     async def send(self, payload: bytes) -> None:
-        """SKSENDTO the meter, encrypted (SEC 1), ECHONET Lite port."""
+        """SKSENDTO the meter, encrypted (SEC 1), ECHONET Lite port; waits while the
+        session is down or the transmit limit holds, and tries again after FAIL ER10."""
         if self.meter_address is None:
             raise SkstackError("not joined")
         side = " 0" if self.dual else ""
-        await self.command(f"SKSENDTO 1 {self.meter_address} 0E1A 1{side} {len(payload):04X}",
-                           payload=payload)
+        command = f"SKSENDTO 1 {self.meter_address} 0E1A 1{side} {len(payload):04X}"
+        for attempt in range(3):
+            await self._ready()
+            try:
+                await self.command(command, payload=payload)
+                return
+            except SkstackError as exc:
+                if "ER10" not in str(exc) or attempt == 2:
+                    raise  # ER10 follows the EVENT that explains it, so _ready now waits
+
+    async def _ready(self) -> None:
+        try:
+            await asyncio.wait_for(self.session_up.wait(), self.send_wait)
+            await asyncio.wait_for(self.transmit_allowed.wait(), self.send_wait)
+        except TimeoutError:
+            raise SkstackError("no PANA session or transmit limit still in force after "
+                               f"{self.send_wait} s") from None
 
     def close(self) -> None:
+        if self._rejoin is not None:
+            self._rejoin.cancel()
         if self._fd is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self._fd)

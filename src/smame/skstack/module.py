@@ -16,13 +16,17 @@ execution failed.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from smame.clock import Clock, SimulatedClock
 from smame.skstack.models import Model
+from smame.skstack.timing import DutyMeter, Timing, airtime_s, scan_channel_s
 
-__all__ = ["MULTICAST_ADDRESS", "Coordinator", "MeterLink", "WiSunModule", "link_local"]
+__all__ = ["MULTICAST_ADDRESS", "Coordinator", "MeterLink", "Timing", "WiSunModule",
+           "link_local"]
 
 MAX_LINE = 512
 MAX_DATA = 0x04D0
@@ -30,6 +34,7 @@ ECHONET_PORT, PANA_PORT = 0x0E1A, 0x02CC
 MULTICAST_ADDRESS = "FF02:0000:0000:0000:0000:0000:0000:0001"
 _BOOLEAN = (0xA0, 0xA1, 0xA2, 0x15, 0x17, 0xFD, 0xFE, 0xFF)
 _READ_ONLY = (0x07, 0xFB)
+log = logging.getLogger(__name__)
 
 
 def link_local(mac: bytes) -> str:
@@ -63,6 +68,8 @@ class Coordinator:
     channel: int = 0x21
     pan_id: int = 0x8888
     lqi: int = 0xA8
+    session_lifetime_s: int | None = None
+    """Longest PANA session the meter grants; None: whatever the module asks (S16)."""
 
     @property
     def address(self) -> str:
@@ -103,17 +110,34 @@ def _address(text: str) -> str:
 
 
 class WiSunModule:
-    """One BP35A1 or BP35C2 (``model``) with MAC ``mac``, in radio range of ``meter``."""
+    """One BP35A1 or BP35C2 (``model``) with MAC ``mac``, in radio range of ``meter``.
 
-    def __init__(self, model: Model, meter: Coordinator, link: MeterLink, mac: bytes) -> None:
+    Time comes from ``clock`` (default: a simulated clock that never moves, so nothing
+    expires); ``timing`` chooses which time-dependent behaviours are emulated. Output
+    due later (scan results, delayed replies, events) is released by
+    :meth:`data_to_send` once the clock reaches it; :meth:`next_due` tells when.
+    ``reachable`` False puts the meter out of radio range.
+    """
+
+    def __init__(self, model: Model, meter: Coordinator, link: MeterLink, mac: bytes,
+                 clock: Clock | None = None, timing: Timing | None = None) -> None:
         self.model = model
         self.meter = meter
         self.link = link
         self.mac = mac
         self.address = link_local(mac)
+        self.clock: Clock = clock or SimulatedClock(0.0)
+        self.timing = timing or Timing()
+        self.reachable = True
+        self.authentications = 0
         self.wopt = model.default_wopt  # kept in flash: SKRESET does not clear it
         self._in = bytearray()
-        self._out = bytearray()
+        self._out: list[tuple[float, int, bytes]] = []  # (due, order, bytes), kept sorted
+        self._order = 0
+        self._busy_until = float("-inf")
+        self._duty = (DutyMeter(self.timing.transmit_limit_s)
+                      if self.timing.transmit_limit_s is not None else None)
+        self.restricted_until: float | None = None
         self._pending: _PendingSend | None = None
         self._commands: dict[str, Callable[[list[str]], None]] = {
             "SKVER": self._skver, "SKAPPVER": self._skappver, "SKINFO": self._skinfo,
@@ -134,26 +158,91 @@ class WiSunModule:
         self.route_b_id: str | None = None
         self.password: str | None = None
         self.session = False
+        self.session_expires: float | None = None
         self.neighbour = False  # the meter's address is known (scanned or joined)
 
     # ---------------------------------------------------------------- serial bytes
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes written to the serial port; never raises."""
+        self._tick()
         self._in += data
         while self._step():
             pass
 
     def data_to_send(self) -> bytes:
-        """Bytes the module wrote to the serial port since the last call."""
-        out, self._out = bytes(self._out), bytearray()
+        """Bytes the module has written to the serial port by now, since the last call."""
+        self._tick()
+        now = self.clock.time()
+        due = 0
+        while due < len(self._out) and self._out[due][0] <= now:
+            due += 1
+        out = b"".join(chunk for _, _, chunk in self._out[:due])
+        del self._out[:due]
         return out
+
+    def next_due(self) -> float | None:
+        """Clock time of the next output or timed event (session expiry, end of the
+        transmit restriction), or None while nothing is pending."""
+        times = [t for t in (self.session_expires, self.restricted_until) if t is not None]
+        if self._out:
+            times.append(self._out[0][0])
+        return min(times, default=None)
+
+    @property
+    def scanning(self) -> bool:
+        """Whether an SKSCAN is still running (only with ``Timing(scan=True)``)."""
+        return self._busy_until > self.clock.time()
 
     def deliver(self, payload: bytes, multicast: bool = False) -> None:
         """A frame the meter sends on its own (INF): ERXUDP while the session is up."""
-        if self.session:
+        self._tick()
+        if self.session and self.reachable:
             destination = MULTICAST_ADDRESS if multicast else self.address
             self._erxudp(self.meter.address, destination, ECHONET_PORT, payload, secured=1)
+
+    def meter_terminates(self) -> None:
+        """The meter ends the PANA session (EVENT 26), as meters do on maintenance."""
+        self._tick()
+        if self.session:
+            self._end_session()
+            self._event(0x26, self.meter.address)
+
+    # ---------------------------------------------------------------- time
+
+    def _tick(self) -> None:
+        """Run the timed events whose time has come, each at its own time."""
+        now = self.clock.time()
+        while True:
+            expires, released = self.session_expires, self.restricted_until
+            if expires is not None and expires <= now and (released is None
+                                                          or expires <= released):
+                self._expire(expires)
+            elif released is not None and released <= now:
+                self.restricted_until = None
+                self._event(0x33, self.address, at=released)
+            else:
+                return
+
+    def _expire(self, at: float) -> None:
+        """Session lifetime over (EVENT 29); with S17 = 1 the module re-authenticates."""
+        self._end_session()
+        self._event(0x29, self.meter.address, at=at)
+        if self.registers[0x17]:
+            self._authenticate(self.meter.address, at)
+
+    def _end_session(self) -> None:
+        self.session = False
+        self.session_expires = None
+
+    def _write(self, data: bytes, at: float | None = None) -> None:
+        due = max(self.clock.time() if at is None else at, self._busy_until)
+        self._order += 1
+        entry = (due, self._order, data)
+        index = len(self._out)
+        while index and self._out[index - 1][:2] > entry[:2]:
+            index -= 1
+        self._out.insert(index, entry)
 
     # ---------------------------------------------------------------- input framing
 
@@ -203,11 +292,14 @@ class WiSunModule:
 
     def _run(self, echoed: bytes, action: Callable[[], None]) -> None:
         if self.registers[0xFE]:
-            self._out += echoed + b"\r\n"
+            self._write(echoed + b"\r\n")
         try:
             action()
         except _FailError as failure:
             self._fail(failure.code)
+        except Exception:  # a fault behind the radio must not stall the serial line
+            log.exception("command %r failed inside the module", echoed[:40])
+            self._fail(10)
 
     def _command(self, line: bytes) -> None:
         text = line.decode("ascii", errors="replace")
@@ -237,8 +329,8 @@ class WiSunModule:
 
     # ---------------------------------------------------------------- output
 
-    def _line(self, text: str) -> None:
-        self._out += text.encode("ascii") + b"\r\n"
+    def _line(self, text: str, at: float | None = None) -> None:
+        self._write(text.encode("ascii") + b"\r\n", at)
 
     def _ok(self) -> None:
         self._line("OK")
@@ -246,16 +338,17 @@ class WiSunModule:
     def _fail(self, code: int) -> None:
         self._line(f"FAIL ER{code:02d}")
 
-    def _event(self, number: int, sender: str, param: int | None = None) -> None:
+    def _event(self, number: int, sender: str, param: int | None = None,
+               at: float | None = None) -> None:
         parts = [f"EVENT {number:02X}", sender]
         if self.model.dual:
             parts.append("0")
         if param is not None:
             parts.append(f"{param:02X}")
-        self._line(" ".join(parts))
+        self._line(" ".join(parts), at)
 
     def _erxudp(self, sender: str, destination: str, port: int, data: bytes,
-                secured: int) -> None:
+                secured: int, at: float | None = None) -> None:
         fields = ["ERXUDP", sender, destination, f"{port:04X}", f"{port:04X}",
                   self.meter.mac.hex().upper()]
         if self.model.dual:
@@ -266,7 +359,7 @@ class WiSunModule:
             fields.append(str(secured))
         fields.append(f"{len(data):04X}")
         payload = data.hex().upper().encode() if self.wopt == 1 else data
-        self._out += " ".join(fields).encode() + b" " + payload + b"\r\n"
+        self._write(" ".join(fields).encode() + b" " + payload + b"\r\n", at)
 
     # ---------------------------------------------------------------- commands
 
@@ -363,22 +456,31 @@ class WiSunModule:
             raise _FailError(6)
         mask = _hex(args[1], (8,), 0, 0xFFFFFFFF)
         duration = _hex(args[2], (1, 2), 0, 14)
-        del duration  # the emulated scan is instant
         side = _hex(args[3], (1,), 0, 1) if self.model.dual else 0
         self._ok()
-        on_channel = bool(mask >> (self.meter.channel - 0x21) & 1)
+        channels = [0x21 + k for k in range(28) if mask >> k & 1]
+        start = self.clock.time()
+        per_channel = scan_channel_s(duration) if self.timing.scan else 0.0
+        end = start + per_channel * len(channels)
+        try:
+            self._scan(mode, channels, side, start, per_channel, end)
+        finally:
+            self._busy_until = max(self._busy_until, end)  # the module answers after the scan
+
+    def _scan(self, mode: int, channels: list[int], side: int, start: float,
+              per_channel: float, end: float) -> None:
+        m = self.meter
         if mode == 0:
-            channels = [0x21 + k for k in range(28) if mask >> k & 1]
-            self._line("EEDSCAN")
-            self._line(" ".join(f"{c:02X} {0x30 if c == self.meter.channel else 0x10:02X}"
-                                for c in channels))
-            self._event(0x1F, self.address)
+            self._line("EEDSCAN", end)
+            self._line(" ".join(f"{c:02X} {0x30 if c == m.channel else 0x10:02X}"
+                                for c in channels), end)
+            self._event(0x1F, self.address, at=end)
             return
-        pairs = mode == 3 or self.pairing_id == self.meter.pairing_id
-        if on_channel and pairs and side == 0:
+        pairs = mode == 3 or self.pairing_id == m.pairing_id
+        if m.channel in channels and pairs and side == 0 and self.reachable:
             self.neighbour = True
-            m = self.meter
-            self._event(0x20, m.address)
+            heard = start + per_channel * (channels.index(m.channel) + 1)
+            self._event(0x20, m.address, at=heard)
             lines = ["EPANDESC", f"  Channel:{m.channel:02X}", "  Channel Page:09",
                      f"  Pan ID:{m.pan_id:04X}", f"  Addr:{m.mac.hex().upper()}",
                      f"  LQI:{m.lqi:02X}"]
@@ -387,8 +489,8 @@ class WiSunModule:
             if mode == 2:
                 lines.append(f"  PairID:{m.pairing_id}")
             for line in lines:
-                self._line(line)
-        self._event(0x22, self.address)
+                self._line(line, heard)
+        self._event(0x22, self.address, at=end)
 
     def _skll64(self, args: list[str]) -> None:
         self._expect(args, 1)
@@ -412,51 +514,63 @@ class WiSunModule:
         if self.session:
             raise _FailError(10)
         self._ok()
+        if self._authenticate(target, self.clock.time()):
+            for payload, multicast in self.link.joined(self.address):
+                self.deliver(payload, multicast)
+
+    def _authenticate(self, target: str, at: float) -> bool:
+        """PANA authentication with the meter at ``target``: EVENT 25, or EVENT 24."""
         m = self.meter
         reachable = (target == m.address and self.registers[0x02] == m.channel
-                     and self.registers[0x03] == m.pan_id)
-        self._event(0x21, target, 0x02)  # neighbour solicitation
+                     and self.registers[0x03] == m.pan_id and self.reachable)
+        self._event(0x21, target, 0x02, at=at)  # neighbour solicitation
         if not reachable:
-            self._event(0x21, target, 0x01)
-            self._event(0x24, target)
-            return
+            self._event(0x21, target, 0x01, at=at)
+            self._event(0x24, target, at=at)
+            return False
         self.neighbour = True
-        self._event(0x02, target)
-        self._erxudp(m.address, self.address, PANA_PORT, self._pana(1), secured=0)
-        self._event(0x21, target, 0x00)
+        self._event(0x02, target, at=at)
+        self._erxudp(m.address, self.address, PANA_PORT, self._pana(1), secured=0, at=at)
+        self._event(0x21, target, 0x00, at=at)
         if self.route_b_id != m.route_b_id or self.password != m.password:
-            self._event(0x24, target)
-            return
-        self._erxudp(m.address, self.address, PANA_PORT, self._pana(2), secured=0)
-        self._event(0x21, target, 0x00)
-        self._event(0x25, target)
+            self._event(0x24, target, at=at)
+            return False
+        self._erxudp(m.address, self.address, PANA_PORT, self._pana(2), secured=0, at=at)
+        self._event(0x21, target, 0x00, at=at)
+        self._event(0x25, target, at=at)
+        lifetime = self.registers[0x16]
+        if m.session_lifetime_s is not None:
+            lifetime = min(lifetime, m.session_lifetime_s)
         self.session = True
-        for payload, multicast in self.link.joined(self.address):
-            self.deliver(payload, multicast)
+        self.session_expires = at + lifetime
+        self.authentications += 1
+        return True
 
     def _skrejoin(self, args: list[str]) -> None:
         self._expect(args, 0)
         if not self.session:
             raise _FailError(10)
         self._ok()
-        self._event(0x25, self.meter.address)
+        if not self._authenticate(self.meter.address, self.clock.time()):
+            self._end_session()
 
     def _skterm(self, args: list[str]) -> None:
         self._expect(args, 0)
         if not self.session:
             raise _FailError(10)
         self._ok()
-        self.session = False
-        self._event(0x27, self.meter.address)
+        self._end_session()
+        # 27: the meter confirmed; 28: no answer in time, the session ends all the same
+        self._event(0x27 if self.reachable else 0x28, self.meter.address)
 
     def _ropt(self, args: list[str]) -> None:
         self._expect(args, 0)
-        self._out += f"OK {self.wopt:02X}\r".encode()  # ROPT and WOPT answer with CR only
+        self._write(f"OK {self.wopt:02X}\r".encode())  # ROPT and WOPT answer with CR only
 
     def _wopt(self, args: list[str]) -> None:
         self._expect(args, 1)
         self.wopt = _hex(args[0], (2,), 0, 1)
-        self._out += b"OK\r"
+        self._write(b"OK\r")
 
     def _sksendto_line(self, args: list[str]) -> None:
         raise _FailError(5)  # a complete SKSENDTO never ends its header with a line break
@@ -470,8 +584,9 @@ class WiSunModule:
         side = _hex(args[4], (1,), 0, 1) if self.model.dual else 0
         if secured == 1 and not self.session:
             raise _FailError(10)
+        self._transmit(len(data))
         to_meter = destination in (self.meter.address, MULTICAST_ADDRESS) and side == 0
-        if not to_meter or not self.neighbour:
+        if not to_meter or not self.neighbour or not self.reachable:
             self._event(0x21, destination, 0x01)
             self._ok()
             return
@@ -479,5 +594,23 @@ class WiSunModule:
         self._ok()
         if port != ECHONET_PORT or not self.session or secured == 0:
             return  # the meter accepts ECHONET Lite only inside its PANA session
-        for payload, multicast in self.link.request(data, self.address):
-            self.deliver(payload, multicast)
+        answers = self.link.request(data, self.address)
+        at = self.clock.time() + self.timing.reply_delay_s
+        for payload, multicast in answers:
+            destination = MULTICAST_ADDRESS if multicast else self.address
+            self._erxudp(self.meter.address, destination, ECHONET_PORT, payload, secured=1,
+                         at=at)
+
+    def _transmit(self, size: int) -> None:
+        """Account the air time of one datagram (ARIB STD-T108); refuse it with FAIL ER10
+        while the limit holds, announcing the restriction by EVENT 32 when it begins."""
+        if self._duty is None:
+            return
+        now, seconds = self.clock.time(), airtime_s(size)
+        if self.restricted_until is None and self._duty.allows(now, seconds):
+            self._duty.record(now, seconds)
+            return
+        if self.restricted_until is None:
+            self.restricted_until = self._duty.free_at(now, seconds)
+            self._event(0x32, self.address)
+        raise _FailError(10)

@@ -32,6 +32,10 @@ class PtyDongle:
         self.device = os.ttyname(self._slave)
         self._backlog = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_due: float | None = None
+        self.activity = asyncio.Event()
+        """Set after every write to the client: a supervisor can wait for the module."""
         if link is not None:
             with contextlib.suppress(FileNotFoundError):
                 link.unlink()
@@ -57,8 +61,10 @@ class PtyDongle:
         self.flush()
 
     def flush(self) -> None:
-        """Write what the module has to say; keep the rest until the client reads."""
+        """Write what the module has to say by now; keep the rest until the client reads,
+        and wake up on the module's clock when it next has something to say."""
         self._backlog += self.module.data_to_send()
+        self.activity.set()
         if len(self._backlog) > MAX_BACKLOG:
             del self._backlog[:len(self._backlog) - MAX_BACKLOG]
         while self._backlog:
@@ -72,8 +78,30 @@ class PtyDongle:
                 self._loop.add_writer(self._master, self.flush)
             else:
                 self._loop.remove_writer(self._master)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        assert self._loop is not None
+        due = self.module.next_due()
+        if self._timer is not None:
+            if due == self._timer_due:
+                return  # already waiting for that moment
+            self._timer.cancel()
+            self._timer = None
+        if due is not None:
+            self._timer_due = due
+            self._timer = self._loop.create_task(self._wake(due))
+
+    async def _wake(self, due: float) -> None:
+        clock = self.module.clock
+        await clock.sleep(due - clock.time())
+        self._timer = None
+        self.flush()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._loop is not None:
             self._loop.remove_reader(self._master)
             self._loop.remove_writer(self._master)

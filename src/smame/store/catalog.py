@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from smame.store.private import tighten
+
 __all__ = ["CATALOG_FILE", "connect", "scalar"]
 
 CATALOG_FILE = "catalog.duckdb"
@@ -92,8 +94,12 @@ CREATE TABLE IF NOT EXISTS closed_days (
 
 def connect(root: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the catalog of the data directory ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(root / CATALOG_FILE), read_only=read_only)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)  # readings are personal data
+    path = root / CATALOG_FILE
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:  # the registry names customers: owner-only (S14)
+        tighten(path)
+        tighten(path.with_name(path.name + ".wal"))
     con.execute("SET GLOBAL TimeZone = 'UTC'")
     con.execute("SET GLOBAL parquet_metadata_cache = true")
     if not read_only:

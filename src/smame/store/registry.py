@@ -1,7 +1,8 @@
 """The registry: meters, service points, topology, retailers, balancing groups, contracts,
-sub-meters and joint (gas/water) meters. One schema on DuckDB (embedded) or PostgreSQL.
+tenancies (which customer holds the supply at a service point when), sub-meters and joint
+(gas/water) meters. One schema on DuckDB (embedded) or PostgreSQL.
 
-Contract and group periods are ``[valid_from, valid_to)`` in JST days; ``valid_to`` NULL
+Contract, group and tenancy periods are ``[from, to)`` in JST days; ``valid_to`` NULL
 means open-ended. Service points carry the 22-digit 供給地点特定番号.
 """
 
@@ -43,6 +44,8 @@ REGISTRY_TABLES: dict[str, str] = {
                        "valid_from DATE NOT NULL, valid_to DATE",
     "supply_contracts": "sp_id VARCHAR NOT NULL, retailer_id VARCHAR NOT NULL, "
                         "valid_from DATE NOT NULL, valid_to DATE",
+    "tenancies": "sp_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, "
+                 "move_in DATE NOT NULL, move_out DATE",
     "sub_meters": "sub_meter_id BIGINT PRIMARY KEY, main_meter_id BIGINT NOT NULL, "
                   "kind VARCHAR NOT NULL",
     "utility_companies": "company_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, name VARCHAR",
@@ -215,6 +218,25 @@ class Registry:
             self.backend.execute(
                 "INSERT INTO supply_contracts (sp_id, retailer_id, valid_from, valid_to) "
                 "VALUES (?, ?, ?, NULL)", [sp_id, retailer_id, valid_from])
+
+    def move_in(self, sp_id: str, customer_id: str, day: date) -> None:
+        """A new customer takes the supply at ``sp_id`` from ``day`` (転居・入居): whoever
+        held it before moves out that day. Consents follow the customer, not the place."""
+        check_service_point(sp_id)
+        if not customer_id:
+            raise RegistryError("a tenancy needs a customer id")
+        with self.backend.transaction():
+            self.move_out(sp_id, day)
+            self.backend.execute(
+                "INSERT INTO tenancies (sp_id, customer_id, move_in, move_out) "
+                "VALUES (?, ?, ?, NULL)", [sp_id, customer_id, day])
+
+    def move_out(self, sp_id: str, day: date) -> None:
+        """The customer at ``sp_id`` leaves on ``day`` (its tenancy ends before it)."""
+        check_service_point(sp_id)
+        self.backend.execute(
+            "UPDATE tenancies SET move_out = ? WHERE sp_id = ? AND move_in < ? "
+            "AND (move_out IS NULL OR move_out > ?)", [day, sp_id, day, day])
 
     # ------------------------------------------------------------------ reading
 

@@ -39,8 +39,8 @@ def _sp_body(sp: ServicePoint, who: Principal, state: ApiState) -> dict:
             {"from": c.valid_from.isoformat(), "to": c.valid_to.isoformat() if c.valid_to
              else None} for c in view.contracts.get(sp.sp_id, ()) if c.retailer_id == who.party])
     elif who.role in THIRD_PARTY_ROLES:
-        body["consents"] = [c.public(state.clock.time()) for c in
-                            state.consents.effective(who.party or "", sp.sp_id)]
+        body["consents"] = [c.public(state.clock.time()) for c, _ in
+                            state.policy.consents_in_force(who, sp.sp_id)]
     if sp.opted_out:
         body["note"] = ("opted out of the communicating meter (S15): no interval data is "
                         "collected for this service point")

@@ -143,6 +143,12 @@ class CosemObject:
     def may_invoke(self, role: Role, index: int) -> bool:
         return role is Role.MANAGEMENT and index in self.methods
 
+    def visible_to(self, role: Role) -> bool:
+        """Whether ``role`` may use any attribute or method: the objects listed in its
+        association's object_list."""
+        return (any(self.access(role, index) for index in self.attributes)
+                or any(self.may_invoke(role, index) for index in self.methods))
+
     def __repr__(self) -> str:
         return f"CosemObject({self.class_id}, {ln_str(self.logical_name)}, {self.name!r})"
 

@@ -1,5 +1,6 @@
-"""Data (class 1), Register (class 3), Clock (class 8), Association LN (class 15) and
-Security setup (class 64) objects over a live meter (SPEC M1, M2, M5, S14)."""
+"""Data (class 1), Register (class 3), Clock (class 8) and Security setup (class 64)
+objects over a live meter (SPEC M1, M2, M5, S14). The Association LN object is
+:mod:`smame.dlms.cosem.current_association`."""
 
 from __future__ import annotations
 
@@ -10,13 +11,11 @@ from dlms_cosem.enumerations import DataAccessResult
 from smame.dlms import axdr
 from smame.dlms.axdr import Data
 from smame.dlms.cosem.base import (
-    Access,
     AttributeDef,
     Context,
     CosemError,
     CosemObject,
     MethodDef,
-    Role,
     Selection,
 )
 from smame.dlms.cosem_time import (
@@ -28,7 +27,6 @@ from smame.dlms.cosem_time import (
 
 __all__ = [
     "Unit",
-    "association_ln",
     "clock",
     "data_object",
     "register",
@@ -189,49 +187,7 @@ def clock() -> CosemObject:
                        backing="Meter.time / Meter.set_clock")
 
 
-# ------------------------------------------------------------------ association, security
-
-
-def _object_list(ctx: Context, _selection: Selection | None) -> bytes:
-    role: Role = ctx.role
-    items = []
-    for obj in ctx.endpoint.model:
-        attributes = []
-        for index, attribute in obj.attributes.items():
-            mode = obj.access(role, index)
-            selectors = (axdr.array(axdr.integer(s) for s in sorted(attribute.selectors))
-                         if attribute.selectors and mode & Access.READ else axdr.null())
-            attributes.append(axdr.structure(axdr.integer(index), axdr.enum(int(mode)),
-                                             selectors))
-        methods = [axdr.structure(axdr.integer(i), axdr.enum(int(obj.may_invoke(role, i))))
-                   for i in obj.methods]
-        items.append(axdr.structure(
-            axdr.long_unsigned(obj.class_id), axdr.unsigned(obj.version),
-            axdr.octet_string(obj.logical_name),
-            axdr.structure(axdr.array(attributes), axdr.array(methods))))
-    return axdr.array(items)
-
-
-def _already_authenticated(_ctx: Context, _params: Data | None) -> bytes | None:
-    raise CosemError(DataAccessResult.READ_WRITE_DENIED, "no HLS pending")
-
-
-def association_ln() -> CosemObject:
-    """Current association 0.0.40.0.0.255 (class 15, version 1). Method 1 ``reply_to_HLS``
-    is served by the association layer while HLS is pending."""
-    from smame.dlms import obis
-
-    attributes = {
-        2: AttributeDef(_object_list, doc="object_list"),
-        3: AttributeDef(lambda ctx, _s: axdr.structure(
-            axdr.integer(ctx.association.client_sap), axdr.long_unsigned(1)),
-            doc="associated_partners_id"),
-        8: AttributeDef(lambda ctx, _s: axdr.enum(2 if ctx.association.authenticated else 1),
-                        doc="association_status"),
-    }
-    return CosemObject(15, obis.CURRENT_ASSOCIATION, "Current association", attributes,
-                       {1: MethodDef(_already_authenticated, "reply_to_HLS")}, version=1,
-                       backing="the association of the request")
+# ------------------------------------------------------------------ security
 
 
 def security_setup() -> CosemObject:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from smame.dlms import axdr, obis
-from smame.dlms.cosem import basic, control, profile
+from smame.dlms.cosem import basic, control, current_association, profile
 from smame.dlms.cosem.base import Context, CosemObject, Model
 from smame.dlms.cosem.basic import Unit
 from smame.dlms.push import (
@@ -202,7 +202,21 @@ def _settings() -> list[CosemObject]:
     ]
 
 
-def build_model(meter: Meter, *, public_invocation_counter: bool = False) -> Model:
+def _invocation_counters() -> list[CosemObject]:
+    """The management client's invocation counter, readable by the public client so that
+    a standard client learns it before a ciphered association (the IDIS practice): the
+    lowest counter the meter accepts next. Counters are not secret; the keys are."""
+    def lowest_accepted_next(ctx: Context) -> bytes:
+        return axdr.double_long_unsigned(ctx.endpoint.security.client_counter + 1)
+
+    return [basic.data_object(logical_name, f"Invocation counter of the management client{how}",
+                              lowest_accepted_next, public=True,
+                              backing="MeterSecurity.client_counter + 1")
+            for logical_name, how in ((obis.INVOCATION_COUNTER, " (security setup 0)"),
+                                      (obis.MANAGEMENT_INVOCATION_COUNTER, " (client 1)"))]
+
+
+def build_model(meter: Meter) -> Model:
     """All objects of ``meter`` (a :class:`smame.meter.Meter`)."""
     periods = set(meter.fleet.storage)
     ldn = axdr.octet_string(logical_device_name(meter.meter_id))
@@ -210,13 +224,9 @@ def build_model(meter: Meter, *, public_invocation_counter: bool = False) -> Mod
         basic.data_object(obis.LOGICAL_DEVICE_NAME, "Logical device name", lambda _c: ldn,
                           public=True, backing="'SMM' + meter id"),
         basic.clock(),
-        basic.association_ln(),
+        current_association.association_ln(),
         basic.security_setup(),
-        basic.data_object(obis.INVOCATION_COUNTER,
-                          "Invocation counter: lowest accepted next from the management client",
-                          lambda c: axdr.double_long_unsigned(
-                              c.endpoint.security.client_counter + 1),
-                          public=public_invocation_counter, backing="MeterSecurity"),
+        *_invocation_counters(),
         *_registers(),
         *_profiles(periods),
         *_event_objects(),
