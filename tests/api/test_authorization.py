@@ -58,6 +58,8 @@ MATRIX: dict[str, dict[str, int]] = {
     "GET /v1/fleet/summary": row(403, distribution=200),
     "GET /v1/fleet/collection?date={D}": row(403, distribution=200),
     "GET /v1/fleet/outages?date={D}": row(403, distribution=200),
+    "GET /v1/grid/outages?date={D}": row(403, distribution=200),
+    "GET /v1/grid/voltage?date={D}": row(403, distribution=200),
     "GET /v1/events?date={D}": row(403, distribution=200),
     "POST /v1/commands": row(403, distribution=202),
     "GET /v1/commands": row(403, distribution=200, auditor=200),

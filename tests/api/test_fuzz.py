@@ -110,6 +110,6 @@ def test_the_openapi_document_describes_the_api(fuzz_api: Api) -> None:
                  "/v1/meters/{meter_id}/instantaneous", "/v1/fleet/collection",
                  "/v1/fleet/outages", "/v1/settlement", "/v1/joint-readings",
                  "/v1/meters/{meter_id}/differential", "/v1/meters/{meter_id}/registers",
-                 "/v1/statistics/consumption"):
+                 "/v1/statistics/consumption", "/v1/grid/outages", "/v1/grid/voltage"):
         assert path in paths, path
     assert document["info"]["version"] == "1.0.0"

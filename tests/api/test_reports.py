@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from smame.readings import Quality, make_batch
 from tests.api.support import DAY1, DAY2, START, Api
 
@@ -93,3 +95,29 @@ def test_versions_history_and_the_read_model_follow_the_mdms(api: Api, dataset) 
     retailer = api.token("retailer", dataset.retailer(meter))
     assert api.get(f"/v1/meters/{meter}/readings", retailer, date=DAY1.isoformat(),
                    history="true").status_code == 403
+
+
+def test_grid_outages_locate_the_transformer_outage_with_indices(api: Api, dataset) -> None:
+    body = api.get("/v1/grid/outages", api.token("distribution"), date=DAY2.isoformat()).json()
+    sustained = [i for i in body["incidents"] if not i["momentary"]]
+    assert any(i["level"] == "transformer" for i in sustained)
+    area = body["reliability"]["area"]
+    assert area["customers"] >= len(dataset.meters)  # every registered meter is served
+    assert area["saifi"] == pytest.approx(sum(i["customers"] for i in sustained)
+                                          / area["customers"])
+    assert area["saidi"] == pytest.approx(sum(i["customer_minutes"] for i in sustained)
+                                          / area["customers"], rel=1e-3)
+    for incident in sustained:
+        assert incident["customers"] == len(incident["meter_ids"])
+        assert incident["end"] is None or incident["end"] > incident["start"]
+
+
+def test_grid_voltage_reports_the_band(api: Api) -> None:
+    body = api.get("/v1/grid/voltage", api.token("distribution"), date=DAY2.isoformat()).json()
+    assert body["values"] > 0
+    assert 0 <= body["share_out"] <= 1
+    for row in body["transformers"]:
+        assert row["minutes_out"] == row["minutes_high"] + row["minutes_low"]
+        assert -2 <= row["tap_steps"] <= 2
+    bad = api.get("/v1/grid/voltage", api.token("distribution"), date="1900-01-01")
+    assert bad.status_code == 400

@@ -20,6 +20,7 @@ from smame.api.routes import (
     commands,
     consents,
     events,
+    grid,
     meters,
     readings,
     reports,
@@ -79,7 +80,7 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
                   redoc_url=None, lifespan=lifespan)
     app.state.api = state
     install_error_handlers(app)
-    for module in (auth, meters, readings, events, reports, statistics, commands,
+    for module in (auth, meters, readings, events, grid, reports, statistics, commands,
                    consents, admin):
         app.include_router(module.router, prefix="/v1")
     if console:
