@@ -99,11 +99,15 @@ class Fleet:
         """Size of each meter's register unit in mWh (fixed at manufacture)."""
 
         # Energy integrators (mWh / mvarh). Registers start anywhere in their range, so
-        # a fleet always holds meters about to wrap.
+        # a fleet always holds meters about to wrap, reverse and reactive ones included
+        # (a meter exchanged onto a PV home carries a used register). Homes without PV
+        # never exported: their reverse register stays 0.
         unit_mwh = self.unit_mwh
         self.import_mwh = rng.integers(0, REGISTER_MODULUS, n, dtype=np.int64) * unit_mwh
-        self.export_mwh = np.where(self.traits.pv_kw > 0, rng.integers(0, 10**6, n), 0) * unit_mwh
-        self.reactive_mvarh = rng.integers(0, 10**6, n, dtype=np.int64) * unit_mwh
+        self.export_mwh = np.where(self.traits.pv_kw > 0,
+                                   rng.integers(0, REGISTER_MODULUS, n, dtype=np.int64), 0
+                                   ) * unit_mwh
+        self.reactive_mvarh = rng.integers(0, REGISTER_MODULUS, n, dtype=np.int64) * unit_mwh
         self._tan_phi = np.tan(np.arccos(self.traits.power_factor)).astype(np.float32)
         self._leg_split = rng.uniform(0.35, 0.65, n).astype(np.float32)
         # Power at which the more loaded leg carries 1 A: a single-phase three-wire home

@@ -79,27 +79,35 @@ class Archetype:
     contract_amps: tuple[int, ...]  # possible contracts (10–60 A), drawn uniformly
     night_heat_pump_w: float = 0.0  # EcoCute: 23:00–07:00 hot-water heating
     three_phase_200v: bool = False  # low-voltage power service (低圧電力), 202 V class
+    persons: int = 2  # household members; 0 for a business
+
+
+# Shares of homes follow the 2020 census (令和2年国勢調査, 一般世帯の家族類型): one-person
+# households 38.0 % (of which about a third aged 65+), couples only 20.1 %, couples with
+# children, single parents and others the rest. Small shops are 7 % of the meters.
+_SHOP_SHARE = 0.07
+_HOME_SHARE = 1.0 - _SHOP_SHARE
 
 
 ARCHETYPES: tuple[Archetype, ...] = (
     Archetype(
-        "single worker", 0.18, 90, 350,
+        "single worker", 0.26 * _HOME_SHARE, 90, 350,
         (.15, .1, .1, .1, .1, .15, .45, .7, .35, .1, .08, .08,
          .08, .08, .08, .08, .1, .15, .3, .55, .75, .8, .7, .4),
         (.2, .15, .1, .1, .1, .1, .15, .3, .5, .6, .55, .5,
          .5, .45, .4, .4, .45, .5, .6, .7, .75, .75, .65, .4),
-        20, 0.6, (20, 30, 30, 30, 30, 40),
+        20, 0.6, (20, 30, 30, 30, 30, 40), persons=1,
     ),
     Archetype(
-        "family", 0.40, 150, 450,
+        "family", 0.34 * _HOME_SHARE, 150, 450,
         (.2, .12, .1, .1, .1, .25, .75, .9, .55, .35, .3, .35,
          .4, .3, .3, .35, .5, .75, .95, 1.0, .95, .8, .6, .35),
         (.25, .15, .1, .1, .1, .15, .4, .65, .8, .75, .7, .75,
          .8, .7, .65, .65, .7, .85, 1.0, 1.0, .95, .85, .65, .4),
-        45, 1.0, (30, 40, 40, 50, 60),
+        45, 1.0, (30, 40, 40, 50, 60), persons=4,
     ),
     Archetype(
-        "elderly couple", 0.24, 130, 400,
+        "couple", 0.17 * _HOME_SHARE, 130, 400,
         (.15, .1, .1, .1, .2, .5, .75, .7, .6, .55, .55, .65,
          .6, .5, .5, .5, .6, .8, .85, .8, .6, .35, .2, .15),
         (.15, .1, .1, .1, .2, .5, .75, .7, .6, .55, .55, .65,
@@ -107,24 +115,33 @@ ARCHETYPES: tuple[Archetype, ...] = (
         35, 0.7, (30, 30, 30, 40),
     ),
     Archetype(
-        "all-electric home", 0.11, 180, 450,
+        "all-electric home", 0.11 * _HOME_SHARE, 180, 450,
         (.2, .12, .1, .1, .1, .25, .75, .9, .55, .35, .3, .35,
          .4, .3, .3, .35, .5, .75, .95, 1.0, .95, .8, .6, .35),
         (.25, .15, .1, .1, .1, .15, .4, .65, .8, .75, .7, .75,
          .8, .7, .65, .65, .7, .85, 1.0, 1.0, .95, .85, .65, .4),
-        55, 1.2, (50, 60, 60), night_heat_pump_w=1350,
+        55, 1.2, (50, 60, 60), night_heat_pump_w=1350, persons=4,
     ),
     Archetype(
-        "small shop (低圧電力)", 0.07, 500, 1000,
+        "small shop (低圧電力)", _SHOP_SHARE, 500, 1000,
         (.1, .1, .1, .1, .1, .1, .15, .3, .7, .95, 1.0, 1.0,
          1.0, 1.0, 1.0, 1.0, 1.0, .95, .8, .5, .2, .1, .1, .1),
         (.1, .1, .1, .1, .1, .1, .1, .2, .5, .8, .9, .9,
          .9, .9, .9, .9, .85, .8, .6, .3, .15, .1, .1, .1),
-        70, 0.5, (40, 50, 60), three_phase_200v=True,
+        70, 0.5, (40, 50, 60), three_phase_200v=True, persons=0,
+    ),
+    Archetype(
+        "single elderly", 0.12 * _HOME_SHARE, 80, 260,
+        (.1, .08, .08, .08, .15, .4, .65, .6, .5, .45, .45, .55,
+         .5, .45, .45, .45, .55, .7, .7, .6, .4, .2, .12, .1),
+        (.1, .08, .08, .08, .15, .4, .65, .6, .5, .45, .45, .55,
+         .5, .45, .45, .45, .55, .7, .7, .6, .4, .2, .12, .1),
+        22, 0.45, (20, 30, 30), persons=1,
     ),
 )
 
 ARCHETYPE_SHARES = np.array([a.share for a in ARCHETYPES]) / sum(a.share for a in ARCHETYPES)
+ARCHETYPE_PERSONS = np.array([a.persons for a in ARCHETYPES], np.int8)
 
 # Appliances: (name, watts, mean minutes, relative frequency)
 APPLIANCES: tuple[tuple[str, float, float, float], ...] = (
