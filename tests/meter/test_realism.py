@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 
 from smame.meter import OutputConfig, profiles
-from smame.readings import Period, Quantity
+from smame.readings import Period, Quality, Quantity
 from smame.registers import REGISTER_MODULUS, register_delta
 from tests.meter.conftest import make_fleet, rows_of
 
@@ -49,3 +49,43 @@ def test_a_reverse_register_wraps_past_99_999_999_and_deltas_stay_right():
     assert mine_halves[0] == int(mine[0]) + 5  # the half hour that passed 99,999,999 → 0
     assert mine_halves.min() >= 0
     assert int(mine_halves.sum()) == exported
+
+
+def test_meter_clocks_drift_and_the_daily_sync_steps_them_back():
+    from smame.meter import ClockConfig, EventKind
+
+    clock = ClockConfig(drift_ppm_sigma=50.0, step_threshold_s=5.0)  # 4.3 s a day at 1 σ
+    fleet = make_fleet(meters=400, clock=clock, retention=None)
+    before = fleet.clock_error_s.copy()
+    no_sync = make_fleet(meters=400, clock=ClockConfig(drift_ppm_sigma=50.0, step_threshold_s=5.0,
+                                                      sync_every_minutes=0), retention=None)
+    table = pa.concat_tables(fleet.advance(3 * 1440))
+    no_sync.advance(3 * 1440)
+    # Without sync each clock has gained its own drift × 3 days.
+    gained = no_sync.clock_error_s - before
+    expected = no_sync.clock_drift_ppm.astype(np.float64) * 1e-6 * 3 * 86400
+    np.testing.assert_allclose(gained, expected, atol=1e-6)
+    assert np.abs(no_sync.clock_error_s).max() > 20
+    # With the daily sync no clock strays far beyond the threshold plus a day's drift.
+    day_drift = np.abs(fleet.clock_drift_ppm) * 1e-6 * 86400
+    assert np.all(np.abs(fleet.clock_error_s) < 5.0 + day_drift + 1e-6)
+    sets = [e for e in fleet.events.drain() if e.kind == EventKind.CLOCK_SET]
+    assert len(sets) > 100
+    # Each step is recorded with the correction made, and flags the interval it fell in.
+    assert all(abs(e.value) >= 5 for e in sets)
+    halves = rows_of(table, Quantity.ACTIVE_IMPORT, Period.MIN30)
+    flagged = (halves["quality"] & Quality.CLOCK_ADJUSTED) > 0
+    stepped = {(e.meter_id, (e.time // 1800 + 1) * 1800) for e in sets}
+    assert set(zip(halves["meter_id"][flagged].tolist(), halves["end"][flagged].tolist(),
+                   strict=True)) == stepped
+
+
+def test_setting_a_meter_clock_flags_the_interval_in_progress():
+    fleet = make_fleet(meters=10, retention=None)
+    fleet.advance(40)
+    fleet.meter(3).set_clock(fleet.time + 2)
+    assert fleet.meter(3).time == fleet.time + 2
+    table = pa.concat_tables(fleet.advance(60))
+    halves = rows_of(table, Quantity.ACTIVE_IMPORT, Period.MIN30)
+    flagged = (halves["quality"] & Quality.CLOCK_ADJUSTED) > 0
+    assert halves["meter_id"][flagged].tolist() == [fleet.meter_ids[3]]

@@ -44,6 +44,11 @@ _MWH_PER_W_MINUTE = np.float32(1000.0 / 60.0)
 _PAD = 128  # minutes of wrap-around padding on each side of a day's shape table
 
 
+def clock_drift_s(drift_ppm: npt.NDArray[np.float32], seconds) -> npt.NDArray[np.float64]:
+    """Seconds a clock running ``drift_ppm`` parts per million fast gains in ``seconds``."""
+    return drift_ppm.astype(np.float64) * 1e-6 * seconds
+
+
 @dataclass(frozen=True)
 class Reservation:
     """A scheduled ampere-limit change (SPEC M7)."""
@@ -92,7 +97,14 @@ class Fleet:
         self.last_gasp_enabled = np.full(n, config.last_gasp.enabled, np.bool_)
         self.restored_at = np.full(n, -(2**62), np.int64)  # POSIX s when supply returned
         self.soft_switch = np.full(n, 30, np.int8)
-        self.clock_offset_s = rng.integers(-20, 21, n).astype(np.int32)
+        clock = config.clock
+        self.clock_error_s = rng.uniform(-clock.step_threshold_s, clock.step_threshold_s, n)
+        """Each meter's clock minus true time, seconds (float64: drift accrues in µs)."""
+        self.clock_drift_ppm = np.clip(rng.normal(0.0, clock.drift_ppm_sigma, n),
+                                       -4 * clock.drift_ppm_sigma, 4 * clock.drift_ppm_sigma
+                                       ).astype(np.float32)
+        self._clock_sync_minute = rng.integers(0, max(1, clock.sync_every_minutes), n
+                                               ).astype(np.int32)
         self.unit_exponent = np.full(n, config.unit_exponent, np.int8)
         self.five_minute = rng.random(n) < config.output.five_minute_share
         self.unit_mwh = (10 ** (self.unit_exponent.astype(np.int64) + 6)).astype(np.int64)
@@ -290,13 +302,51 @@ class Fleet:
             self.last_gasp_enabled[row] = bool(enabled)
             self._event(row, self.time, EventKind.LAST_GASP_SETTING_CHANGED, int(enabled))
 
+    @property
+    def clock_offset_s(self) -> npt.NDArray[np.int32]:
+        """Each meter's clock error in whole seconds, as its clock shows it."""
+        return np.rint(self.clock_error_s).astype(np.int32)
+
     def set_clock(self, row: int, offset_s: int = 0) -> None:
-        """Set the meter's clock error to ``offset_s`` seconds (0 after a clock sync)."""
+        """Set the meter's clock error to ``offset_s`` seconds (0 after a clock sync).
+
+        The intervals in progress carry CLOCK_ADJUSTED, as a real meter flags them.
+        """
         if not -(2**31) <= offset_s < 2**31:
             raise ValueError(f"clock error of {offset_s} s is beyond what the meter can hold")
-        old = int(self.clock_offset_s[row])
-        self.clock_offset_s[row] = offset_s
+        old = round(float(self.clock_error_s[row]))
+        self.clock_error_s[row] = offset_s
+        for pending in self._pending_flags.values():
+            pending[row] |= np.uint16(Quality.CLOCK_ADJUSTED)
         self._event(row, self.time, EventKind.CLOCK_SET, offset_s - old)
+
+    def _clock_window(self, m0: int, width: int) -> dict[int, npt.NDArray[np.intp]]:
+        """Drift every clock over the window and step those due for sync (docs/meter.md, clock).
+
+        Returns the rows stepped, by the window column of their sync minute.
+        """
+        cfg = self.config.clock
+        stepped: dict[int, npt.NDArray[np.intp]] = {}
+        every = cfg.sync_every_minutes
+        if every:
+            phase = (self._clock_sync_minute - m0) % every
+            due = np.flatnonzero(phase < width)
+            if due.size:
+                error = self.clock_error_s[due] + clock_drift_s(self.clock_drift_ppm[due],
+                                                                phase[due] * 60)
+                step = due[np.abs(error) >= cfg.step_threshold_s]
+                cols = phase[step]
+                for row, col, err in zip(step, cols, error[np.abs(error) >= cfg.step_threshold_s],
+                                         strict=True):
+                    self._event(int(row), (m0 + int(col)) * 60, EventKind.CLOCK_SET,
+                                -round(float(err)))
+                # After the step the clock drifts again from 0 for the rest of the window.
+                self.clock_error_s[step] = -clock_drift_s(self.clock_drift_ppm[step],
+                                                          cols * 60)
+                for col in np.unique(cols):
+                    stepped[int(col)] = step[cols == col]
+        self.clock_error_s += clock_drift_s(self.clock_drift_ppm, width * 60)
+        return stepped
 
     def preset_registers(self, row: int, imp: int | None = None, exp: int | None = None) -> None:
         """Set a meter's registers, as at installation or meter exchange (register units)."""
@@ -430,6 +480,7 @@ class Fleet:
             len(ctx.clearness), width, ctx.clearness,
             np.random.default_rng([*self._seed, 4, m0]))
         active = [o for o in self._outages if o.start < m0 + width and o.end > m0]
+        self._clock_steps = self._clock_window(m0, width)
         out = BatchEmitter()
         for start, stop in self._chunks:
             self._run_chunk(ctx, m0, local, width, start, stop, active, out)
@@ -459,6 +510,10 @@ class Fleet:
         self._subtract_pv(net, ctx, local, a, b)
 
         conditions: list[tuple[npt.NDArray[np.intp], int, int, int]] = []
+        for col, stepped in self._clock_steps.items():
+            mine = stepped[(stepped >= a) & (stepped < b)]
+            if mine.size:
+                conditions.append((mine - a, col, col + 1, Quality.CLOCK_ADJUSTED))
         off_rows = np.flatnonzero(~self.connected[rows])
         if off_rows.size:
             net[:, off_rows] = 0.0
