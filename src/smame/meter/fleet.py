@@ -67,8 +67,9 @@ class _Day:
     start_minute: int
     power: npt.NDArray[np.float32]  # (archetypes, _PAD + 1440 + _PAD)
     rate: npt.NDArray[np.float32]
-    clear_sky: npt.NDArray[np.float32]  # (1440,) by local minute
-    clearness: npt.NDArray[np.float32]  # (areas,)
+    pv_beam: npt.NDArray[np.float32]  # (orientations, 1440) kW/kWp parts, by local minute
+    pv_diffuse: npt.NDArray[np.float32]
+    clearness: npt.NDArray[np.float32]  # (areas,) the day's sky clearness
     ev_start: npt.NDArray[np.int32]  # per EV meter, local minutes from this day's 00:00
     ev_end: npt.NDArray[np.int32]
     joint_rate: npt.NDArray[np.float32]  # (2, 1440) share of daily gas/water use per minute
@@ -158,6 +159,11 @@ class Fleet:
         self._day: _Day | None = None
         self._ev_rows = np.flatnonzero(self.traits.ev_kw > 0)
         self._pv_rows = np.flatnonzero(self.traits.pv_kw > 0)
+        pv_area = self.topology.transformer_area[self.topology.meter_transformer[self._pv_rows]]
+        self._pv_column = (self.traits.pv_orientation[self._pv_rows].astype(np.intp)
+                           * max(1, self.topology.n_areas) + pv_area)
+        """Column of each PV meter in a window's output table: (orientation, weather area)."""
+        self._pv_rated_w = self.traits.pv_kw[self._pv_rows] * np.float32(1000.0)
         self._prev_ev = (np.zeros(len(self._ev_rows), np.int32),) * 2
         self._chunks = self._chunk_bounds()
         self._channels = self._channel_tables()
@@ -454,13 +460,15 @@ class Fleet:
         power, rate = profiles.day_shape_table(day, anomaly)
         pad = lambda t: np.concatenate((t[:, -_PAD:], t, t[:, :_PAD]), axis=1)  # noqa: E731
         start = profiles.day_start_minute(day)
-        clear_sky = profiles.clear_sky_fraction(np.arange(start, start + 1440))
+        pv_beam, pv_diffuse = profiles.pv_output_tables(
+            start, 1440, profiles.temperature_curve(day, anomaly))
         clearness = profiles.day_cloudiness(max(1, self.topology.n_areas), day, seed,
                                             self.config.shard)
         ev_start, ev_centi_kwh = profiles.ev_sessions(len(self._ev_rows), day, self._seed)
         ev_kw = self.traits.ev_kw[self._ev_rows]
         ev_minutes = np.ceil(ev_centi_kwh / 100.0 / np.maximum(ev_kw, 0.1) * 60).astype(np.int32)
-        self._day = _Day(day, start, pad(power), pad(rate), clear_sky, clearness, ev_start,
+        self._day = _Day(day, start, pad(power), pad(rate), pv_beam, pv_diffuse, clearness,
+                         ev_start,
                          ev_start + ev_minutes, joint_day_shape())
         if day not in self._outage_days:
             self._outage_days.add(day)
@@ -476,9 +484,7 @@ class Fleet:
         ctx = self._day_context()
         m0 = self.minute
         local = m0 - ctx.start_minute
-        self._area_clouds = profiles.cloud_transients(
-            len(ctx.clearness), width, ctx.clearness,
-            np.random.default_rng([*self._seed, 4, m0]))
+        self._pv_table = self._pv_window(ctx, m0, local, width)
         active = [o for o in self._outages if o.start < m0 + width and o.end > m0]
         self._clock_steps = self._clock_window(m0, width)
         out = BatchEmitter()
@@ -507,7 +513,7 @@ class Fleet:
         net *= traits.size[rows]
         self._add_appliances(net, ctx.rate[:, _PAD + local:_PAD + local + width], rng, m0, a)
         self._add_ev(net, ctx, local, a, b)
-        self._subtract_pv(net, ctx, local, a, b)
+        self._subtract_pv(net, a, b)
 
         conditions: list[tuple[npt.NDArray[np.intp], int, int, int]] = []
         for col, stepped in self._clock_steps.items():
@@ -634,16 +640,27 @@ class Fleet:
         net[:, self._ev_rows[lo:hi] - a] += charging * (self.traits.ev_kw[self._ev_rows[lo:hi]]
                                                         * np.float32(1000.0))
 
-    def _subtract_pv(self, net, ctx: _Day, local: int, a: int, b: int) -> None:
+    def _pv_window(self, ctx: _Day, m0: int, local: int, width: int) -> npt.NDArray[np.float32]:
+        """PV output per kWp for the window: ``(minute, orientation × area + area)``.
+
+        The day's sky clearness of each weather area, dimmed by passing clouds, applied to
+        the clear-sky beam and diffuse parts of each panel orientation.
+        """
+        clouds = profiles.cloud_transients(len(ctx.clearness), width, ctx.clearness,
+                                           np.random.default_rng([*self._seed, 4, m0]))
+        sky = ctx.clearness[:, None] * clouds  # (areas, width)
+        minutes = slice(local, local + width)
+        table = profiles.pv_output(ctx.pv_beam[:, None, minutes], ctx.pv_diffuse[:, None, minutes],
+                                   sky[None, :, :])
+        return np.ascontiguousarray(table.reshape(-1, width).T)
+
+    def _subtract_pv(self, net, a: int, b: int) -> None:
         lo, hi = np.searchsorted(self._pv_rows, [a, b])
         if lo == hi:
             return
-        rows = self._pv_rows[lo:hi]
-        area = self.topology.transformer_area[self.topology.meter_transformer[rows]]
-        sun = ctx.clear_sky[local:local + net.shape[0]]
-        output = (sun[:, None] * (ctx.clearness[area] * self.traits.pv_kw[rows] * 1000.0)[None, :]
-                  * self._area_clouds[area].T)
-        net[:, rows - a] -= output.astype(np.float32)
+        output = self._pv_table[:, self._pv_column[lo:hi]]
+        output *= self._pv_rated_w[lo:hi]
+        net[:, self._pv_rows[lo:hi] - a] -= output
 
     def _apply_outages(self, net, m0, width, a, b, outages, conditions):
         unpowered = np.flatnonzero(~self.supplied[a:b])  # restored at the latest in this window

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smame.clock import JST_OFFSET_S, jst_day, jst_day_start
+from smame.meter import solar
 
 F32 = npt.NDArray[np.float32]
 
@@ -237,6 +238,7 @@ class HouseholdTraits:
     pv_kw: F32  # 0 where no PV
     ev_kw: F32  # 0 where no EV charger
     three_phase: npt.NDArray[np.bool_]
+    pv_orientation: npt.NDArray[np.int8]  # index into PV_ORIENTATIONS (0 where no PV)
 
 
 def draw_households(
@@ -260,8 +262,10 @@ def draw_households(
     contract = np.where(ev_kw >= 6.0, 60, np.where(ev_kw > 0, np.maximum(contract, 50), contract))
     contract = contract.astype(np.int8)
     power_factor = rng.uniform(0.90, 0.99, n).astype(np.float32)
+    orientation = np.where(pv, rng.choice(len(PV_ORIENTATIONS), size=n, p=_PV_ORIENTATION_P),
+                           0).astype(np.int8)
     return HouseholdTraits(archetype, size, shift, contract, power_factor, pv_kw, ev_kw,
-                           three_phase)
+                           three_phase, orientation)
 
 
 def base_demand(
@@ -311,35 +315,83 @@ def appliance_starts(
 # --------------------------------------------------------------------------- PV
 
 
-def clear_sky_fraction(minute: npt.NDArray[np.int64] | int) -> F32:
-    """Clear-sky PV output as a fraction of rated power for UTC epoch minutes (Tokyo).
+# Panels on Japanese roofs: mostly south-facing, many on the east and west slopes of gable
+# roofs, pitched like the roof (4–5 寸, about 22–27°). (tilt °, azimuth ° from south, share)
+PV_ORIENTATIONS: tuple[tuple[float, float, float], ...] = (
+    (25.0, 0.0, 0.34), (25.0, -45.0, 0.17), (25.0, 45.0, 0.17), (25.0, -90.0, 0.08),
+    (25.0, 90.0, 0.08), (15.0, 0.0, 0.08), (35.0, 0.0, 0.08),
+)
+_PV_ORIENTATION_P = np.array([o[2] for o in PV_ORIENTATIONS]) / sum(o[2] for o in PV_ORIENTATIONS)
+TOKYO_LONGITUDE_DEG = 139.69
+PV_PERFORMANCE_RATIO = 0.85  # inverter, wiring, soiling and mismatch (JIS C 8907 K factors)
+PV_TEMPERATURE_COEFFICIENT = 0.004  # crystalline silicon, per K above 25 °C cell temperature
+PV_CELL_RISE_K_PER_KW_M2 = 30.0  # cell above air temperature at 1 kW/m² on a roof mount
+# Monthly mean sky clearness s (0 overcast … 1 clear, see pv_output) that gives Tokyo's
+# monthly global horizontal irradiation (JMA 1991–2020 normals, as NEDO METPV-20 carries
+# them) under the Haurwitz clear sky: the June dip is the rainy season (梅雨).
+MONTHLY_SKY_CLEARNESS = (0.73, 0.69, 0.54, 0.49, 0.45, 0.30, 0.40, 0.48, 0.42, 0.45, 0.54, 0.68)
+OVERCAST_GLOBAL_SHARE = 0.2  # global irradiance under full overcast, share of clear sky
 
-    Solar elevation from declination and hour angle; output ∝ sin(elevation)^1.2 with
-    0.82 system derating. Zero at night.
+
+def pv_output_tables(start_minute: int, minutes: int, air_temperature: F32) -> tuple[F32, F32]:
+    """Per orientation and minute, the two parts of PV output per kWp (kW/kWp).
+
+    Under sky clearness ``s`` the beam is ``s²`` of the clear-sky beam and the global
+    irradiance ``0.2 + 0.8 s`` of the clear-sky global; the rest is diffuse, seen by the
+    panel as an isotropic sky, plus the ground's reflection. Output per kWp is then
+    ``s² · beam + (0.2 + 0.8 s) · diffuse`` with the two ``(orientations, minutes)`` tables
+    returned here; each includes the performance ratio and the cell-temperature loss.
     """
-    minute = np.asarray(minute, dtype=np.int64)
-    day_number = (minute + JST_OFFSET_MINUTES) // MINUTES_PER_DAY
-    doy = ((day_number + 4) % 365.2425).astype(np.float64)  # approx day of year
-    local = ((minute + JST_OFFSET_MINUTES) % MINUTES_PER_DAY).astype(np.float64)
-    declination = np.radians(23.44) * np.sin(2 * np.pi * (doy - 81) / 365.0)
-    # Tokyo lies at 139.7°E: solar noon is about 11:40 JST.
-    hour_angle = np.radians((local - 11 * 60 - 40) * 0.25)
-    lat = math.radians(TOKYO_LATITUDE_DEG)
-    sin_elev = np.sin(lat) * np.sin(declination) + np.cos(lat) * np.cos(declination) * np.cos(
-        hour_angle
-    )
-    return (0.82 * np.power(np.clip(sin_elev, 0.0, 1.0), 1.2)).astype(np.float32)
+    minute = np.arange(start_minute, start_minute + minutes, dtype=np.int64)
+    cos_z, sin_z, sun_az = solar.sun_position(minute, TOKYO_LATITUDE_DEG, TOKYO_LONGITUDE_DEG)
+    ghi = solar.clear_sky_ghi(cos_z)
+    day_of_year = local_day(start_minute).timetuple().tm_yday
+    top = solar.extraterrestrial_normal(day_of_year) * np.maximum(cos_z, 1e-6)
+    diffuse_share = solar.erbs_diffuse_fraction(np.where(cos_z > 0, ghi / top, 0.0))
+    beam_horizontal = ghi * (1.0 - diffuse_share)
+    beam_normal = np.where(cos_z > 0.05, beam_horizontal / np.maximum(cos_z, 0.05), 0.0)
+    beam = np.empty((len(PV_ORIENTATIONS), minutes))
+    diffuse = np.empty_like(beam)
+    for k, (tilt_deg, azimuth_deg, _) in enumerate(PV_ORIENTATIONS):
+        tilt = math.radians(tilt_deg)
+        on_plane = beam_normal * solar.cos_incidence(cos_z, sin_z, sun_az, tilt,
+                                                     math.radians(azimuth_deg))
+        sky = solar.sky_view(tilt)
+        beam[k] = on_plane - beam_horizontal * sky
+        diffuse[k] = ghi * (sky + solar.ground_view(tilt))
+    clear_poa = beam + diffuse  # kW/m² × 1000
+    cell = air_temperature[None, :] + PV_CELL_RISE_K_PER_KW_M2 * clear_poa / 1000.0
+    derate = PV_PERFORMANCE_RATIO * (1.0 - PV_TEMPERATURE_COEFFICIENT * np.maximum(0.0, cell - 25))
+    scale = derate / 1000.0
+    return (beam * scale).astype(np.float32), (diffuse * scale).astype(np.float32)
+
+
+def pv_output(beam: F32, diffuse: F32, sky_clearness: F32) -> F32:
+    """PV output per kWp from :func:`pv_output_tables` parts and sky clearness (0–1)."""
+    s = sky_clearness
+    return s * s * beam + (OVERCAST_GLOBAL_SHARE + (1 - OVERCAST_GLOBAL_SHARE) * s) * diffuse
+
+
+def mean_sky_clearness(day: date) -> float:
+    """Climatological mean sky clearness of ``day``: its month's value (monthly normals)."""
+    return MONTHLY_SKY_CLEARNESS[day.month - 1]
 
 
 def day_cloudiness(n_areas: int, day: date, seed: int, shard: int = 0) -> F32:
-    """Daily clearness per weather area (0.15 overcast … 1.0 clear), deterministic per day.
+    """Daily sky clearness per weather area (0 overcast … 1 clear), deterministic per day.
 
-    The day's synoptic weather depends on ``seed`` alone, so every shard of a national
-    fleet sees the same weather; the local variation per area is the shard's own.
+    Its mean follows the season (:func:`mean_sky_clearness`); days are mostly clear or
+    mostly cloudy (beta distributions). The day's synoptic weather depends on ``seed``
+    alone, so every shard of a national fleet sees the same weather; the local variation
+    per area is the shard's own.
     """
-    regime = np.random.default_rng([seed, 7001, day.toordinal()]).beta(2.2, 1.3)
-    local = np.random.default_rng([seed, shard, 7004, day.toordinal()]).beta(6.0, 2.0, n_areas)
-    return np.clip(0.15 + 0.85 * (0.6 * regime + 0.4 * local), 0.15, 1.0).astype(np.float32)
+    mean = mean_sky_clearness(day)
+    spread = 2.5  # beta concentration: low, so both clear and overcast days are common
+    regime = np.random.default_rng([seed, 7001, day.toordinal()]).beta(
+        mean * spread, (1 - mean) * spread)
+    local = np.random.default_rng([seed, shard, 7004, day.toordinal()]).beta(
+        mean * 8.0, (1 - mean) * 8.0, n_areas)
+    return np.clip(0.7 * regime + 0.3 * local, 0.0, 1.0).astype(np.float32)
 
 
 def cloud_transients(
