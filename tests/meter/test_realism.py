@@ -6,6 +6,7 @@ import pyarrow as pa
 from smame.meter import OutputConfig, profiles
 from smame.readings import Period, Quality, Quantity
 from smame.registers import REGISTER_MODULUS, register_delta
+from tests.conftest import jst
 from tests.meter.conftest import make_fleet, rows_of
 
 
@@ -139,3 +140,22 @@ def test_sky_clearness_follows_the_monthly_climate():
     days = np.concatenate([profiles.day_cloudiness(50, date(2026, 5, d), 3) for d in range(1, 32)])
     assert (days > 0.7).mean() > 0.05  # clear days ...
     assert (days < 0.25).mean() > 0.05  # ... and overcast days
+
+
+def _pv_home_voltages(limit):
+    fleet = make_fleet(meters=2000, seed=3, start=jst(2026, 5, 10), retention=None,
+                       output=OutputConfig(five_minute_share=1.0), pv_volt_rise_limit_v=limit)
+    table = pa.concat_tables(fleet.advance(1440))  # a clear Sunday in May: low load, high sun
+    volts = rows_of(table, Quantity.VOLTAGE, Period.MIN5)
+    pv_homes = np.isin(volts["meter_id"], fleet.meter_ids[fleet.traits.pv_kw > 0])
+    exported = rows_of(table, Quantity.ACTIVE_EXPORT, Period.MIN5)["value"].sum()
+    return volts["value"][pv_homes] / 10.0, exported
+
+
+def test_pv_inverters_suppress_voltage_rise_above_107_volts():
+    free, exported_free = _pv_home_voltages(None)
+    assert (free > 107.0).mean() > 0.002  # without suppression reverse flow lifts PV homes
+    suppressed, exported = _pv_home_voltages(107.0)
+    assert (suppressed > 107.0).mean() < 0.0005
+    # Suppression costs the PV owners only a little of their export.
+    assert 0.9 * exported_free < exported < exported_free

@@ -120,6 +120,9 @@ class FleetConfig:
     unit_exponent: int = -2
     first_meter_id: int = 100_000_001
     joint_interval_minutes: int = 60
+    # PV inverters' voltage-rise suppression (電圧上昇抑制, grid code 系統連系規程): output
+    # is cut back while the terminal voltage (100 V basis) exceeds this; None switches it off.
+    pv_volt_rise_limit_v: float | None = 107.0
     retention: RetentionConfig | None = field(default_factory=RetentionConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     last_gasp: LastGaspConfig = field(default_factory=LastGaspConfig)
@@ -141,5 +144,7 @@ class FleetConfig:
         unit_wh(self.unit_exponent)
         if self.unit_exponent > 0:
             raise ValueError("register unit coarser than 1 kWh is not supported")
+        if self.pv_volt_rise_limit_v is not None and not 101.0 < self.pv_volt_rise_limit_v < 115.0:
+            raise ValueError("pv_volt_rise_limit_v must be within 101–115 V (100 V basis)")
         if 1440 % self.joint_interval_minutes:
             raise ValueError("joint_interval_minutes must divide a day")

@@ -164,6 +164,9 @@ class Fleet:
                            * max(1, self.topology.n_areas) + pv_area)
         """Column of each PV meter in a window's output table: (orientation, weather area)."""
         self._pv_rated_w = self.traits.pv_kw[self._pv_rows] * np.float32(1000.0)
+        pv_tx = self.topology.meter_transformer[self._pv_rows]
+        self._pv_volts_per_w = profiles.volt_rise_per_watt(
+            self.topology.transformer_capacity_w[pv_tx], self.traits.three_phase[self._pv_rows])
         self._prev_ev = (np.zeros(len(self._ev_rows), np.int32),) * 2
         self._chunks = self._chunk_bounds()
         self._channels = self._channel_tables()
@@ -531,6 +534,7 @@ class Fleet:
         seg_ends = np.union1d(boundaries[5], [width - 1])
         seg_starts = np.concatenate(([0], seg_ends[:-1] + 1))
         seg_len = (seg_ends - seg_starts + 1).astype(np.float32)
+        self._suppress_volt_rise(net, a, b, seg_starts, seg_len)
         every_minute = self.config.output.one_minute or 1 in self.storage
 
         # Energy: whole mWh per minute, integrated exactly (SPEC M1).
@@ -661,6 +665,30 @@ class Fleet:
         output = self._pv_table[:, self._pv_column[lo:hi]]
         output *= self._pv_rated_w[lo:hi]
         net[:, self._pv_rows[lo:hi] - a] -= output
+
+    def _suppress_volt_rise(self, net, a: int, b: int, seg_starts, seg_len) -> None:
+        """PV inverters cut their output back while their voltage is above the limit.
+
+        Each exporting inverter whose 5-minute mean voltage (100 V basis) exceeds the
+        grid-code limit reduces its export by the excess over its own voltage sensitivity
+        (transformer and service drop), down to no export at most.
+        """
+        limit = self.config.pv_volt_rise_limit_v
+        lo, hi = np.searchsorted(self._pv_rows, [a, b])
+        if limit is None or lo == hi:
+            return
+        pv = self._pv_rows[lo:hi] - a
+        pv_net = net[:, pv]
+        if not (pv_net < 0).any():
+            return
+        net_seg = np.add.reduceat(net, seg_starts, axis=0) / seg_len[:, None]
+        excess = self._voltage(net_seg, a, b)[:, pv] - np.float32(limit)
+        if not (excess > 0).any():
+            return
+        curtail_w = np.maximum(excess, np.float32(0.0)) / self._pv_volts_per_w[lo:hi]
+        per_minute = np.repeat(curtail_w, seg_len.astype(np.intp), axis=0)
+        net[:, pv] = np.where(pv_net < 0, np.minimum(pv_net + per_minute, np.float32(0.0)),
+                              pv_net)
 
     def _apply_outages(self, net, m0, width, a, b, outages, conditions):
         unpowered = np.flatnonzero(~self.supplied[a:b])  # restored at the latest in this window

@@ -496,3 +496,11 @@ def transformer_voltage(tap_v: F32, load_w: F32, capacity_w: F32) -> F32:
 def service_drop(net_w: F32, three_phase: npt.NDArray[np.bool_]) -> F32:
     """Voltage drop (V) in the service wire: 0.05 Ω per leg at the 100 V-basis current."""
     return np.float32(0.05) * net_w / np.where(three_phase, np.float32(400.0), np.float32(200.0))
+
+
+def volt_rise_per_watt(capacity_w: F32, three_phase: npt.NDArray[np.bool_]) -> F32:
+    """Voltage (100 V basis) one more watt of a meter's export adds at its own terminals:
+    the transformer's share (:func:`transformer_voltage`) plus its service drop."""
+    ones = np.ones_like(capacity_w, dtype=np.float32)
+    return (transformer_voltage(np.zeros_like(ones), -ones, capacity_w)
+            - service_drop(-ones, three_phase)).astype(np.float32)
