@@ -830,6 +830,7 @@ class Fleet:
                 self._store_chunk(1, m0 + cols + 1, rows, {"imp": imp_units % REGISTER_MODULUS,
                                                           "exp": exp_units % REGISTER_MODULUS})
         seg_index = {int(c): k for k, c in enumerate(seg_ends)}
+        five_rows = np.flatnonzero(self.five_minute[rows])
         for period in (5, 15, 30):
             cols = boundaries[period]
             flags = self._interval_flags(period, cols, width, n, conditions, rows)
@@ -843,26 +844,29 @@ class Fleet:
                 self._prev_units[("imp", period)][rows] = imp_u
                 self._prev_units[("exp", period)][rows] = exp_u
                 quality = flags[k]
-                stored = {"imp": imp_u % REGISTER_MODULUS, "exp": exp_u % REGISTER_MODULUS}
+                store = period in self.storage
                 if period == 5:
                     rea_u = rea_seg[s] // unit
                     rea_iv = rea_u - self._prev_units[("rea", 5)][rows]
                     self._prev_units[("rea", 5)][rows] = rea_u
                     self._v_sum[rows] += volt_seg[s] * supplied_seg[s]
                     self._v_minutes[rows] += supplied_seg[s].astype(np.int32)
-                    volts = np.where(self._v_minutes[rows] > 0,
-                                     self._v_sum[rows] / np.maximum(self._v_minutes[rows], 1), 0.0)
-                    volts = np.where(self.traits.three_phase[rows], 2 * volts, volts)
-                    decivolts = np.rint(volts * 10).astype(np.int64)
+                    # Mean voltages only of the meters that need them: all when storing.
+                    chosen = slice(None) if store else five_rows
+                    decivolts = self._mean_decivolts(rows, chosen)
                     self._v_sum[rows] = 0.0
                     self._v_minutes[rows] = 0
-                    stored.update(rea=rea_u % REGISTER_MODULUS, volt=decivolts)
-                    self._emit_five_minute(out, boundary, rows, imp_iv, exp_iv, rea_iv, decivolts,
-                                           quality)
+                    self._emit_five_minute(out, boundary, rows, five_rows, imp_iv, exp_iv, rea_iv,
+                                           decivolts[five_rows] if store else decivolts, quality)
+                    if store:
+                        stored = {"imp": imp_u % REGISTER_MODULUS, "exp": exp_u % REGISTER_MODULUS,
+                                  "rea": rea_u % REGISTER_MODULUS, "volt": decivolts}
                 else:
-                    self._emit_transmit(out, boundary, period, rows, imp_iv, exp_iv,
-                                        stored, quality)
-                if period in self.storage:
+                    self._emit_transmit(out, boundary, period, rows, imp_iv, exp_iv, imp_u, exp_u,
+                                        quality)
+                    if store:
+                        stored = {"imp": imp_u % REGISTER_MODULUS, "exp": exp_u % REGISTER_MODULUS}
+                if store:
                     self._store_chunk(period, [boundary], rows,
                                       {k2: v[None, :] for k2, v in stored.items()},
                                       quality[None, :])
@@ -886,7 +890,16 @@ class Fleet:
         pending[rows] = flags[-1]
         return flags
 
-    def _emit_transmit(self, out, boundary, period, rows, imp_iv, exp_iv, registers, quality):
+    def _mean_decivolts(self, rows: slice, chosen) -> npt.NDArray[np.int64]:
+        """Mean voltage of the 5-minute interval just ended, 0.1 V, of ``rows[chosen]``:
+        the service voltage, 200 V class for three-phase services."""
+        minutes = self._v_minutes[rows][chosen]
+        volts = np.where(minutes > 0, self._v_sum[rows][chosen] / np.maximum(minutes, 1), 0.0)
+        volts = np.where(self.traits.three_phase[rows][chosen], 2 * volts, volts)
+        return np.rint(volts * 10).astype(np.int64)
+
+    def _emit_transmit(self, out, boundary, period, rows, imp_iv, exp_iv, imp_units, exp_units,
+                       quality):
         if not self.config.output.transmit:
             return
         chosen = np.flatnonzero(self.soft_switch[rows] == period)
@@ -896,14 +909,16 @@ class Fleet:
         ids = self.meter_ids[rows][chosen]
         q = quality[chosen]
         end = boundary * 60
-        for quantity, values, reg in ((Quantity.ACTIVE_IMPORT, imp_iv, registers["imp"]),
-                                      (Quantity.ACTIVE_EXPORT, exp_iv, registers["exp"])):
+        for quantity, values, units in ((Quantity.ACTIVE_IMPORT, imp_iv, imp_units),
+                                        (Quantity.ACTIVE_EXPORT, exp_iv, exp_units)):
             out.add(ids, end, self._channels[(quantity, p)][rows][chosen], values[chosen], q)
             out.add(ids, end, self._channels[(quantity, Period.REGISTER)][rows][chosen],
-                    reg[chosen], q)
+                    units[chosen] % REGISTER_MODULUS, q)
 
-    def _emit_five_minute(self, out, boundary, rows, imp_iv, exp_iv, rea_iv, decivolts, quality):
-        chosen = np.flatnonzero(self.five_minute[rows])
+    def _emit_five_minute(self, out, boundary, rows, chosen, imp_iv, exp_iv, rea_iv, decivolts,
+                          quality):
+        """5-minute values of the chunk's meters in the 5-minute group (``chosen``);
+        ``decivolts`` are the chosen meters' voltages."""
         if not chosen.size:
             return
         ids = self.meter_ids[rows][chosen]
@@ -913,7 +928,7 @@ class Fleet:
                             ((Quantity.ACTIVE_EXPORT, Period.MIN5), exp_iv),
                             ((Quantity.REACTIVE_IMPORT, Period.MIN5), rea_iv)):
             out.add(ids, end, self._channels[key][rows][chosen], values[chosen], q)
-        out.add(ids, end, channel_code(Quantity.VOLTAGE, Period.MIN5), decivolts[chosen], q)
+        out.add(ids, end, channel_code(Quantity.VOLTAGE, Period.MIN5), decivolts, q)
 
     def _store_chunk(self, period, boundaries, rows, values, flags=None) -> None:
         """Write readings of one chunk; a boundary is committed by the last chunk."""
