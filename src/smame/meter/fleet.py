@@ -167,6 +167,15 @@ class Fleet:
         pv_tx = self.topology.meter_transformer[self._pv_rows]
         self._pv_volts_per_w = profiles.volt_rise_per_watt(
             self.topology.transformer_capacity_w[pv_tx], self.traits.three_phase[self._pv_rows])
+        # Highest voltage each inverter could see with no load anywhere: tap, plus per kW/kWp
+        # of output the rise from all PV of its transformer and its own service drop.
+        tx_pv_w = np.bincount(pv_tx, weights=self._pv_rated_w,
+                              minlength=self.topology.n_transformers)[pv_tx]
+        rise_per_kw_per_kwp = (
+            profiles.transformer_voltage(np.float32(0.0), -tx_pv_w.astype(np.float32),
+                                         self.topology.transformer_capacity_w[pv_tx])
+            - profiles.service_drop(-self._pv_rated_w, self.traits.three_phase[self._pv_rows]))
+        self._pv_bound_v = (self._tap_v[pv_tx], rise_per_kw_per_kwp.astype(np.float32))
         self._prev_ev = (np.zeros(len(self._ev_rows), np.int32),) * 2
         self._chunks = self._chunk_bounds()
         self._channels = self._channel_tables()
@@ -488,6 +497,7 @@ class Fleet:
         m0 = self.minute
         local = m0 - ctx.start_minute
         self._pv_table = self._pv_window(ctx, m0, local, width)
+        self._pv_window_peak = float(self._pv_table.max()) if self._pv_table.size else 0.0
         active = [o for o in self._outages if o.start < m0 + width and o.end > m0]
         self._clock_steps = self._clock_window(m0, width)
         out = BatchEmitter()
@@ -538,8 +548,9 @@ class Fleet:
         every_minute = self.config.output.one_minute or 1 in self.storage
 
         # Energy: whole mWh per minute, integrated exactly (SPEC M1).
-        imp = np.maximum(net, np.float32(0.0))
-        imp_mwh = np.rint(imp * _MWH_PER_W_MINUTE)
+        imp_mwh = np.maximum(net, np.float32(0.0))
+        imp_mwh *= _MWH_PER_W_MINUTE
+        np.rint(imp_mwh, out=imp_mwh)
         imp_seg, imp_min = running_totals(imp_mwh, self.import_mwh[rows], seg_starts, seg_ends,
                                            every_minute)
         exp_seg = np.broadcast_to(self.export_mwh[rows], imp_seg.shape).copy()
@@ -580,7 +591,7 @@ class Fleet:
         # Instantaneous values of the last minute (M5).
         last = net[-1]
         self.power_w[rows] = last
-        self.reactive_var[rows] = imp[-1] * self._tan_phi[rows]
+        self.reactive_var[rows] = np.maximum(last, np.float32(0.0)) * self._tan_phi[rows]
         v100 = volt_seg[-1].copy()
         if outage_rows.size:
             v100[outage_rows] = np.where(outage_mask[-1] > 0, 0.0, v100[outage_rows])
@@ -676,6 +687,11 @@ class Fleet:
         limit = self.config.pv_volt_rise_limit_v
         lo, hi = np.searchsorted(self._pv_rows, [a, b])
         if limit is None or lo == hi:
+            return
+        # No inverter of the chunk can reach the limit at this window's brightest minute:
+        # nothing to compute (night, cloud, and transformers with little PV).
+        if not (self._pv_bound_v[0][lo:hi] + self._pv_window_peak * self._pv_bound_v[1][lo:hi]
+                > limit).any():
             return
         pv = self._pv_rows[lo:hi] - a
         pv_net = net[:, pv]
