@@ -29,7 +29,7 @@ from smame.meter import profiles
 from smame.meter.config import FleetConfig
 from smame.meter.emitter import BatchEmitter
 from smame.meter.events import EventKind, EventLog, MeterEvent
-from smame.meter.integrate import accumulate, running_totals
+from smame.meter.integrate import accumulate, running_totals, segment_sums
 from smame.meter.joint import JointMeters, joint_day_shape
 from smame.meter.storage import IntervalStore
 from smame.meter.topology import Topology, build_topology
@@ -576,7 +576,7 @@ class Fleet:
         volt_seg = self._voltage(net_seg, a, b)
         supplied_seg = np.broadcast_to(seg_len[:, None], volt_seg.shape).copy()
         if outage_rows.size:
-            off_per_seg = np.add.reduceat(outage_mask, seg_starts, axis=0)
+            off_per_seg = segment_sums(outage_mask, seg_starts)
             supplied_seg[:, outage_rows] -= off_per_seg
 
         unit = self.unit_mwh[rows]
@@ -697,7 +697,7 @@ class Fleet:
         pv_net = net[:, pv]
         if not (pv_net < 0).any():
             return
-        net_seg = np.add.reduceat(net, seg_starts, axis=0) / seg_len[:, None]
+        net_seg = segment_sums(net, seg_starts) / seg_len[:, None]
         excess = self._voltage(net_seg, a, b)[:, pv] - np.float32(limit)
         if not (excess > 0).any():
             return
