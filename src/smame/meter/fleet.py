@@ -519,11 +519,12 @@ class Fleet:
                       - traits.shift_min[rows].astype(np.int32))
         index = base_index[None, :] + (local + t)[:, None].astype(np.int32)
         net = ctx.power.ravel()[index]
-        noise = rng.random((width, n), dtype=np.float32)  # ±10 % minute-to-minute variation
-        noise *= np.float32(0.2)
-        noise += np.float32(0.9)
+        # ±10 % minute-to-minute variation around the home's size: size × (0.9 … 1.1).
+        size = traits.size[rows]
+        noise = rng.random((width, n), dtype=np.float32)
+        noise *= np.float32(0.2) * size
+        noise += np.float32(0.9) * size
         net *= noise
-        net *= traits.size[rows]
         self._add_appliances(net, ctx.rate[:, _PAD + local:_PAD + local + width], rng, m0, a)
         self._add_ev(net, ctx, local, a, b)
         self._subtract_pv(net, a, b)
