@@ -65,8 +65,16 @@ def numpy_build() -> dict:
     config = np.show_config(mode="dicts")
     blas = config.get("Build Dependencies", {}).get("blas", {})
     simd = config.get("SIMD Extensions", {})
-    return {"version": np.__version__, "blas": blas.get("name"),
-            "blas_version": blas.get("version"), "simd_found": simd.get("found", [])}
+    build = {"version": np.__version__, "blas": blas.get("name"),
+             "blas_version": blas.get("version"), "simd_found": simd.get("found", [])}
+    try:  # which BLAS kernel and thread count run (the fleet itself calls no BLAS)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return build
+    build["threadpools"] = [{k: pool.get(k) for k in ("internal_api", "architecture",
+                                                      "num_threads")}
+                            for pool in threadpool_info()]
+    return build
 
 
 def build(args) -> Fleet:
