@@ -13,8 +13,9 @@ What the curves carry (see ``docs/profiles.md``):
   August are the peak months and May/October the troughs (seasonal shape);
 * appliance events (kettle, microwave, dryer, IH cooking, washer-dryer) whose rate follows
   the archetype's activity, which is what trips the ampere breaker (SPEC M7);
-* PV on a share of homes with a clear-sky model, day-to-day weather and passing clouds, so
-  that homes export at midday;
+* PV on a share of homes on tilted roofs (plane-of-array irradiance, ``smame.meter.solar``),
+  a monthly climate of sky clearness with the rainy-season dip, day-to-day weather and
+  passing clouds, so that homes export at midday; inverters suppress voltage rise;
 * EV charging on a share of homes, evening plug-in or night timer;
 * supply outages per transformer and per feeder, as Poisson processes;
 * voltage at each transformer from tap setting and loading, and at each meter from its own
