@@ -25,15 +25,32 @@ def test_gas_and_water_readings_are_relayed_hourly_and_only_rise():
         assert 0.05 < np.median(daily) < 3
 
 
-def test_readings_of_an_unpowered_host_are_not_relayed():
+def test_readings_of_an_unpowered_host_are_kept_and_relayed_after_restoration():
     fleet = make_fleet(meters=60, gas_share=1.0, water_share=0.0)
     first = fleet.joint_meters().to_pylist()[0]
     gas_id, host_id = first["meter_id"], first["host_meter_id"]
     host = fleet.meter(fleet.index_of(host_id))
     start = fleet.time
     fleet.schedule_outage(start + 1800, start + 3 * 3600, transformers=(host.transformer,))
-    table = pa.concat_tables(fleet.advance(4 * 60))
-    rows = rows_of(table, Quantity.GAS_VOLUME, Period.REGISTER)
-    mine = rows["end"][rows["meter_id"] == gas_id]
-    # Unpowered through the minutes ending at 01:00, 02:00 and 03:00: nothing relayed then.
-    assert (mine - start).tolist() == [3600 * 4]
+    delivered: list[tuple[int, int, int]] = []  # (fleet time when sent, interval end, value)
+
+    def sink(batch):
+        rows = rows_of(batch, Quantity.GAS_VOLUME, Period.REGISTER)
+        mine = rows["meter_id"] == gas_id
+        delivered.extend((fleet.time, int(e), int(v))
+                         for e, v in zip(rows["end"][mine], rows["value"][mine], strict=True))
+
+    fleet.advance(5 * 60, sink)
+    ends = [end - start for _, end, _ in delivered]
+    # Every hour arrives once, in order of its interval end ...
+    assert sorted(ends) == [3600, 7200, 10800, 14400, 18000]
+    assert len(set(ends)) == len(ends)
+    values = [value for _, _, value in sorted(delivered, key=lambda d: d[1])]
+    assert values == sorted(values)
+    # ... but the hours ending at 01:00, 02:00 and 03:00, while the host was unpowered,
+    # only once supply returned (at 03:00; the host relays at the end of that half hour).
+    for sent, end, _ in delivered:
+        if start + 3600 <= end <= start + 3 * 3600:
+            assert sent >= start + 3 * 3600 + 1800
+        else:
+            assert sent == end

@@ -2,6 +2,7 @@
 
 from smame.meter.config import (
     BreakerConfig,
+    ClockConfig,
     FleetConfig,
     LastGaspConfig,
     OutputConfig,
@@ -13,6 +14,7 @@ from smame.meter.storage import RetentionConfig
 
 __all__ = [
     "BreakerConfig",
+    "ClockConfig",
     "EventKind",
     "Fleet",
     "FleetConfig",

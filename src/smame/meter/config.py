@@ -12,6 +12,7 @@ from smame.registers import unit_wh
 __all__ = [
     "AMPERE_LIMITS",
     "BreakerConfig",
+    "ClockConfig",
     "FleetConfig",
     "LastGaspConfig",
     "OutputConfig",
@@ -60,6 +61,32 @@ class LastGaspConfig:
 
 
 @dataclass(frozen=True)
+class ClockConfig:
+    """The meter's real-time clock and its periodic synchronisation.
+
+    Each meter's quartz clock runs fast or slow by its own ``drift_ppm`` (normal, σ
+    ``drift_ppm_sigma``; 5 ppm is about 0.4 s a day). Once every ``sync_every_minutes``, at
+    the meter's own minute, the time synchronisation over the A-route compares the clock
+    with the head-end's and steps it back to the true time when the error has reached
+    ``step_threshold_s``: a CLOCK_SET event and the CLOCK_ADJUSTED flag on the intervals in
+    progress. ``sync_every_minutes = 0`` leaves clock setting to the head-end alone.
+    Clocks start with errors spread over ±``step_threshold_s``, as in a fleet in service.
+    """
+
+    drift_ppm_sigma: float = 5.0
+    sync_every_minutes: int = 1440
+    step_threshold_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.drift_ppm_sigma <= 1000.0:
+            raise ValueError("drift_ppm_sigma must be within 0–1000 ppm")
+        if self.sync_every_minutes < 0:
+            raise ValueError("sync_every_minutes must be >= 0")
+        if not 0.0 < self.step_threshold_s < 2**31:
+            raise ValueError("step_threshold_s must be > 0")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """Which reading batches the fleet emits as it advances.
 
@@ -93,9 +120,13 @@ class FleetConfig:
     unit_exponent: int = -2
     first_meter_id: int = 100_000_001
     joint_interval_minutes: int = 60
+    # PV inverters' voltage-rise suppression (電圧上昇抑制, grid code 系統連系規程): output
+    # is cut back while the terminal voltage (100 V basis) exceeds this; None switches it off.
+    pv_volt_rise_limit_v: float | None = 107.0
     retention: RetentionConfig | None = field(default_factory=RetentionConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     last_gasp: LastGaspConfig = field(default_factory=LastGaspConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:
@@ -113,5 +144,7 @@ class FleetConfig:
         unit_wh(self.unit_exponent)
         if self.unit_exponent > 0:
             raise ValueError("register unit coarser than 1 kWh is not supported")
+        if self.pv_volt_rise_limit_v is not None and not 101.0 < self.pv_volt_rise_limit_v < 115.0:
+            raise ValueError("pv_volt_rise_limit_v must be within 101–115 V (100 V basis)")
         if 1440 % self.joint_interval_minutes:
             raise ValueError("joint_interval_minutes must divide a day")

@@ -29,8 +29,11 @@ class BatchEmitter:
         total = sum(counts)
 
         def column(k: int, dtype) -> np.ndarray:
-            pieces = [np.broadcast_to(np.asarray(part[k], dtype), (count,))
-                      for part, count in zip(self._parts, counts, strict=True)]
+            values = [part[k] for part in self._parts]
+            if not any(np.ndim(v) for v in values):  # one scalar per part: end times, flags
+                return np.repeat(np.array(values, dtype), counts)
+            pieces = [np.asarray(v, dtype) if np.ndim(v) else np.full(count, v, dtype)
+                      for v, count in zip(values, counts, strict=True)]
             return np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0])
 
         columns = (column(0, np.int64), column(1, np.int64), column(2, np.uint16),

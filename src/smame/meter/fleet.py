@@ -29,7 +29,7 @@ from smame.meter import profiles
 from smame.meter.config import FleetConfig
 from smame.meter.emitter import BatchEmitter
 from smame.meter.events import EventKind, EventLog, MeterEvent
-from smame.meter.integrate import accumulate, running_totals
+from smame.meter.integrate import accumulate, running_totals, segment_sums
 from smame.meter.joint import JointMeters, joint_day_shape
 from smame.meter.storage import IntervalStore
 from smame.meter.topology import Topology, build_topology
@@ -42,6 +42,11 @@ BREAKER_CLOSED, BREAKER_LOCKED = 0, 2
 CHUNK_METERS = 16384
 _MWH_PER_W_MINUTE = np.float32(1000.0 / 60.0)
 _PAD = 128  # minutes of wrap-around padding on each side of a day's shape table
+
+
+def clock_drift_s(drift_ppm: npt.NDArray[np.float32], seconds) -> npt.NDArray[np.float64]:
+    """Seconds a clock running ``drift_ppm`` parts per million fast gains in ``seconds``."""
+    return drift_ppm.astype(np.float64) * 1e-6 * seconds
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,9 @@ class _Day:
     start_minute: int
     power: npt.NDArray[np.float32]  # (archetypes, _PAD + 1440 + _PAD)
     rate: npt.NDArray[np.float32]
-    clear_sky: npt.NDArray[np.float32]  # (1440,) by local minute
-    clearness: npt.NDArray[np.float32]  # (areas,)
+    pv_beam: npt.NDArray[np.float32]  # (orientations, 1440) kW/kWp parts, by local minute
+    pv_diffuse: npt.NDArray[np.float32]
+    clearness: npt.NDArray[np.float32]  # (areas,) the day's sky clearness
     ev_start: npt.NDArray[np.int32]  # per EV meter, local minutes from this day's 00:00
     ev_end: npt.NDArray[np.int32]
     joint_rate: npt.NDArray[np.float32]  # (2, 1440) share of daily gas/water use per minute
@@ -92,18 +98,29 @@ class Fleet:
         self.last_gasp_enabled = np.full(n, config.last_gasp.enabled, np.bool_)
         self.restored_at = np.full(n, -(2**62), np.int64)  # POSIX s when supply returned
         self.soft_switch = np.full(n, 30, np.int8)
-        self.clock_offset_s = rng.integers(-20, 21, n).astype(np.int32)
+        clock = config.clock
+        self.clock_error_s = rng.uniform(-clock.step_threshold_s, clock.step_threshold_s, n)
+        """Each meter's clock minus true time, seconds (float64: drift accrues in µs)."""
+        self.clock_drift_ppm = np.clip(rng.normal(0.0, clock.drift_ppm_sigma, n),
+                                       -4 * clock.drift_ppm_sigma, 4 * clock.drift_ppm_sigma
+                                       ).astype(np.float32)
+        self._clock_sync_minute = rng.integers(0, max(1, clock.sync_every_minutes), n
+                                               ).astype(np.int32)
         self.unit_exponent = np.full(n, config.unit_exponent, np.int8)
         self.five_minute = rng.random(n) < config.output.five_minute_share
         self.unit_mwh = (10 ** (self.unit_exponent.astype(np.int64) + 6)).astype(np.int64)
         """Size of each meter's register unit in mWh (fixed at manufacture)."""
 
         # Energy integrators (mWh / mvarh). Registers start anywhere in their range, so
-        # a fleet always holds meters about to wrap.
+        # a fleet always holds meters about to wrap, reverse and reactive ones included
+        # (a meter exchanged onto a PV home carries a used register). Homes without PV
+        # never exported: their reverse register stays 0.
         unit_mwh = self.unit_mwh
         self.import_mwh = rng.integers(0, REGISTER_MODULUS, n, dtype=np.int64) * unit_mwh
-        self.export_mwh = np.where(self.traits.pv_kw > 0, rng.integers(0, 10**6, n), 0) * unit_mwh
-        self.reactive_mvarh = rng.integers(0, 10**6, n, dtype=np.int64) * unit_mwh
+        self.export_mwh = np.where(self.traits.pv_kw > 0,
+                                   rng.integers(0, REGISTER_MODULUS, n, dtype=np.int64), 0
+                                   ) * unit_mwh
+        self.reactive_mvarh = rng.integers(0, REGISTER_MODULUS, n, dtype=np.int64) * unit_mwh
         self._tan_phi = np.tan(np.arccos(self.traits.power_factor)).astype(np.float32)
         self._leg_split = rng.uniform(0.35, 0.65, n).astype(np.float32)
         # Power at which the more loaded leg carries 1 A: a single-phase three-wire home
@@ -142,6 +159,23 @@ class Fleet:
         self._day: _Day | None = None
         self._ev_rows = np.flatnonzero(self.traits.ev_kw > 0)
         self._pv_rows = np.flatnonzero(self.traits.pv_kw > 0)
+        pv_area = self.topology.transformer_area[self.topology.meter_transformer[self._pv_rows]]
+        self._pv_column = (self.traits.pv_orientation[self._pv_rows].astype(np.intp)
+                           * max(1, self.topology.n_areas) + pv_area)
+        """Column of each PV meter in a window's output table: (orientation, weather area)."""
+        self._pv_rated_w = self.traits.pv_kw[self._pv_rows] * np.float32(1000.0)
+        pv_tx = self.topology.meter_transformer[self._pv_rows]
+        self._pv_volts_per_w = profiles.volt_rise_per_watt(
+            self.topology.transformer_capacity_w[pv_tx], self.traits.three_phase[self._pv_rows])
+        # Highest voltage each inverter could see with no load anywhere: tap, plus per kW/kWp
+        # of output the rise from all PV of its transformer and its own service drop.
+        tx_pv_w = np.bincount(pv_tx, weights=self._pv_rated_w,
+                              minlength=self.topology.n_transformers)[pv_tx]
+        rise_per_kw_per_kwp = (
+            profiles.transformer_voltage(np.float32(0.0), -tx_pv_w.astype(np.float32),
+                                         self.topology.transformer_capacity_w[pv_tx])
+            - profiles.service_drop(-self._pv_rated_w, self.traits.three_phase[self._pv_rows]))
+        self._pv_bound_v = (self._tap_v[pv_tx], rise_per_kw_per_kwp.astype(np.float32))
         self._prev_ev = (np.zeros(len(self._ev_rows), np.int32),) * 2
         self._chunks = self._chunk_bounds()
         self._channels = self._channel_tables()
@@ -286,13 +320,51 @@ class Fleet:
             self.last_gasp_enabled[row] = bool(enabled)
             self._event(row, self.time, EventKind.LAST_GASP_SETTING_CHANGED, int(enabled))
 
+    @property
+    def clock_offset_s(self) -> npt.NDArray[np.int32]:
+        """Each meter's clock error in whole seconds, as its clock shows it."""
+        return np.rint(self.clock_error_s).astype(np.int32)
+
     def set_clock(self, row: int, offset_s: int = 0) -> None:
-        """Set the meter's clock error to ``offset_s`` seconds (0 after a clock sync)."""
+        """Set the meter's clock error to ``offset_s`` seconds (0 after a clock sync).
+
+        The intervals in progress carry CLOCK_ADJUSTED, as a real meter flags them.
+        """
         if not -(2**31) <= offset_s < 2**31:
             raise ValueError(f"clock error of {offset_s} s is beyond what the meter can hold")
-        old = int(self.clock_offset_s[row])
-        self.clock_offset_s[row] = offset_s
+        old = round(float(self.clock_error_s[row]))
+        self.clock_error_s[row] = offset_s
+        for pending in self._pending_flags.values():
+            pending[row] |= np.uint16(Quality.CLOCK_ADJUSTED)
         self._event(row, self.time, EventKind.CLOCK_SET, offset_s - old)
+
+    def _clock_window(self, m0: int, width: int) -> dict[int, npt.NDArray[np.intp]]:
+        """Drift every clock over the window and step those due for sync (docs/meter.md, clock).
+
+        Returns the rows stepped, by the window column of their sync minute.
+        """
+        cfg = self.config.clock
+        stepped: dict[int, npt.NDArray[np.intp]] = {}
+        every = cfg.sync_every_minutes
+        if every:
+            phase = (self._clock_sync_minute - m0) % every
+            due = np.flatnonzero(phase < width)
+            if due.size:
+                error = self.clock_error_s[due] + clock_drift_s(self.clock_drift_ppm[due],
+                                                                phase[due] * 60)
+                step = due[np.abs(error) >= cfg.step_threshold_s]
+                cols = phase[step]
+                for row, col, err in zip(step, cols, error[np.abs(error) >= cfg.step_threshold_s],
+                                         strict=True):
+                    self._event(int(row), (m0 + int(col)) * 60, EventKind.CLOCK_SET,
+                                -round(float(err)))
+                # After the step the clock drifts again from 0 for the rest of the window.
+                self.clock_error_s[step] = -clock_drift_s(self.clock_drift_ppm[step],
+                                                          cols * 60)
+                for col in np.unique(cols):
+                    stepped[int(col)] = step[cols == col]
+        self.clock_error_s += clock_drift_s(self.clock_drift_ppm, width * 60)
+        return stepped
 
     def preset_registers(self, row: int, imp: int | None = None, exp: int | None = None) -> None:
         """Set a meter's registers, as at installation or meter exchange (register units)."""
@@ -400,13 +472,15 @@ class Fleet:
         power, rate = profiles.day_shape_table(day, anomaly)
         pad = lambda t: np.concatenate((t[:, -_PAD:], t, t[:, :_PAD]), axis=1)  # noqa: E731
         start = profiles.day_start_minute(day)
-        clear_sky = profiles.clear_sky_fraction(np.arange(start, start + 1440))
+        pv_beam, pv_diffuse = profiles.pv_output_tables(
+            start, 1440, profiles.temperature_curve(day, anomaly))
         clearness = profiles.day_cloudiness(max(1, self.topology.n_areas), day, seed,
                                             self.config.shard)
         ev_start, ev_centi_kwh = profiles.ev_sessions(len(self._ev_rows), day, self._seed)
         ev_kw = self.traits.ev_kw[self._ev_rows]
         ev_minutes = np.ceil(ev_centi_kwh / 100.0 / np.maximum(ev_kw, 0.1) * 60).astype(np.int32)
-        self._day = _Day(day, start, pad(power), pad(rate), clear_sky, clearness, ev_start,
+        self._day = _Day(day, start, pad(power), pad(rate), pv_beam, pv_diffuse, clearness,
+                         ev_start,
                          ev_start + ev_minutes, joint_day_shape())
         if day not in self._outage_days:
             self._outage_days.add(day)
@@ -422,10 +496,10 @@ class Fleet:
         ctx = self._day_context()
         m0 = self.minute
         local = m0 - ctx.start_minute
-        self._area_clouds = profiles.cloud_transients(
-            len(ctx.clearness), width, ctx.clearness,
-            np.random.default_rng([*self._seed, 4, m0]))
+        self._pv_table = self._pv_window(ctx, m0, local, width)
+        self._pv_window_peak = float(self._pv_table.max()) if self._pv_table.size else 0.0
         active = [o for o in self._outages if o.start < m0 + width and o.end > m0]
+        self._clock_steps = self._clock_window(m0, width)
         out = BatchEmitter()
         for start, stop in self._chunks:
             self._run_chunk(ctx, m0, local, width, start, stop, active, out)
@@ -445,16 +519,21 @@ class Fleet:
                       - traits.shift_min[rows].astype(np.int32))
         index = base_index[None, :] + (local + t)[:, None].astype(np.int32)
         net = ctx.power.ravel()[index]
-        noise = rng.random((width, n), dtype=np.float32)  # ±10 % minute-to-minute variation
-        noise *= np.float32(0.2)
-        noise += np.float32(0.9)
+        # ±10 % minute-to-minute variation around the home's size: size × (0.9 … 1.1).
+        size = traits.size[rows]
+        noise = rng.random((width, n), dtype=np.float32)
+        noise *= np.float32(0.2) * size
+        noise += np.float32(0.9) * size
         net *= noise
-        net *= traits.size[rows]
         self._add_appliances(net, ctx.rate[:, _PAD + local:_PAD + local + width], rng, m0, a)
         self._add_ev(net, ctx, local, a, b)
-        self._subtract_pv(net, ctx, local, a, b)
+        self._subtract_pv(net, a, b)
 
         conditions: list[tuple[npt.NDArray[np.intp], int, int, int]] = []
+        for col, stepped in self._clock_steps.items():
+            mine = stepped[(stepped >= a) & (stepped < b)]
+            if mine.size:
+                conditions.append((mine - a, col, col + 1, Quality.CLOCK_ADJUSTED))
         off_rows = np.flatnonzero(~self.connected[rows])
         if off_rows.size:
             net[:, off_rows] = 0.0
@@ -466,11 +545,13 @@ class Fleet:
         seg_ends = np.union1d(boundaries[5], [width - 1])
         seg_starts = np.concatenate(([0], seg_ends[:-1] + 1))
         seg_len = (seg_ends - seg_starts + 1).astype(np.float32)
+        self._suppress_volt_rise(net, a, b, seg_starts, seg_len)
         every_minute = self.config.output.one_minute or 1 in self.storage
 
         # Energy: whole mWh per minute, integrated exactly (SPEC M1).
-        imp = np.maximum(net, np.float32(0.0))
-        imp_mwh = np.rint(imp * _MWH_PER_W_MINUTE)
+        imp_mwh = np.maximum(net, np.float32(0.0))
+        imp_mwh *= _MWH_PER_W_MINUTE
+        np.rint(imp_mwh, out=imp_mwh)
         imp_seg, imp_min = running_totals(imp_mwh, self.import_mwh[rows], seg_starts, seg_ends,
                                            every_minute)
         exp_seg = np.broadcast_to(self.export_mwh[rows], imp_seg.shape).copy()
@@ -496,7 +577,7 @@ class Fleet:
         volt_seg = self._voltage(net_seg, a, b)
         supplied_seg = np.broadcast_to(seg_len[:, None], volt_seg.shape).copy()
         if outage_rows.size:
-            off_per_seg = np.add.reduceat(outage_mask, seg_starts, axis=0)
+            off_per_seg = segment_sums(outage_mask, seg_starts)
             supplied_seg[:, outage_rows] -= off_per_seg
 
         unit = self.unit_mwh[rows]
@@ -511,7 +592,7 @@ class Fleet:
         # Instantaneous values of the last minute (M5).
         last = net[-1]
         self.power_w[rows] = last
-        self.reactive_var[rows] = imp[-1] * self._tan_phi[rows]
+        self.reactive_var[rows] = np.maximum(last, np.float32(0.0)) * self._tan_phi[rows]
         v100 = volt_seg[-1].copy()
         if outage_rows.size:
             v100[outage_rows] = np.where(outage_mask[-1] > 0, 0.0, v100[outage_rows])
@@ -575,16 +656,56 @@ class Fleet:
         net[:, self._ev_rows[lo:hi] - a] += charging * (self.traits.ev_kw[self._ev_rows[lo:hi]]
                                                         * np.float32(1000.0))
 
-    def _subtract_pv(self, net, ctx: _Day, local: int, a: int, b: int) -> None:
+    def _pv_window(self, ctx: _Day, m0: int, local: int, width: int) -> npt.NDArray[np.float32]:
+        """PV output per kWp for the window: ``(minute, orientation × area + area)``.
+
+        The day's sky clearness of each weather area, dimmed by passing clouds, applied to
+        the clear-sky beam and diffuse parts of each panel orientation.
+        """
+        clouds = profiles.cloud_transients(len(ctx.clearness), width, ctx.clearness,
+                                           np.random.default_rng([*self._seed, 4, m0]))
+        sky = ctx.clearness[:, None] * clouds  # (areas, width)
+        minutes = slice(local, local + width)
+        table = profiles.pv_output(ctx.pv_beam[:, None, minutes], ctx.pv_diffuse[:, None, minutes],
+                                   sky[None, :, :])
+        return np.ascontiguousarray(table.reshape(-1, width).T)
+
+    def _subtract_pv(self, net, a: int, b: int) -> None:
         lo, hi = np.searchsorted(self._pv_rows, [a, b])
         if lo == hi:
             return
-        rows = self._pv_rows[lo:hi]
-        area = self.topology.transformer_area[self.topology.meter_transformer[rows]]
-        sun = ctx.clear_sky[local:local + net.shape[0]]
-        output = (sun[:, None] * (ctx.clearness[area] * self.traits.pv_kw[rows] * 1000.0)[None, :]
-                  * self._area_clouds[area].T)
-        net[:, rows - a] -= output.astype(np.float32)
+        output = self._pv_table[:, self._pv_column[lo:hi]]
+        output *= self._pv_rated_w[lo:hi]
+        net[:, self._pv_rows[lo:hi] - a] -= output
+
+    def _suppress_volt_rise(self, net, a: int, b: int, seg_starts, seg_len) -> None:
+        """PV inverters cut their output back while their voltage is above the limit.
+
+        Each exporting inverter whose 5-minute mean voltage (100 V basis) exceeds the
+        grid-code limit reduces its export by the excess over its own voltage sensitivity
+        (transformer and service drop), down to no export at most.
+        """
+        limit = self.config.pv_volt_rise_limit_v
+        lo, hi = np.searchsorted(self._pv_rows, [a, b])
+        if limit is None or lo == hi:
+            return
+        # No inverter of the chunk can reach the limit at this window's brightest minute:
+        # nothing to compute (night, cloud, and transformers with little PV).
+        if not (self._pv_bound_v[0][lo:hi] + self._pv_window_peak * self._pv_bound_v[1][lo:hi]
+                > limit).any():
+            return
+        pv = self._pv_rows[lo:hi] - a
+        pv_net = net[:, pv]
+        if not (pv_net < 0).any():
+            return
+        net_seg = segment_sums(net, seg_starts) / seg_len[:, None]
+        excess = self._voltage(net_seg, a, b)[:, pv] - np.float32(limit)
+        if not (excess > 0).any():
+            return
+        curtail_w = np.maximum(excess, np.float32(0.0)) / self._pv_volts_per_w[lo:hi]
+        per_minute = np.repeat(curtail_w, seg_len.astype(np.intp), axis=0)
+        net[:, pv] = np.where(pv_net < 0, np.minimum(pv_net + per_minute, np.float32(0.0)),
+                              pv_net)
 
     def _apply_outages(self, net, m0, width, a, b, outages, conditions):
         unpowered = np.flatnonzero(~self.supplied[a:b])  # restored at the latest in this window
@@ -726,6 +847,7 @@ class Fleet:
                 self._store_chunk(1, m0 + cols + 1, rows, {"imp": imp_units % REGISTER_MODULUS,
                                                           "exp": exp_units % REGISTER_MODULUS})
         seg_index = {int(c): k for k, c in enumerate(seg_ends)}
+        five_rows = np.flatnonzero(self.five_minute[rows])
         for period in (5, 15, 30):
             cols = boundaries[period]
             flags = self._interval_flags(period, cols, width, n, conditions, rows)
@@ -739,26 +861,29 @@ class Fleet:
                 self._prev_units[("imp", period)][rows] = imp_u
                 self._prev_units[("exp", period)][rows] = exp_u
                 quality = flags[k]
-                stored = {"imp": imp_u % REGISTER_MODULUS, "exp": exp_u % REGISTER_MODULUS}
+                store = period in self.storage
                 if period == 5:
                     rea_u = rea_seg[s] // unit
                     rea_iv = rea_u - self._prev_units[("rea", 5)][rows]
                     self._prev_units[("rea", 5)][rows] = rea_u
                     self._v_sum[rows] += volt_seg[s] * supplied_seg[s]
                     self._v_minutes[rows] += supplied_seg[s].astype(np.int32)
-                    volts = np.where(self._v_minutes[rows] > 0,
-                                     self._v_sum[rows] / np.maximum(self._v_minutes[rows], 1), 0.0)
-                    volts = np.where(self.traits.three_phase[rows], 2 * volts, volts)
-                    decivolts = np.rint(volts * 10).astype(np.int64)
+                    # Mean voltages only of the meters that need them: all when storing.
+                    chosen = slice(None) if store else five_rows
+                    decivolts = self._mean_decivolts(rows, chosen)
                     self._v_sum[rows] = 0.0
                     self._v_minutes[rows] = 0
-                    stored.update(rea=rea_u % REGISTER_MODULUS, volt=decivolts)
-                    self._emit_five_minute(out, boundary, rows, imp_iv, exp_iv, rea_iv, decivolts,
-                                           quality)
+                    self._emit_five_minute(out, boundary, rows, five_rows, imp_iv, exp_iv, rea_iv,
+                                           decivolts[five_rows] if store else decivolts, quality)
+                    if store:
+                        stored = {"imp": imp_u % REGISTER_MODULUS, "exp": exp_u % REGISTER_MODULUS,
+                                  "rea": rea_u % REGISTER_MODULUS, "volt": decivolts}
                 else:
-                    self._emit_transmit(out, boundary, period, rows, imp_iv, exp_iv,
-                                        stored, quality)
-                if period in self.storage:
+                    self._emit_transmit(out, boundary, period, rows, imp_iv, exp_iv, imp_u, exp_u,
+                                        quality)
+                    if store:
+                        stored = {"imp": imp_u % REGISTER_MODULUS, "exp": exp_u % REGISTER_MODULUS}
+                if store:
                     self._store_chunk(period, [boundary], rows,
                                       {k2: v[None, :] for k2, v in stored.items()},
                                       quality[None, :])
@@ -782,7 +907,16 @@ class Fleet:
         pending[rows] = flags[-1]
         return flags
 
-    def _emit_transmit(self, out, boundary, period, rows, imp_iv, exp_iv, registers, quality):
+    def _mean_decivolts(self, rows: slice, chosen) -> npt.NDArray[np.int64]:
+        """Mean voltage of the 5-minute interval just ended, 0.1 V, of ``rows[chosen]``:
+        the service voltage, 200 V class for three-phase services."""
+        minutes = self._v_minutes[rows][chosen]
+        volts = np.where(minutes > 0, self._v_sum[rows][chosen] / np.maximum(minutes, 1), 0.0)
+        volts = np.where(self.traits.three_phase[rows][chosen], 2 * volts, volts)
+        return np.rint(volts * 10).astype(np.int64)
+
+    def _emit_transmit(self, out, boundary, period, rows, imp_iv, exp_iv, imp_units, exp_units,
+                       quality):
         if not self.config.output.transmit:
             return
         chosen = np.flatnonzero(self.soft_switch[rows] == period)
@@ -792,14 +926,16 @@ class Fleet:
         ids = self.meter_ids[rows][chosen]
         q = quality[chosen]
         end = boundary * 60
-        for quantity, values, reg in ((Quantity.ACTIVE_IMPORT, imp_iv, registers["imp"]),
-                                      (Quantity.ACTIVE_EXPORT, exp_iv, registers["exp"])):
+        for quantity, values, units in ((Quantity.ACTIVE_IMPORT, imp_iv, imp_units),
+                                        (Quantity.ACTIVE_EXPORT, exp_iv, exp_units)):
             out.add(ids, end, self._channels[(quantity, p)][rows][chosen], values[chosen], q)
             out.add(ids, end, self._channels[(quantity, Period.REGISTER)][rows][chosen],
-                    reg[chosen], q)
+                    units[chosen] % REGISTER_MODULUS, q)
 
-    def _emit_five_minute(self, out, boundary, rows, imp_iv, exp_iv, rea_iv, decivolts, quality):
-        chosen = np.flatnonzero(self.five_minute[rows])
+    def _emit_five_minute(self, out, boundary, rows, chosen, imp_iv, exp_iv, rea_iv, decivolts,
+                          quality):
+        """5-minute values of the chunk's meters in the 5-minute group (``chosen``);
+        ``decivolts`` are the chosen meters' voltages."""
         if not chosen.size:
             return
         ids = self.meter_ids[rows][chosen]
@@ -809,7 +945,7 @@ class Fleet:
                             ((Quantity.ACTIVE_EXPORT, Period.MIN5), exp_iv),
                             ((Quantity.REACTIVE_IMPORT, Period.MIN5), rea_iv)):
             out.add(ids, end, self._channels[key][rows][chosen], values[chosen], q)
-        out.add(ids, end, channel_code(Quantity.VOLTAGE, Period.MIN5), decivolts[chosen], q)
+        out.add(ids, end, channel_code(Quantity.VOLTAGE, Period.MIN5), decivolts, q)
 
     def _store_chunk(self, period, boundaries, rows, values, flags=None) -> None:
         """Write readings of one chunk; a boundary is committed by the last chunk."""

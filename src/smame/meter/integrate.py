@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accumulate", "running_totals"]
+__all__ = ["accumulate", "running_totals", "segment_sums"]
 
 def accumulate(values: np.ndarray) -> None:
     """Running sum along the first (time) axis, in place.
@@ -20,6 +20,20 @@ def accumulate(values: np.ndarray) -> None:
 
 
 _EXACT_FLOAT32 = 2**24
+
+
+def segment_sums(per_minute: np.ndarray, seg_starts: np.ndarray) -> np.ndarray:
+    """Sums over the time axis of the segments starting at ``seg_starts``.
+
+    Equal segments (a window of whole 5-minute intervals) are summed as a reshape, several
+    times faster than ``np.add.reduceat`` along the first axis.
+    """
+    width = per_minute.shape[0]
+    count = len(seg_starts)
+    length = width // count
+    if length * count == width and np.array_equal(seg_starts, np.arange(0, width, length)):
+        return per_minute.reshape(count, length, *per_minute.shape[1:]).sum(axis=1)
+    return np.add.reduceat(per_minute, seg_starts, axis=0)
 
 
 def running_totals(per_minute, base, seg_starts, seg_ends, every_minute):
@@ -36,7 +50,7 @@ def running_totals(per_minute, base, seg_starts, seg_ends, every_minute):
         minute_totals = running.astype(np.int64)
         minute_totals += base
         return minute_totals[seg_ends], minute_totals
-    segments = np.add.reduceat(per_minute, seg_starts, axis=0).astype(np.int64)
+    segments = segment_sums(per_minute, seg_starts).astype(np.int64)
     accumulate(segments)
     segments += base
     return segments, None

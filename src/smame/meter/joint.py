@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["GAS", "WATER", "JointMeters", "joint_day_shape"]
 
 GAS, WATER = 0, 1
+HELD_HOURS = 45 * 24  # hourly readings a gas/water meter keeps for its host to relay
 
 
 def joint_day_shape() -> npt.NDArray[np.float32]:
@@ -52,6 +53,8 @@ class JointMeters:
         self.daily_litres = daily.astype(np.float64)
         self.litres = rng.uniform(0, 5e6, self.host.size)  # registers in 0.001 m3
         self.fleet = fleet
+        # Readings waiting for an unpowered host: (interval end s, joint rows, values).
+        self._held: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
 
     def advance(self, m0: int, width: int, local: int, day_shape: npt.NDArray[np.float32],
                 out: BatchEmitter) -> None:
@@ -70,11 +73,37 @@ class JointMeters:
         interval = self.fleet.config.joint_interval_minutes
         channel = np.where(self.kind == GAS, channel_code(Quantity.GAS_VOLUME, Period.REGISTER),
                            channel_code(Quantity.WATER_VOLUME, Period.REGISTER))
+        powered = self.fleet.supplied[self.host]  # the host must be powered to relay
         for col in np.flatnonzero((m0 + np.arange(width) + 1) % interval == 0):
-            relayed = self.fleet.supplied[self.host]  # the host must be powered to relay
             values = np.floor(base + used[self.kind, col] * self.daily_litres).astype(np.int64)
-            out.add(self.meter_id[relayed], (m0 + int(col) + 1) * 60, channel[relayed],
-                    values[relayed] % REGISTER_MODULUS, 0)
+            values %= REGISTER_MODULUS
+            end = (m0 + int(col) + 1) * 60
+            out.add(self.meter_id[powered], end, channel[powered], values[powered], 0)
+            unpowered = np.flatnonzero(~powered)
+            if unpowered.size:
+                self._held.append((end, unpowered, values[unpowered]))
+        self._relay_held(powered, channel, out)
+
+    def _relay_held(self, powered: npt.NDArray[np.bool_], channel: npt.NDArray[np.uint16],
+                    out: BatchEmitter) -> None:
+        """Send the readings a gas or water meter kept while its host was unpowered (M9).
+
+        The joint meter runs on its own battery and keeps its hourly readings; the host
+        relays them, with their own interval ends, once it is powered again. Readings older
+        than :data:`HELD_HOURS` are overwritten in the joint meter's memory.
+        """
+        if not self._held:
+            return
+        oldest = self._held[-1][0] - HELD_HOURS * 3600
+        still: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        for end, rows, values in self._held:
+            if end <= oldest:
+                continue
+            now = powered[rows]
+            out.add(self.meter_id[rows[now]], end, channel[rows[now]], values[now], 0)
+            if not now.all():
+                still.append((end, rows[~now], values[~now]))
+        self._held = still
 
     def table(self) -> pa.Table:
         """Which gas/water meter hangs on which electricity meter."""

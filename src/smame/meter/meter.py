@@ -68,7 +68,7 @@ class Meter:
     @property
     def time(self) -> int:
         """The meter's own clock, POSIX seconds: fleet time plus the clock's error."""
-        return self.fleet.time + int(self.fleet.clock_offset_s[self.index])
+        return self.fleet.time + round(float(self.fleet.clock_error_s[self.index]))
 
     @property
     def limit_a(self) -> int:

@@ -13,8 +13,9 @@ What the curves carry (see ``docs/profiles.md``):
   August are the peak months and May/October the troughs (seasonal shape);
 * appliance events (kettle, microwave, dryer, IH cooking, washer-dryer) whose rate follows
   the archetype's activity, which is what trips the ampere breaker (SPEC M7);
-* PV on a share of homes with a clear-sky model, day-to-day weather and passing clouds, so
-  that homes export at midday;
+* PV on a share of homes on tilted roofs (plane-of-array irradiance, ``smame.meter.solar``),
+  a monthly climate of sky clearness with the rainy-season dip, day-to-day weather and
+  passing clouds, so that homes export at midday; inverters suppress voltage rise;
 * EV charging on a share of homes, evening plug-in or night timer;
 * supply outages per transformer and per feeder, as Poisson processes;
 * voltage at each transformer from tap setting and loading, and at each meter from its own
@@ -32,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smame.clock import JST_OFFSET_S, jst_day, jst_day_start
+from smame.meter import solar
 
 F32 = npt.NDArray[np.float32]
 
@@ -79,27 +81,35 @@ class Archetype:
     contract_amps: tuple[int, ...]  # possible contracts (10–60 A), drawn uniformly
     night_heat_pump_w: float = 0.0  # EcoCute: 23:00–07:00 hot-water heating
     three_phase_200v: bool = False  # low-voltage power service (低圧電力), 202 V class
+    persons: int = 2  # household members; 0 for a business
+
+
+# Shares of homes follow the 2020 census (令和2年国勢調査, 一般世帯の家族類型): one-person
+# households 38.0 % (of which about a third aged 65+), couples only 20.1 %, couples with
+# children, single parents and others the rest. Small shops are 7 % of the meters.
+_SHOP_SHARE = 0.07
+_HOME_SHARE = 1.0 - _SHOP_SHARE
 
 
 ARCHETYPES: tuple[Archetype, ...] = (
     Archetype(
-        "single worker", 0.18, 90, 350,
+        "single worker", 0.26 * _HOME_SHARE, 90, 350,
         (.15, .1, .1, .1, .1, .15, .45, .7, .35, .1, .08, .08,
          .08, .08, .08, .08, .1, .15, .3, .55, .75, .8, .7, .4),
         (.2, .15, .1, .1, .1, .1, .15, .3, .5, .6, .55, .5,
          .5, .45, .4, .4, .45, .5, .6, .7, .75, .75, .65, .4),
-        20, 0.6, (20, 30, 30, 30, 30, 40),
+        20, 0.6, (20, 30, 30, 30, 30, 40), persons=1,
     ),
     Archetype(
-        "family", 0.40, 150, 450,
+        "family", 0.34 * _HOME_SHARE, 150, 450,
         (.2, .12, .1, .1, .1, .25, .75, .9, .55, .35, .3, .35,
          .4, .3, .3, .35, .5, .75, .95, 1.0, .95, .8, .6, .35),
         (.25, .15, .1, .1, .1, .15, .4, .65, .8, .75, .7, .75,
          .8, .7, .65, .65, .7, .85, 1.0, 1.0, .95, .85, .65, .4),
-        45, 1.0, (30, 40, 40, 50, 60),
+        45, 1.0, (30, 40, 40, 50, 60), persons=4,
     ),
     Archetype(
-        "elderly couple", 0.24, 130, 400,
+        "couple", 0.17 * _HOME_SHARE, 130, 400,
         (.15, .1, .1, .1, .2, .5, .75, .7, .6, .55, .55, .65,
          .6, .5, .5, .5, .6, .8, .85, .8, .6, .35, .2, .15),
         (.15, .1, .1, .1, .2, .5, .75, .7, .6, .55, .55, .65,
@@ -107,24 +117,33 @@ ARCHETYPES: tuple[Archetype, ...] = (
         35, 0.7, (30, 30, 30, 40),
     ),
     Archetype(
-        "all-electric home", 0.11, 180, 450,
+        "all-electric home", 0.11 * _HOME_SHARE, 180, 450,
         (.2, .12, .1, .1, .1, .25, .75, .9, .55, .35, .3, .35,
          .4, .3, .3, .35, .5, .75, .95, 1.0, .95, .8, .6, .35),
         (.25, .15, .1, .1, .1, .15, .4, .65, .8, .75, .7, .75,
          .8, .7, .65, .65, .7, .85, 1.0, 1.0, .95, .85, .65, .4),
-        55, 1.2, (50, 60, 60), night_heat_pump_w=1350,
+        55, 1.2, (50, 60, 60), night_heat_pump_w=1350, persons=4,
     ),
     Archetype(
-        "small shop (低圧電力)", 0.07, 500, 1000,
+        "small shop (低圧電力)", _SHOP_SHARE, 500, 1000,
         (.1, .1, .1, .1, .1, .1, .15, .3, .7, .95, 1.0, 1.0,
          1.0, 1.0, 1.0, 1.0, 1.0, .95, .8, .5, .2, .1, .1, .1),
         (.1, .1, .1, .1, .1, .1, .1, .2, .5, .8, .9, .9,
          .9, .9, .9, .9, .85, .8, .6, .3, .15, .1, .1, .1),
-        70, 0.5, (40, 50, 60), three_phase_200v=True,
+        70, 0.5, (40, 50, 60), three_phase_200v=True, persons=0,
+    ),
+    Archetype(
+        "single elderly", 0.12 * _HOME_SHARE, 80, 260,
+        (.1, .08, .08, .08, .15, .4, .65, .6, .5, .45, .45, .55,
+         .5, .45, .45, .45, .55, .7, .7, .6, .4, .2, .12, .1),
+        (.1, .08, .08, .08, .15, .4, .65, .6, .5, .45, .45, .55,
+         .5, .45, .45, .45, .55, .7, .7, .6, .4, .2, .12, .1),
+        22, 0.45, (20, 30, 30), persons=1,
     ),
 )
 
 ARCHETYPE_SHARES = np.array([a.share for a in ARCHETYPES]) / sum(a.share for a in ARCHETYPES)
+ARCHETYPE_PERSONS = np.array([a.persons for a in ARCHETYPES], np.int8)
 
 # Appliances: (name, watts, mean minutes, relative frequency)
 APPLIANCES: tuple[tuple[str, float, float, float], ...] = (
@@ -220,6 +239,7 @@ class HouseholdTraits:
     pv_kw: F32  # 0 where no PV
     ev_kw: F32  # 0 where no EV charger
     three_phase: npt.NDArray[np.bool_]
+    pv_orientation: npt.NDArray[np.int8]  # index into PV_ORIENTATIONS (0 where no PV)
 
 
 def draw_households(
@@ -243,8 +263,10 @@ def draw_households(
     contract = np.where(ev_kw >= 6.0, 60, np.where(ev_kw > 0, np.maximum(contract, 50), contract))
     contract = contract.astype(np.int8)
     power_factor = rng.uniform(0.90, 0.99, n).astype(np.float32)
+    orientation = np.where(pv, rng.choice(len(PV_ORIENTATIONS), size=n, p=_PV_ORIENTATION_P),
+                           0).astype(np.int8)
     return HouseholdTraits(archetype, size, shift, contract, power_factor, pv_kw, ev_kw,
-                           three_phase)
+                           three_phase, orientation)
 
 
 def base_demand(
@@ -294,35 +316,83 @@ def appliance_starts(
 # --------------------------------------------------------------------------- PV
 
 
-def clear_sky_fraction(minute: npt.NDArray[np.int64] | int) -> F32:
-    """Clear-sky PV output as a fraction of rated power for UTC epoch minutes (Tokyo).
+# Panels on Japanese roofs: mostly south-facing, many on the east and west slopes of gable
+# roofs, pitched like the roof (4–5 寸, about 22–27°). (tilt °, azimuth ° from south, share)
+PV_ORIENTATIONS: tuple[tuple[float, float, float], ...] = (
+    (25.0, 0.0, 0.34), (25.0, -45.0, 0.17), (25.0, 45.0, 0.17), (25.0, -90.0, 0.08),
+    (25.0, 90.0, 0.08), (15.0, 0.0, 0.08), (35.0, 0.0, 0.08),
+)
+_PV_ORIENTATION_P = np.array([o[2] for o in PV_ORIENTATIONS]) / sum(o[2] for o in PV_ORIENTATIONS)
+TOKYO_LONGITUDE_DEG = 139.69
+PV_PERFORMANCE_RATIO = 0.85  # inverter, wiring, soiling and mismatch (JIS C 8907 K factors)
+PV_TEMPERATURE_COEFFICIENT = 0.004  # crystalline silicon, per K above 25 °C cell temperature
+PV_CELL_RISE_K_PER_KW_M2 = 30.0  # cell above air temperature at 1 kW/m² on a roof mount
+# Monthly mean sky clearness s (0 overcast … 1 clear, see pv_output) that gives Tokyo's
+# monthly global horizontal irradiation (JMA 1991–2020 normals, as NEDO METPV-20 carries
+# them) under the Haurwitz clear sky: the June dip is the rainy season (梅雨).
+MONTHLY_SKY_CLEARNESS = (0.73, 0.69, 0.54, 0.49, 0.45, 0.30, 0.40, 0.48, 0.42, 0.45, 0.54, 0.68)
+OVERCAST_GLOBAL_SHARE = 0.2  # global irradiance under full overcast, share of clear sky
 
-    Solar elevation from declination and hour angle; output ∝ sin(elevation)^1.2 with
-    0.82 system derating. Zero at night.
+
+def pv_output_tables(start_minute: int, minutes: int, air_temperature: F32) -> tuple[F32, F32]:
+    """Per orientation and minute, the two parts of PV output per kWp (kW/kWp).
+
+    Under sky clearness ``s`` the beam is ``s²`` of the clear-sky beam and the global
+    irradiance ``0.2 + 0.8 s`` of the clear-sky global; the rest is diffuse, seen by the
+    panel as an isotropic sky, plus the ground's reflection. Output per kWp is then
+    ``s² · beam + (0.2 + 0.8 s) · diffuse`` with the two ``(orientations, minutes)`` tables
+    returned here; each includes the performance ratio and the cell-temperature loss.
     """
-    minute = np.asarray(minute, dtype=np.int64)
-    day_number = (minute + JST_OFFSET_MINUTES) // MINUTES_PER_DAY
-    doy = ((day_number + 4) % 365.2425).astype(np.float64)  # approx day of year
-    local = ((minute + JST_OFFSET_MINUTES) % MINUTES_PER_DAY).astype(np.float64)
-    declination = np.radians(23.44) * np.sin(2 * np.pi * (doy - 81) / 365.0)
-    # Tokyo lies at 139.7°E: solar noon is about 11:40 JST.
-    hour_angle = np.radians((local - 11 * 60 - 40) * 0.25)
-    lat = math.radians(TOKYO_LATITUDE_DEG)
-    sin_elev = np.sin(lat) * np.sin(declination) + np.cos(lat) * np.cos(declination) * np.cos(
-        hour_angle
-    )
-    return (0.82 * np.power(np.clip(sin_elev, 0.0, 1.0), 1.2)).astype(np.float32)
+    minute = np.arange(start_minute, start_minute + minutes, dtype=np.int64)
+    cos_z, sin_z, sun_az = solar.sun_position(minute, TOKYO_LATITUDE_DEG, TOKYO_LONGITUDE_DEG)
+    ghi = solar.clear_sky_ghi(cos_z)
+    day_of_year = local_day(start_minute).timetuple().tm_yday
+    top = solar.extraterrestrial_normal(day_of_year) * np.maximum(cos_z, 1e-6)
+    diffuse_share = solar.erbs_diffuse_fraction(np.where(cos_z > 0, ghi / top, 0.0))
+    beam_horizontal = ghi * (1.0 - diffuse_share)
+    beam_normal = np.where(cos_z > 0.05, beam_horizontal / np.maximum(cos_z, 0.05), 0.0)
+    beam = np.empty((len(PV_ORIENTATIONS), minutes))
+    diffuse = np.empty_like(beam)
+    for k, (tilt_deg, azimuth_deg, _) in enumerate(PV_ORIENTATIONS):
+        tilt = math.radians(tilt_deg)
+        on_plane = beam_normal * solar.cos_incidence(cos_z, sin_z, sun_az, tilt,
+                                                     math.radians(azimuth_deg))
+        sky = solar.sky_view(tilt)
+        beam[k] = on_plane - beam_horizontal * sky
+        diffuse[k] = ghi * (sky + solar.ground_view(tilt))
+    clear_poa = beam + diffuse  # kW/m² × 1000
+    cell = air_temperature[None, :] + PV_CELL_RISE_K_PER_KW_M2 * clear_poa / 1000.0
+    derate = PV_PERFORMANCE_RATIO * (1.0 - PV_TEMPERATURE_COEFFICIENT * np.maximum(0.0, cell - 25))
+    scale = derate / 1000.0
+    return (beam * scale).astype(np.float32), (diffuse * scale).astype(np.float32)
+
+
+def pv_output(beam: F32, diffuse: F32, sky_clearness: F32) -> F32:
+    """PV output per kWp from :func:`pv_output_tables` parts and sky clearness (0–1)."""
+    s = sky_clearness
+    return s * s * beam + (OVERCAST_GLOBAL_SHARE + (1 - OVERCAST_GLOBAL_SHARE) * s) * diffuse
+
+
+def mean_sky_clearness(day: date) -> float:
+    """Climatological mean sky clearness of ``day``: its month's value (monthly normals)."""
+    return MONTHLY_SKY_CLEARNESS[day.month - 1]
 
 
 def day_cloudiness(n_areas: int, day: date, seed: int, shard: int = 0) -> F32:
-    """Daily clearness per weather area (0.15 overcast … 1.0 clear), deterministic per day.
+    """Daily sky clearness per weather area (0 overcast … 1 clear), deterministic per day.
 
-    The day's synoptic weather depends on ``seed`` alone, so every shard of a national
-    fleet sees the same weather; the local variation per area is the shard's own.
+    Its mean follows the season (:func:`mean_sky_clearness`); days are mostly clear or
+    mostly cloudy (beta distributions). The day's synoptic weather depends on ``seed``
+    alone, so every shard of a national fleet sees the same weather; the local variation
+    per area is the shard's own.
     """
-    regime = np.random.default_rng([seed, 7001, day.toordinal()]).beta(2.2, 1.3)
-    local = np.random.default_rng([seed, shard, 7004, day.toordinal()]).beta(6.0, 2.0, n_areas)
-    return np.clip(0.15 + 0.85 * (0.6 * regime + 0.4 * local), 0.15, 1.0).astype(np.float32)
+    mean = mean_sky_clearness(day)
+    spread = 2.5  # beta concentration: low, so both clear and overcast days are common
+    regime = np.random.default_rng([seed, 7001, day.toordinal()]).beta(
+        mean * spread, (1 - mean) * spread)
+    local = np.random.default_rng([seed, shard, 7004, day.toordinal()]).beta(
+        mean * 8.0, (1 - mean) * 8.0, n_areas)
+    return np.clip(0.7 * regime + 0.3 * local, 0.0, 1.0).astype(np.float32)
 
 
 def cloud_transients(
@@ -427,3 +497,11 @@ def transformer_voltage(tap_v: F32, load_w: F32, capacity_w: F32) -> F32:
 def service_drop(net_w: F32, three_phase: npt.NDArray[np.bool_]) -> F32:
     """Voltage drop (V) in the service wire: 0.05 Ω per leg at the 100 V-basis current."""
     return np.float32(0.05) * net_w / np.where(three_phase, np.float32(400.0), np.float32(200.0))
+
+
+def volt_rise_per_watt(capacity_w: F32, three_phase: npt.NDArray[np.bool_]) -> F32:
+    """Voltage (100 V basis) one more watt of a meter's export adds at its own terminals:
+    the transformer's share (:func:`transformer_voltage`) plus its service drop."""
+    ones = np.ones_like(capacity_w, dtype=np.float32)
+    return (transformer_voltage(np.zeros_like(ones), -ones, capacity_w)
+            - service_drop(-ones, three_phase)).astype(np.float32)

@@ -127,6 +127,11 @@ def meters_table(fleet: Fleet) -> pa.Table:
     })
 
 
+# Dictionary-encode only the columns of few distinct values: on meter ids, times and
+# values the encoder's attempt costs a third of the writing time and makes larger files.
+DICTIONARY_COLUMNS = ["channel", "quality", "source"]
+
+
 class _ParquetThread:
     """Writes tables to Parquet files on one background thread, in order."""
 
@@ -165,7 +170,8 @@ class _ParquetThread:
                 writer = self._writers.get(path)
                 if writer is None:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+                    writer = pq.ParquetWriter(path, table.schema, compression="zstd",
+                                              use_dictionary=DICTIONARY_COLUMNS)
                     self._writers[path] = writer
                 writer.write_table(table, row_group_size=2**20)
             except BaseException as exc:  # re-raised on the caller's thread
