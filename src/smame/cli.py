@@ -15,6 +15,7 @@ from smame.api import cli as api_cli
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
+from smame.fan.cli import capacity as fan_capacity
 from smame.hes import cli as hes_cli
 from smame.mdms import cli as mdms_cli
 
@@ -35,6 +36,7 @@ app.add_typer(api_cli.api_app, name="api")
 app.add_typer(api_cli.clients_app, name="clients")
 app.add_typer(api_cli.consents_app, name="consents")
 app.add_typer(api_cli.audit_app, name="audit")
+app.command("capacity")(fan_capacity)
 
 console = Console()
 err_console = Console(stderr=True)
