@@ -60,3 +60,5 @@ def test_deeper_meters_cost_the_concentrator_no_more_than_the_shared_hops():
     path = medium.path_s(120, hops, 0.1)
     assert path[0] == path[1] == 0 < path[2]
     assert medium.success(hops, 0.1, 2)[2] < medium.success(hops, 0.1, 1)[2]
+    # every frame must cross: a longer transfer in as many legs is riskier
+    assert medium.success(hops, 0.1, 2, 2000)[2] < medium.success(hops, 0.1, 2, 200)[2]

@@ -79,6 +79,8 @@ class AreaResult:
     stratum: str
     meters: int
     expected: int = 0            # 30-minute intervals due (coverage holes excluded)
+    pushed: int = 0              # delivered by their push
+    first_pull: int = 0          # delivered by their push or the first pull round
     on_time: int = 0             # delivered within 60 minutes
     by_horizon: int = 0          # delivered within the simulated gap-fill horizon
     eventual: int = 0            # delivered, or still recoverable within retention
@@ -148,13 +150,14 @@ def simulate_area(area: Area, config: FanConfig, medium: Medium,
         return t.session_bytes + np.asarray(rows) * t.profile_row_bytes
 
     jobs = _Jobs()
+    legs = 2 * t.session_exchanges  # a session: AARQ/AARE, HLS, GET, RLRQ/RLRE
     pull_delay = medium.pull_latency_s
 
     # ---- interval pushes: one unacknowledged frame train per meter and interval
     push_at = ends[:, None] + rng.random((INTERVALS, n)) * t.push_window_s
     per = per_at(push_at)
     reach = reachable(push_at)
-    pushed = reach & (rng.random((INTERVALS, n)) < medium.success(hops, per, 1))
+    pushed = reach & (rng.random((INTERVALS, n)) < medium.success(hops, per, 1, t.push_bytes))
     service = medium.channel_s(t.push_bytes, hops, per)
     per_hop = service / np.minimum(hops, medium.collision_hops)
     push_jobs = jobs.add(push_at[reach], service[reach],
@@ -172,8 +175,8 @@ def simulate_area(area: Area, config: FanConfig, medium: Medium,
         need = ~delivered
         per = per_at(at)
         tries = need & reachable(at)
-        ok = tries & (rng.random((INTERVALS, n)) < medium.success(hops, per, 2))
         octets = rows_octets(1)
+        ok = tries & (rng.random((INTERVALS, n)) < medium.success(hops, per, legs, octets))
         service = medium.channel_s(octets, hops, per)
         pull_slices.append((jobs.add(
             at[tries], service[tries], (medium.path_s(octets, hops, per) + pull_delay)[tries],
@@ -188,7 +191,7 @@ def simulate_area(area: Area, config: FanConfig, medium: Medium,
         t.pull_grace_s
     slot_per = per_at(slot_at)[:, None]
     slot_ok = reachable(slot_at[:, None]) & (
-        rng.random((slots, n)) < medium.success(hops, slot_per, 2))
+        rng.random((slots, n)) < medium.success(hops, slot_per, legs, rows_octets(1)))
     index = np.where(slot_ok, np.arange(slots)[:, None], slots)
     next_ok = np.minimum.accumulate(index[::-1], axis=0)[::-1]
     next_ok = np.vstack([next_ok, np.full((1, n), slots)])
@@ -218,8 +221,9 @@ def simulate_area(area: Area, config: FanConfig, medium: Medium,
     rt_at = np.broadcast_to(five_ends[:, None] + t.pull_grace_s, (five_ends.size, rt.size))
     rt_per = per_at(rt_at)
     rt_reach = reachable(rt_at, rt)
-    rt_ok = rt_reach & (rng.random(rt_at.shape) < medium.success(hops[rt], rt_per, 2))
     octets = rows_octets(1)
+    rt_ok = rt_reach & (rng.random(rt_at.shape) < medium.success(hops[rt], rt_per, legs,
+                                                                 octets))
     service = medium.channel_s(octets, hops[rt], rt_per)
     rt_jobs = jobs.add(rt_at[rt_reach], service[rt_reach],
                        (medium.path_s(octets, hops[rt], rt_per) + pull_delay)[rt_reach],
@@ -237,7 +241,8 @@ def simulate_area(area: Area, config: FanConfig, medium: Medium,
         live = ~hist_done & (hist_at < h1)
         reach_h = live & reachable(hist_at, hist)
         per = per_at(hist_at)
-        ok = reach_h & (rng.random(hist.size) < medium.success(hops[hist], per, 2))
+        ok = reach_h & (rng.random(hist.size) < medium.success(hops[hist], per, legs,
+                                                                  octets))
         service = medium.channel_s(octets, hops[hist], per)
         jobs.add(hist_at[reach_h], service[reach_h],
                  (medium.path_s(octets, hops[hist], per) + pull_delay)[reach_h],
@@ -283,6 +288,8 @@ def simulate_area(area: Area, config: FanConfig, medium: Medium,
     result.holes = int(area.hole.sum())
     result.expected = int(latency.size)
     result.on_time = int((latency <= ON_TIME_S).sum())
+    result.pushed = int(pushed[:, counted].sum())
+    result.first_pull = int(((how_round >= 0) & (how_round <= 1))[:, counted].sum())
     result.by_horizon = int(np.isfinite(latency).sum())
     result.latency_hist = np.histogram(latency[np.isfinite(latency)], LATENCY_EDGES)[0] \
         .astype(float)

@@ -105,6 +105,7 @@ class Traffic:
     historical_window_h: tuple[float, float] = field(metadata={"check": Check(0, 24)})
     push_bytes: int = num(16, 2048)
     session_bytes: int = num(0, 65535)
+    session_exchanges: int = num(1, 64)
     profile_row_bytes: int = num(1, 1024)
     target_utilisation: float = num(0.05, 1.0)
     retention_days: int = num(1, 400)

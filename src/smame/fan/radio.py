@@ -101,11 +101,13 @@ class Medium:
                    * expected_attempts(per, self.retries))
         return per_hop * np.maximum(hops - self.collision_hops, 0)
 
-    def success(self, hops: np.ndarray, per, legs: int) -> np.ndarray:
-        """Probability a transaction of ``legs`` one-way trips gets through end to end."""
-        if self.cellular:
-            return (1 - np.asarray(per)) ** legs + np.zeros(np.shape(hops))
-        return link_success(per, self.retries) ** (hops * legs)
+    def success(self, hops: np.ndarray, per, legs: int, octets=1) -> np.ndarray:
+        """Probability a transaction of ``octets`` in ``legs`` one-way trips gets through end
+        to end: every frame of every leg must cross every hop."""
+        if self.cellular:  # the loss figure is per transaction on a cell
+            return (1 - np.asarray(per)) + np.zeros(np.shape(hops))
+        frames = frames_for(np.asarray(octets) / legs, self.payload_octets)
+        return link_success(per, self.retries) ** (hops * legs * frames)
 
 
 def medium_for(config: FanConfig, method: str) -> Medium:
