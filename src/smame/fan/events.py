@@ -49,6 +49,16 @@ class EventClock:
         self.call_at(self._now + max(seconds, 0.0), wake)
         await waiter
 
+    def run_callbacks(self, until: float) -> None:
+        """Fire events up to ``until`` without an event loop (callback-only models)."""
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            moment, _, callback = heapq.heappop(heap)
+            self._now = moment
+            self.events += 1
+            callback()
+        self._now = max(self._now, until)
+
     async def run_until(self, until: float) -> None:
         """Fire events in time order up to ``until``, letting the loop settle between them:
         the clock moves only when no coroutine can run (nothing waits on real I/O here)."""

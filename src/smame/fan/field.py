@@ -39,13 +39,14 @@ class _FieldWriter:
 
     def __init__(self, transport: FieldTransport, meter: int, reader: asyncio.StreamReader):
         self._t = transport
+        self._area = transport.area_of[meter]
         self._meter = meter
         self._reader = reader
         self._conn = transport.endpoints[meter].connection()
         self._closed = False
 
     def write(self, data: bytes) -> None:
-        area, clock = self._t.area, self._t.area.clock
+        area, clock = self._area, self._area.clock
         answered = False
 
         def give_up() -> None:
@@ -81,11 +82,11 @@ class _FieldWriter:
 
 
 class FieldTransport:
-    """``hes.session.Transport`` through a simulated field network area."""
+    """``hes.session.Transport`` through simulated field-network areas (meter id -> area)."""
 
-    def __init__(self, area: FieldArea, endpoints: dict[int, MeterEndpoint],
+    def __init__(self, area_of: dict[int, FieldArea], endpoints: dict[int, MeterEndpoint],
                  answer_timeout_s: float = 30.0) -> None:
-        self.area = area
+        self.area_of = area_of
         self.endpoints = endpoints
         self.answer_timeout_s = answer_timeout_s
 
@@ -102,16 +103,23 @@ class FieldDay:
 
     fleet: Fleet
     clock: EventClock
-    area: FieldArea
+    areas: list[FieldArea]
     headend: HeadEnd
     sink: MemorySink
     pushes_sent: int = 0
     pushes_arrived: int = 0
     push_latency: list[float] = field(default_factory=list)
 
-    async def run(self, until: float, chunk_s: float = 600.0) -> None:
-        """The head-end's schedule up to ``until`` (POSIX s), and everything it waits on."""
-        schedule = asyncio.ensure_future(self.headend.run_schedule(until))
+    @property
+    def area(self) -> FieldArea:
+        """The first (for one-concentrator days, the only) area."""
+        return self.areas[0]
+
+    async def run(self, until: float, since: float | None = None,
+                  chunk_s: float = 600.0) -> None:
+        """The head-end's schedule from ``since`` (default: as ``run_schedule``) up to
+        ``until`` (POSIX s), and everything it waits on."""
+        schedule = asyncio.ensure_future(self.headend.run_schedule(until, since))
         while not schedule.done():
             await self.clock.run_until(self.clock.time() + chunk_s)
         await schedule
@@ -127,12 +135,15 @@ class FieldDay:
 def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, per: float,
               rng: np.random.Generator, push_window: int = 60,
               config: HesConfig | None = None, groups: FiveMinuteGroups | None = None,
-              step_s: float = 60.0) -> FieldDay:
-    """Wire ``fleet``'s meters (row i at ``hops[i]`` hops) to a head-end through one area.
+              step_s: float = 60.0, concentrator: np.ndarray | None = None) -> FieldDay:
+    """Wire ``fleet``'s meters (row i at ``hops[i]`` hops, behind concentrator
+    ``concentrator[i]``, default all behind one) to a head-end through their areas.
 
-    Meters step with the clock every ``step_s`` and push through the area; call
-    :meth:`FieldDay.run` inside a running event loop.
+    Each concentrator is one cell of the head-end's throttle (``HesConfig.per_cell``
+    sessions at a time). Meters step with the clock every ``step_s`` and push through their
+    area; call :meth:`FieldDay.run` inside a running event loop.
     """
+    concentrator = np.zeros(fleet.n, np.int64) if concentrator is None else concentrator
     clock = EventClock(fleet.time)
     keystore = KeyStore(work_dir / "hes-keys.db", MasterKey(bytes(32)))
     keystore.put_many({int(m): DEMO_KEYS for m in fleet.meter_ids})
@@ -142,15 +153,22 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
         meter = fleet.meter(row)
         endpoints[meter.meter_id] = MeterEndpoint(meter, DEMO_KEYS, push_destination="field:1",
                                                   push_randomisation=push_window)
-        registry_entries.append(Endpoint(meter.meter_id, "field", 0, cell="concentrator",
+        registry_entries.append(Endpoint(meter.meter_id, "field", 0,
+                                         cell=f"concentrator-{concentrator[row]}",
                                          unit_exponent=meter.unit_exponent))
-    area = FieldArea(clock, medium, {int(m): int(h) for m, h in zip(fleet.meter_ids, hops,
-                                                                     strict=True)}, per, rng)
+    areas = []
+    area_of: dict[int, FieldArea] = {}
+    for k in np.unique(concentrator):
+        rows = np.flatnonzero(concentrator == k)
+        area = FieldArea(clock, medium, {int(fleet.meter_ids[r]): int(hops[r]) for r in rows},
+                         per, rng)
+        areas.append(area)
+        area_of.update(dict.fromkeys(area.hops, area))
     # the head-end's own timeout is wall time: the model times answers out on its clock
     config = config or HesConfig(session_timeout=3600.0)
     headend = HeadEnd(Registry(registry_entries), keystore, MemorySink(), clock, config,
-                      groups, transport=FieldTransport(area, endpoints))
-    day = FieldDay(fleet, clock, area, headend, headend.sink)
+                      groups, transport=FieldTransport(area_of, endpoints))
+    day = FieldDay(fleet, clock, areas, headend, headend.sink)
     schedulers = [PushScheduler(e) for e in endpoints.values()]
 
     def step() -> None:
@@ -160,7 +178,8 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
             for _destination, apdu in scheduler.due():
                 frame = push_frame(apdu)
                 day.pushes_sent += 1
-                area.transfer(meter, len(frame), True, lambda ok, f=frame: arrived(ok, f))
+                area_of[meter].transfer(meter, len(frame), True,
+                                        lambda ok, f=frame: arrived(ok, f))
         clock.call_at(clock.time() + step_s, step)
 
     def arrived(ok: bool, frame: bytes) -> None:
