@@ -66,6 +66,32 @@ def test_the_head_end_over_the_mesh_recovers_a_concentrator_fault_by_gap_fill(tm
     assert len(five) >= 2 * 12 - 1
 
 
+def test_a_meter_off_the_mesh_for_hours_is_recovered_by_gap_fill(tmp_path):
+    config = load_config()
+    fleet = fleet_of(8)
+    rng = np.random.default_rng(4)
+    area = build_area(config, "multihop", fleet.n, rng)
+    day = field_day(fleet, tmp_path, medium_for(config, "multihop"), area.hops, area.per, rng,
+                    groups=FiveMinuteGroups(fleet.n, set(), set()))
+    start = day.clock.time()
+    lost_meter = int(fleet.meter_ids[3])
+    day.area.off[lost_meter] = (start + 3600, start + 4 * 3600)
+
+    async def scenario():
+        await day.run(start + 5 * 3600, since=start)
+        gone = [e for e in range(int(start) + 1800, int(start) + 5 * 3600, 1800)
+                if lost_meter not in delivered(day.headend, 30, e)]
+        await day.settle(day.headend.fill_gaps(int(start), int(start) + 5 * 3600))
+        return gone
+
+    gone = asyncio.run(scenario())
+    # the intervals ending while it had no route (its push and the pull both fail) ...
+    assert gone == list(range(int(start) + 3600, int(start) + 4 * 3600, 1800))
+    # ... come back from its load profile once it rejoins; the others never missed one
+    for end in range(int(start) + 1800, int(start) + 5 * 3600, 1800):
+        assert delivered(day.headend, 30, end) == {int(m) for m in fleet.meter_ids}
+
+
 def percentile_of_hist(hist, edges, q):
     cum = np.cumsum(hist) / hist.sum()
     return edges[1:][np.searchsorted(cum, q)]

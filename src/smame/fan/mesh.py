@@ -36,7 +36,8 @@ class _Transfer:
 
 @dataclass
 class FieldArea:
-    """A concentrator and its meters' routes; ``down``: concentrator outages (POSIX s)."""
+    """A concentrator and its meters' routes; ``down``: concentrator outages, ``off``: a
+    meter's time off the mesh (no route), both POSIX s."""
 
     clock: EventClock
     medium: Medium
@@ -44,6 +45,7 @@ class FieldArea:
     per: float
     rng: np.random.Generator
     down: list[tuple[float, float]] = field(default_factory=list)
+    off: dict[int, tuple[float, float]] = field(default_factory=dict)  # meter off the mesh
     burst: tuple[float, float, float] | None = None
     channel_free: float = 0.0
     channel_busy_s: float = 0.0
@@ -52,7 +54,9 @@ class FieldArea:
 
     def reachable(self, meter: int) -> bool:
         now = self.clock.time()
-        return meter in self.hops and not any(a <= now < b for a, b in self.down)
+        off = self.off.get(meter)
+        return (meter in self.hops and not any(a <= now < b for a, b in self.down)
+                and not (off and off[0] <= now < off[1]))
 
     def per_now(self) -> float:
         if self.burst and self.burst[0] <= self.clock.time() < self.burst[1]:
