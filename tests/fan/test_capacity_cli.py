@@ -52,7 +52,8 @@ def test_bad_input_is_one_line_and_creates_nothing(tmp_path):
         (("--config", str(bad)),
          "fan.yaml: multihop.phy_kbps: must be one of 50, 100, 150, 200 (got 75)"),
         (("--methods", "multihop,lora"), "--methods: unknown method 'lora'"),
-        (("--meters", "0"), "--meters must be at least 1"),
+        (("--meters", "0"), "--meters must be within 1–200000000"),
+        (("--sample-areas", "0"), "--sample-areas must be within 1–100000"),
         (("--config", str(tmp_path / "missing.yaml")), "missing.yaml: cannot read"),
     ]
     for args, message in cases:

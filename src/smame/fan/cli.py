@@ -55,8 +55,12 @@ def capacity(
 
     try:
         wanted = parse_methods(methods)
-        if meters < 1:
-            raise ValueError("--meters must be at least 1")
+        if not 1 <= meters <= 200_000_000:
+            raise ValueError("--meters must be within 1–200000000")
+        if sample_areas is not None and not 1 <= sample_areas <= 100_000:
+            raise ValueError("--sample-areas must be within 1–100000")
+        if seed is not None and not 0 <= seed < 2**32:
+            raise ValueError("--seed must be within 0–4294967295")
         fleet: dict = {"meters": meters}
         if sample_areas is not None:
             fleet["sample_areas"] = sample_areas
