@@ -166,3 +166,40 @@ def test_retry_rounds_with_back_off_bring_lossy_meters_in_within_the_hour(tmp_pa
     assert missing_once >= 5  # PER 0.65: one pull is often not enough
     assert recovered > 0
     assert missing_retried < missing_once
+
+
+def test_the_vectorized_cell_matches_the_per_packet_cell(tmp_path):
+    """1:N: one transaction loss draw per push or session, connect and paging delays, the
+    cell's capacity as a FIFO channel; the head-end pulls at boundary + 120 s."""
+    config = load_config(overrides={
+        "traffic": {"push_window_s": 0, "pull_grace_s": 120, "pull_rounds": 1,
+                    "realtime_share": 0.0, "historical_share": 0.0},
+        "1n": {"transaction_loss": 0.15, "coverage_hole_share": 0.0},
+        "faults": {"meter_off_mesh": {"share": 0.0}}})
+    medium = medium_for(config, "1n")
+    fleet = fleet_of(60)
+    rng = np.random.default_rng(12)
+    area = build_area(config, "1n", fleet.n, rng)
+    day = field_day(fleet, tmp_path, medium, area.hops, area.per, rng, step_s=10, push_window=0,
+                    groups=FiveMinuteGroups(fleet.n, set(), set()))
+    hours = 8
+    start = day.clock.time()
+    asyncio.run(day.run(start + hours * 3600, since=start))
+    report = [r for r in day.headend.collection_report(30) if r["end"] <= start + hours * 3600]
+    expected = sum(r["expected"] for r in report)
+    packet_push = sum(r["push"] for r in report) / expected
+    packet_first_pull = sum(r["push"] + r["pull"] for r in report) / expected
+    # every delivery, pushed or pulled (the pulled ones wait for paging)
+    packet_latency = np.percentile(day.headend.push_latency + day.headend.pull_latency,
+                                   [50, 90])
+
+    runs = [simulate_area(area, config, medium, np.random.default_rng(s)) for s in range(8)]
+    vector_push = sum(r.pushed for r in runs) / sum(r.expected for r in runs)
+    vector_first_pull = sum(r.first_pull for r in runs) / sum(r.expected for r in runs)
+    hist = sum(r.latency_hist for r in runs)
+    vector_latency = [percentile_of_hist(hist, LATENCY_EDGES, q) for q in (0.5, 0.9)]
+
+    assert 0.75 < packet_push < 0.95
+    assert vector_push == pytest.approx(packet_push, abs=0.03)
+    assert vector_first_pull == pytest.approx(packet_first_pull, abs=0.03)
+    assert vector_latency == pytest.approx(packet_latency, rel=0.25)

@@ -44,6 +44,7 @@ class _FieldWriter:
         self._reader = reader
         self._conn = transport.endpoints[meter].connection()
         self._closed = False
+        self._first = True
 
     def write(self, data: bytes) -> None:
         area, clock = self._area, self._area.clock
@@ -70,7 +71,15 @@ class _FieldWriter:
                 area.transfer(self._meter, len(out), True, lambda ok: answer_arrived(ok, out))
 
         clock.call_at(clock.time() + self._t.answer_timeout_s, give_up)
-        area.transfer(self._meter, len(data), False, request_arrived)
+        setup = 0.0
+        if self._first and area.medium.cellular:  # page the meter, connect; or lose it all
+            if area.transaction_lost():
+                self._closed = True
+                clock.call_at(clock.time() + self._t.answer_timeout_s, self._reader.feed_eof)
+                return
+            setup = area.medium.pull_latency_s
+        self._first = False
+        area.transfer(self._meter, len(data), False, request_arrived, setup)
 
     def close(self) -> None:
         if not self._closed:
@@ -178,8 +187,11 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
             for _destination, apdu in scheduler.due():
                 frame = push_frame(apdu)
                 day.pushes_sent += 1
-                area_of[meter].transfer(meter, len(frame), True,
-                                        lambda ok, f=frame: arrived(ok, f))
+                area = area_of[meter]
+                if area.medium.cellular and area.transaction_lost():
+                    continue
+                area.transfer(meter, len(frame), True, lambda ok, f=frame: arrived(ok, f),
+                              area.medium.up_latency_s)
         clock.call_at(clock.time() + step_s, step)
 
     def arrived(ok: bool, frame: bytes) -> None:

@@ -64,16 +64,36 @@ class FieldArea:
         return self.per
 
     def transfer(self, meter: int, octets: int, uplink: bool,
-                 done: Callable[[bool], None]) -> None:
+                 done: Callable[[bool], None], setup_s: float = 0.0) -> None:
         """Carry ``octets`` to (``uplink=False``) or from a meter; ``done(ok)`` when it
-        arrives or is lost."""
+        arrives or is lost. On a cell, ``setup_s`` is the connection's set-up (connect,
+        paging) before the transfer; cell transfers are not lost (the loss is drawn once
+        per transaction by the caller: :meth:`transaction_lost`)."""
         if not self.reachable(meter):
             self.lost += 1
             self.clock.call_at(self.clock.time(), lambda: done(False))
             return
+        if self.medium.cellular:
+            self._cell(octets, done, setup_s)
+            return
         job = _Transfer(meter, int(frames_for(octets, self.medium.payload_octets)),
                         self.hops[meter], uplink, done)
         self._attempt(job)
+
+    def transaction_lost(self) -> bool:
+        """On a cell: whether a whole transaction (a push, a session) fails."""
+        lost = self.rng.random() < self.per_now()
+        self.lost += lost
+        return bool(lost)
+
+    def _cell(self, octets: int, done: Callable[[bool], None], setup_s: float) -> None:
+        ready = self.clock.time() + setup_s
+        start = max(ready, self.channel_free)
+        cost = octets * self.medium.cell_s_per_octet
+        self.channel_free = start + cost
+        self.channel_busy_s += cost
+        self.attempts += 1
+        self.clock.call_at(start + cost, lambda: done(True))
 
     def _attempt(self, job: _Transfer) -> None:
         now = self.clock.time()
