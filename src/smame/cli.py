@@ -15,6 +15,7 @@ from smame.clirun import CliError, console, new_app, run_app
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
+from smame.fan.cli import capacity as fan_capacity
 from smame.hes import cli as hes_cli
 from smame.mdms import cli as mdms_cli
 from smame.messages import LANGUAGES, set_language, tr
@@ -34,6 +35,7 @@ app.add_typer(api_cli.consents_app, name="consents")
 app.add_typer(api_cli.audit_app, name="audit")
 app.command("cba")(analytics_cli.cba)
 app.add_typer(analytics_cli.analyze_app, name="analyze")
+app.command("capacity")(fan_capacity)
 
 
 
