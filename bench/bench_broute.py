@@ -72,7 +72,8 @@ def main() -> None:
 
     server = subprocess.Popen(
         [sys.executable, "-m", "smame.echonet.cli", "serve", "--host", HOST, "--port", str(PORT),
-         "--no-multicast", "--speed", "0.001", "--start", "2026-07-02T10:07:05"],
+         "--no-multicast", "--speed", "0.001", "--start", "2026-07-02T10:07:05",
+         "--history-days", "1"],  # Gets of the present: 45 days of history only slow the start
         stdout=subprocess.PIPE, text=True)
     try:
         if not server.stdout.readline():
