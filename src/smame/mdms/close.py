@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from smame.mdms.events import OUTAGE, OffSpans, off_spans
+from smame.mdms.restore import infer_restores, record_restores
 from smame.mdms.vee.channels import IS_ENERGY_INTERVAL, PERIOD_S, REGISTER_OF
 from smame.mdms.vee.config import VeeConfig
 from smame.mdms.vee.estimate import linear_fill, profile_fill, scale_to_registers
@@ -81,6 +82,13 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
         con = store.con
         seen = _read(store, con, start - 86400 + 1, end, _ESTIMATE_CHANNELS)
         keys = np.unique(series_key(seen["meter_id"], seen["channel"]))
+        spans = off_spans(con, int(seen["meter_id"].min()), int(seen["meter_id"].max()),
+                          start, end) if keys.size else None
+        restores = None
+        if spans is not None and len(spans):
+            restores = infer_restores(spans, seen["meter_id"], seen["t"], seen["channel"],
+                                      seen["value"], seen["quality"])
+            spans = restores.apply(spans)
         parts: list[pa.Table] = []
         supersede: list[pa.Table] = []
         totals = np.zeros(5, np.int64)
@@ -88,7 +96,8 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
         for period in sorted({int(PERIOD_S[c]) for c in split_key(keys)[1]}):
             period_keys = keys[PERIOD_S[split_key(keys)[1]] == period]
             estimate, replaced, counts = _estimate_period(store, con, config, period_keys,
-                                                          period, start, version, now)
+                                                          period, start, version, now,
+                                                          spans)
             if estimate is not None:
                 parts.append(estimate)
             if replaced is not None:
@@ -105,6 +114,8 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
                 c.register("_close_sup", table)
                 c.execute("INSERT INTO superseded SELECT * FROM _close_sup")
                 c.unregister("_close_sup")
+            if restores is not None:
+                record_restores(c, restores, version)
             c.execute("DELETE FROM closed_days WHERE day = ?", [day])
             c.execute("INSERT INTO closed_days VALUES (?, ?, ?)", [day, version, store.now()])
 
@@ -114,7 +125,7 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
 
 
 def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: int, start: int,
-                     version: int, now: float
+                     version: int, now: float, spans: OffSpans
                      ) -> tuple[pa.Table | None, pa.Table | None, np.ndarray]:
     meters, channels = split_key(keys)
     n = 86400 // period
@@ -148,7 +159,6 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     r_row, r_slot, r_sel = _cells(reg_keys[reg_order], data, period, start, n + 1, offset=0)
     registers[reg_order[r_row], r_slot] = data["value"][r_sel]
 
-    spans = off_spans(con, int(meters.min()), int(meters.max()), start, start + 86400)
     off_bits |= _span_bits(spans, meters, period, start, n)
     off = off_bits > 0
 

@@ -20,9 +20,10 @@ import pyarrow as pa
 from smame.clock import Clock, epoch_seconds
 from smame.mdms.close import CloseResult, close_day
 from smame.mdms.edit import edit_values
-from smame.mdms.events import insert_events, off_spans, select_events
+from smame.mdms.events import insert_events, off_spans, outage_spans, select_events
 from smame.mdms.joint import joint_readings
 from smame.mdms.parallel import POOL
+from smame.mdms.restore import InferredRestores, infer_restores, record_restores
 from smame.mdms.retail import retail_values
 from smame.mdms.rows import batch_rows, dedupe_keys, fingerprint, rows_table
 from smame.mdms.settlement import Settlement, settle
@@ -90,6 +91,8 @@ class _Measured:
     supersede: pa.Table | None
     state: SeriesState
     suspect: int
+    restores: InferredRestores
+    version: int
 
 
 class Mdms:
@@ -170,6 +173,14 @@ class Mdms:
         """Store meter events (outage, disconnect...) that VEE uses; idempotent."""
         with self.store.write_lock:
             return insert_events(self.store.con, events)
+
+    def outage_spans(self, meter_ids: Sequence[int] | None = None, lo: int | None = None,
+                     hi: int | None = None) -> pa.Table:
+        """Outage and disconnection spans overlapping ``[lo, hi]`` (POSIX s) with what
+        closed each: a restore event, a restore inferred from later reads, or still open
+        (see restore.py)."""
+        with self.store.reader() as con:
+            return outage_spans(con, meter_ids, lo, hi)
 
     def warm(self) -> int:
         """Parse every measurement file's footer now rather than in the first query that
@@ -343,6 +354,9 @@ class Mdms:
         revised = found & ~np.isin(old_source, _NOT_ACTUAL)
         spans = off_spans(con, *zone.meters, zone.t_min - 86400, zone.t_max)
         state, now, store = self._series_state(), self.clock.time(), self.store
+        restores = infer_restores(spans, rows.meter, rows.t, rows.channel, rows.value,
+                                  rows.quality, state)
+        spans = restores.apply(spans)
         parts = meter_parts(rows.meter)
 
         def run(number: int) -> tuple[Validation, int, list[FileInfo]]:
@@ -366,7 +380,8 @@ class Mdms:
         infos += [i for staged in done[len(parts):] for i in staged]
         return _Measured(infos, _supersede_table(rows, found, old_version, version),
                          concat_states([r.state for r, *_ in done[:len(parts)]]),
-                         sum(suspect for _, suspect, _ in done[:len(parts)]))
+                         sum(suspect for _, suspect, _ in done[:len(parts)]), restores,
+                         version)
 
     def _commit_measured(self, con: duckdb.DuckDBPyConnection, measured: _Measured) -> None:
         if measured.supersede is not None and measured.supersede.num_rows:
@@ -376,6 +391,7 @@ class Mdms:
             finally:
                 con.unregister("_sup")
         SeriesState.persist(con, measured.state)
+        record_restores(con, measured.restores, measured.version)
 
     # ------------------------------------------------------------------ queries
 

@@ -82,6 +82,13 @@ CREATE TABLE IF NOT EXISTS edits (
     reason VARCHAR NOT NULL,
     rows BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inferred_restores (
+    meter_id BIGINT NOT NULL,
+    time TIMESTAMPTZ NOT NULL,        -- where the outage span is closed
+    outage_start TIMESTAMPTZ NOT NULL,
+    reason VARCHAR NOT NULL,          -- inferred_energy | inferred_register | inferred_instant
+    version BIGINT NOT NULL           -- the version whose reads showed supply
+);
 CREATE TABLE IF NOT EXISTS closed_days (
     day DATE NOT NULL,
     version BIGINT NOT NULL,
