@@ -81,7 +81,10 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
     with store.write_lock:
         con = store.con
         seen = _read(store, con, start - 86400 + 1, end, _ESTIMATE_CHANNELS)
-        keys = np.unique(series_key(seen["meter_id"], seen["channel"]))
+        # Quarantined series (meter not registered) are not estimated.
+        registered = (seen["reasons"] & np.uint32(Reason.NOT_REGISTERED)) == 0
+        keys = np.unique(series_key(seen["meter_id"][registered],
+                                    seen["channel"][registered]))
         spans = off_spans(con, int(seen["meter_id"].min()), int(seen["meter_id"].max()),
                           start, end) if keys.size else None
         restores = None

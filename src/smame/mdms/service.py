@@ -29,6 +29,7 @@ from smame.mdms.rows import batch_rows, dedupe_keys, fingerprint, rows_table
 from smame.mdms.settlement import Settlement, settle
 from smame.mdms.submeter import differential, read_sub_meter_feed
 from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.physical import PhysicalLimits
 from smame.mdms.vee.state import SeriesState
 from smame.mdms.vee.validate import (
     Rows,
@@ -281,6 +282,12 @@ class Mdms:
             self._state = SeriesState.load(self.store.con)
         return self._state
 
+    def _limits(self, zone: _Zone) -> PhysicalLimits:
+        """Physical bounds of the zone's meters; unchecked while no meter is registered."""
+        if not self.registry.has_meters():
+            return PhysicalLimits.unchecked()
+        return PhysicalLimits.of(self.registry.physical_facts(*zone.meters))
+
     def _drop_received(self, con: duckdb.DuckDBPyConnection, rows: Rows, zone: _Zone
                        ) -> tuple[Rows, int]:
         """Rows not identical to the newest received value of their key; how many dropped."""
@@ -357,13 +364,14 @@ class Mdms:
         restores = infer_restores(spans, rows.meter, rows.t, rows.channel, rows.value,
                                   rows.quality, state)
         spans = restores.apply(spans)
+        limits = self._limits(zone)
         parts = meter_parts(rows.meter)
 
         def run(number: int) -> tuple[Validation, int, list[FileInfo]]:
             a, b = parts[number]
             part = rows.slice(a, b)
             result = validate_rows(part, state, self.vee, now, spans, conflict[a:b],
-                                   revised[a:b])
+                                   revised[a:b], limits)
             suspect = int(np.count_nonzero(result.quality & np.uint16(Quality.SUSPECT)))
             table = rows_table(part, result.quality, result.reasons,
                                part.quality if shared else None)

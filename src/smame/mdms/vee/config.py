@@ -22,6 +22,10 @@ class ChannelRules:
     * ``low``: value < ``low_factor`` × history mean (voltage sag, stuck registers).
     * history rules need ``min_history`` validated values of the series first.
     * ``prolonged_zero``: ``zero_run_limit`` or more consecutive zero intervals.
+    * ``physical``: an energy interval above amperes × volts × interval × ``physical_margin``
+      (contract or rating, service voltage, sub-meter kind; see ``physical.py``).
+    * ``unregistered``: the meter is not in the registry (checked once it lists meters).
+    * history rules learn only from values that raised no history or physical reason.
     * ``future``: interval end later than now + ``future_tolerance_s``.
     * ``linear_gap_max``: gaps of up to this many intervals are interpolated linearly;
       longer gaps use ``proxy_days`` previous days of the same slot (profile method).
@@ -39,6 +43,9 @@ class ChannelRules:
     prolonged_zero: Action = Action.WARN
     duplicate_conflict: Action = Action.FAIL
     energy_while_off: Action = Action.FAIL
+    physical: Action = Action.FAIL
+    unregistered: Action = Action.FAIL
+    physical_margin: float = 1.5
     spike_factor: float = 8.0
     spike_floor: float = 50.0
     high_factor: float = 3.0

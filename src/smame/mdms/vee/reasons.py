@@ -38,6 +38,8 @@ class Reason(IntFlag):
     EDITED = 1 << 20  # manual edit
     REPLACED_FAILED = 1 << 21  # the estimate replaces a value that failed validation
     DERIVED_15 = 1 << 22  # a 30-minute value summed from the meter's two 15-minute values
+    PHYSICAL_LIMIT = 1 << 23  # more energy than the service's amperes × volts allow
+    NOT_REGISTERED = 1 << 24  # the meter is not in the registry (quarantined)
 
 
 class Action(IntEnum):

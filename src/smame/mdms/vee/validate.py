@@ -31,6 +31,7 @@ from smame.mdms.vee.channels import (
     REGISTER_OF,
 )
 from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.physical import IS_EXPORT, WH_PER_UNIT, PhysicalLimits, interval_limit_wh
 from smame.mdms.vee.reasons import Action, Reason
 from smame.mdms.vee.state import STATE_COLUMNS, SeriesState, series_key
 from smame.readings import Quality
@@ -113,6 +114,7 @@ def validate_parallel(
     spans: OffSpans,
     conflict: np.ndarray | None = None,
     revised: np.ndarray | None = None,
+    limits: PhysicalLimits | None = None,
 ) -> Validation:
     """:func:`validate_rows` over parts split at meter boundaries, on worker threads.
 
@@ -121,13 +123,13 @@ def validate_parallel(
     """
     parts = meter_parts(rows.meter)
     if len(parts) == 1:
-        return validate_rows(rows, state, config, now, spans, conflict, revised)
+        return validate_rows(rows, state, config, now, spans, conflict, revised, limits)
 
     def run(part: tuple[int, int]) -> Validation:
         a, b = part
         return validate_rows(rows.slice(a, b), state, config, now, spans,
                              None if conflict is None else conflict[a:b],
-                             None if revised is None else revised[a:b])
+                             None if revised is None else revised[a:b], limits)
 
     results = list(POOL.map(run, parts))
     return Validation(np.concatenate([r.quality for r in results]),
@@ -220,6 +222,7 @@ def validate_rows(
     spans: OffSpans,
     conflict: np.ndarray | None = None,
     revised: np.ndarray | None = None,
+    limits: PhysicalLimits | None = None,
 ) -> Validation:
     """Run every rule on ``rows`` (sorted by meter, channel, time); see ``docs/mdms.md``.
 
@@ -268,6 +271,8 @@ def validate_rows(
     low_factor = config.param_table("low_factor")[s_channel]
     _history_rule(marks, "low", Reason.LOW, v, series, has_history & (low_factor > 0),
                   low_factor * hist_mean, above=False)
+    if limits is not None and limits.checked:
+        _physical(marks, v, series, limits)
 
     off = flagged[(flags & (Quality.POWER_OUTAGE | Quality.DISCONNECTED)) > 0]
     if off.size:
@@ -292,7 +297,32 @@ def validate_rows(
     keep = np.uint16(~(Quality.SUSPECT | Quality.VALIDATED) & 0xFFFF)
     quality[flagged] |= flags & keep
     quality[failed] = (rows.quality[failed] & keep) | np.uint16(Quality.SUSPECT)
-    return Validation(quality, marks.reasons, _next_state(rows, series, state, failed, run))
+    # The history learns only from values no history or bound rule raised a reason on: a
+    # value that only warned must not lift the maximum the next value is compared with.
+    unlearned = np.flatnonzero(marks.failed | ((marks.reasons & _UNLEARNED) > 0))
+    return Validation(quality, marks.reasons, _next_state(rows, series, state, unlearned, run))
+
+
+_UNLEARNED = np.uint32(Reason.SPIKE | Reason.HIGH | Reason.LOW | Reason.PHYSICAL_LIMIT
+                       | Reason.NOT_REGISTERED)
+
+
+def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: PhysicalLimits
+              ) -> None:
+    """Quarantine the rows of meters not registered; fail energy intervals above the
+    physical bound of their meter (see physical.py)."""
+    pos, found = limits.lookup(series.meter)
+    if not found.all():
+        marks.apply("unregistered", series.rows(~found), Reason.NOT_REGISTERED)
+    if not found.any():
+        return
+    code = series.channel
+    energy = found & IS_ENERGY_INTERVAL[code] & limits.electric[pos]
+    watts = np.where(IS_EXPORT[code], limits.export_w[pos], limits.import_w[pos])
+    bound_wh = interval_limit_wh(watts, PERIOD_S[code],
+                                 marks.config.param_table("physical_margin")[code])
+    _history_rule(marks, "physical", Reason.PHYSICAL_LIMIT, value, series, energy,
+                  bound_wh / np.maximum(WH_PER_UNIT[code], 1e-12), above=True)
 
 
 def _history_rule(marks: _Marks, rule: str, reason: Reason, value: np.ndarray,
