@@ -100,7 +100,7 @@ def test_off_periods_are_estimated_as_zero(mdms: Mdms) -> None:
 
 def test_failed_values_are_replaced_by_estimates(mdms: Mdms) -> None:
     values = flat_day(20)
-    mdms.ingest(day_batch(values, with_registers=False))
+    mdms.ingest(drop_slots(day_batch(values, with_registers=False), [12]))
     t = slot_end(12)
     mdms.ingest(make_batch(1, t, 140, -40))
     result = mdms.close_day(DAY)
@@ -109,7 +109,15 @@ def test_failed_values_are_replaced_by_estimates(mdms: Mdms) -> None:
     assert table.column("value").to_pylist() == [20]
     assert table.column("reasons")[0].as_py() & Reason.REPLACED_FAILED
     history = mdms.readings(1, t, t, channels=[140], current=False)
-    assert history.column("value").to_pylist() == [20, -40, 20]
+    assert history.column("value").to_pylist() == [-40, 20]
+
+
+def test_a_failed_revision_does_not_replace_a_validated_actual(mdms: Mdms) -> None:
+    mdms.ingest(day_batch(flat_day(20), with_registers=False))
+    t = slot_end(12)
+    mdms.ingest(make_batch(1, t, 140, -40))
+    assert mdms.readings(1, t, t, channels=[140]).column("value").to_pylist() == [20]
+    assert mdms.close_day(DAY).estimated == 0
 
 
 def test_closing_a_complete_day_estimates_nothing(mdms: Mdms) -> None:

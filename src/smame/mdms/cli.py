@@ -168,16 +168,17 @@ def vee(
         pending = mdms.validate_pending()
         if pending:
             console.print(f"validated {len(pending)} pending batch(es)")
-        if not days:
-            closed = {r[0] for r in mdms.store.con.execute(
-                "SELECT day FROM closed_days").fetchall()}
-            days = [d for d in mdms.store.days() if d not in closed]
+        if not days:  # days not closed, and closed days that received late data
+            days = mdms.days_to_close()
         for target in days:
             result = mdms.close_day(target)
             console.print(f"{target}: {result.series:,} series, {result.estimated:,} estimated "
                           f"({result.replaced_failed:,} replacing failed values, "
                           f"{result.scaled:,} register-scaled)")
             if compact:
+                mdms.compact(target)
+        if compact:  # closed days a crash (or late data) left uncompacted
+            for target in mdms.days_to_compact():
                 mdms.compact(target)
 
 

@@ -119,6 +119,7 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
                 c.unregister("_close_sup")
             if restores is not None:
                 record_restores(c, restores, version)
+            c.execute("DELETE FROM revee_queue WHERE day = ? AND version < ?", [day, version])
             c.execute("DELETE FROM closed_days WHERE day = ?", [day])
             c.execute("INSERT INTO closed_days VALUES (?, ?, ?)", [day, version, store.now()])
 
@@ -139,22 +140,37 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     values = np.full((rows, n), np.nan)
     failed = np.zeros((rows, n), np.bool_)
     off_bits = np.zeros((rows, n), np.uint16)
-    fail_version = np.zeros((rows, n), np.int64)
+    # A failed value, or an estimate of an earlier close, is estimated (again): a day
+    # closed before late data arrived is balanced anew (the re-VEE queue).
+    prior = np.zeros((rows, n), np.int64)  # version of the value an estimate replaces
+    prior_q = np.zeros((rows, n), np.uint16)
+    prior_r = np.zeros((rows, n), np.uint32)
     row, slot, sel = _cells(keys, data, period, start, n, offset=1)
     values[row, slot] = data["value"][sel]
-    bad = (data["quality"][sel] & int(Quality.SUSPECT)) > 0
-    failed[row[bad], slot[bad]] = True
-    fail_version[row[bad], slot[bad]] = data["version"][sel][bad]
-    off_bits[row, slot] = data["quality"][sel] & _OFF_FLAGS
-    values[failed] = np.nan
+    quality_in = data["quality"][sel]
+    bad = (quality_in & int(Quality.SUSPECT)) > 0
+    estimated_before = (quality_in & int(Quality.ESTIMATED)) > 0
+    redo = bad | estimated_before
+    failed[row[bad & ~estimated_before], slot[bad & ~estimated_before]] = True
+    prior[row[redo], slot[redo]] = data["version"][sel][redo]
+    prior_q[row[redo], slot[redo]] = quality_in[redo]
+    prior_r[row[redo], slot[redo]] = data["reasons"][sel][redo]
+    actual = ~estimated_before
+    off_bits[row[actual], slot[actual]] = quality_in[actual] & _OFF_FLAGS
+    prior_value = values.copy()
+    values[prior > 0] = np.nan
     missing = np.isnan(values) & (start + (np.arange(n) + 1) * period <= now)[None, :]
-    derived_table = None
+    derived_table = derived_replaced = None
     if period in (900, 1800) and missing.any():
+        before = missing
         missing, derived_table = _soft_switch_cover(store, con, meters, channels, period, start,
                                                     n, missing, off_bits)
+        if derived_table is not None:
+            derived_replaced = _replaced(meters, channels, period, start, version,
+                                         *np.nonzero((prior > 0) & before & ~missing), prior)
     derived = 0 if derived_table is None else derived_table.num_rows
     if not missing.any():
-        return derived_table, None, np.array([0, 0, 0, 0, derived], np.int64)
+        return derived_table, derived_replaced, np.array([0, 0, 0, 0, derived], np.int64)
 
     registers = np.full((rows, n + 1), np.nan)
     reg_keys = series_key(meters, REGISTER_OF[channels])
@@ -183,7 +199,6 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     combined = np.where(missing, np.rint(estimate), values)
     scaled, by_scale, unbalanced = scale_to_registers(combined, missing, off, registers)
 
-    cell_row, cell_slot = np.nonzero(missing)
     reasons = np.where(failed, np.uint32(Reason.REPLACED_FAILED), np.uint32(Reason.GAP))
     reasons = reasons | np.where(by_linear, np.uint32(Reason.EST_LINEAR), 0).astype(np.uint32)
     reasons |= np.where(by_profile & ~off, np.uint32(Reason.EST_PROFILE), 0).astype(np.uint32)
@@ -195,12 +210,17 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     quality |= np.where(unbalanced, np.uint16(Quality.SUSPECT), 0).astype(np.uint16)
     quality &= np.where(unbalanced, np.uint16(~Quality.VALIDATED & 0xFFFF),
                         np.uint16(0xFFFF)).astype(np.uint16)
+    final = np.maximum(scaled, 0)
+    # An estimate that comes out as before is not written again.
+    unchanged = ((prior > 0) & ~failed & (final == prior_value) & (reasons == prior_r)
+                 & (quality == prior_q))
+    cell_row, cell_slot = np.nonzero(missing & ~unchanged)
     ends = start + (cell_slot + 1) * period
     table = pa.table({
         "meter_id": pa.array(meters[cell_row], pa.int64()),
         "interval_end": pa.array(ends.astype(np.int64)).view(_TS),
         "channel": pa.array(channels[cell_row], pa.uint16()),
-        "value": pa.array(np.maximum(scaled[cell_row, cell_slot], 0).astype(np.int64)),
+        "value": pa.array(final[cell_row, cell_slot].astype(np.int64)),
         "quality": pa.array(quality[cell_row, cell_slot], pa.uint16()),
         "source": pa.array(np.full(cell_row.size, Source.ESTIMATION, np.uint8)),
         "reasons": pa.array(reasons[cell_row, cell_slot], pa.uint32()),
@@ -208,19 +228,32 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     if derived_table is not None:
         table = pa.concat_tables([table, derived_table])
     was_failed = failed[cell_row, cell_slot]
-    replaced = None
-    if was_failed.any():
-        fr, fs = cell_row[was_failed], cell_slot[was_failed]
-        replaced = pa.table({
-            "meter_id": pa.array(meters[fr], pa.int64()),
-            "channel": pa.array(channels[fr], pa.uint16()),
-            "interval_end": pa.array((start + (fs + 1) * period).astype(np.int64)).view(_TS),
-            "version": pa.array(fail_version[fr, fs], pa.int64()),
-            "by_version": pa.array(np.full(fr.size, version, np.int64)),
-        })
-    counts = np.array([cell_row.size, int(was_failed.sum()), int(by_scale.sum()),
-                       int(unbalanced.sum()), derived], np.int64)
+    had = prior[cell_row, cell_slot] > 0
+    replaced = _replaced(meters, channels, period, start, version, cell_row[had],
+                         cell_slot[had], prior)
+    if derived_replaced is not None:
+        replaced = derived_replaced if replaced is None else pa.concat_tables(
+            [replaced, derived_replaced])
+    written = np.zeros_like(missing)
+    written[cell_row, cell_slot] = True
+    counts = np.array([cell_row.size, int(was_failed.sum()), int((by_scale & written).sum()),
+                       int((unbalanced & written).sum()), derived], np.int64)
     return table, replaced, counts
+
+
+def _replaced(meters: np.ndarray, channels: np.ndarray, period: int, start: int, version: int,
+              cell_row: np.ndarray, cell_slot: np.ndarray, prior: np.ndarray | None = None
+              ) -> pa.Table | None:
+    """Superseded entries: the prior versions of the cells the close writes."""
+    if not cell_row.size or prior is None:
+        return None
+    return pa.table({
+        "meter_id": pa.array(meters[cell_row], pa.int64()),
+        "channel": pa.array(channels[cell_row], pa.uint16()),
+        "interval_end": pa.array((start + (cell_slot + 1) * period).astype(np.int64)).view(_TS),
+        "version": pa.array(prior[cell_row, cell_slot], pa.int64()),
+        "by_version": pa.array(np.full(cell_row.size, version, np.int64)),
+    })
 
 
 def _soft_switch_cover(store, con, meters: np.ndarray, channels: np.ndarray, period: int,

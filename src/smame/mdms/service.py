@@ -25,6 +25,7 @@ from smame.mdms.joint import joint_readings
 from smame.mdms.parallel import POOL
 from smame.mdms.restore import InferredRestores, infer_restores, record_restores
 from smame.mdms.retail import retail_values
+from smame.mdms.revee import queue_closed_days, queued_days
 from smame.mdms.rows import batch_rows, dedupe_keys, fingerprint, rows_table
 from smame.mdms.settlement import Settlement, settle
 from smame.mdms.submeter import differential, read_sub_meter_feed
@@ -94,6 +95,7 @@ class _Measured:
     suspect: int
     restores: InferredRestores
     version: int
+    zone: _Zone
 
 
 class Mdms:
@@ -236,6 +238,32 @@ class Mdms:
         """Estimate the day's gaps and failed values as a new version (see close.py)."""
         return close_day(self.store, self.vee, day)
 
+    def revee_queue(self) -> list[date]:
+        """Closed days that received data after they were closed, oldest first."""
+        with self.store.reader() as con:
+            return queued_days(con)
+
+    def days_to_close(self) -> list[date]:
+        """Days with data not closed yet, and closed days queued for re-VEE."""
+        with self.store.reader() as con:
+            closed = {r[0] for r in con.execute("SELECT day FROM closed_days").fetchall()}
+            queued = set(queued_days(con))
+        return sorted({d for d in self.store.days() if d not in closed} | queued)
+
+    def days_to_compact(self) -> list[date]:
+        """Closed days (not queued for re-VEE) with more than one file of a kind: what a
+        crash between close and compaction, or late data after compaction, left."""
+        with self.store.reader() as con:
+            return [r[0] for r in con.execute(
+                "SELECT DISTINCT f.day FROM files f JOIN closed_days c ON c.day = f.day "
+                "WHERE f.day NOT IN (SELECT day FROM revee_queue) "
+                "GROUP BY f.day, f.kind HAVING count(*) > 1 ORDER BY f.day").fetchall()]
+
+    def process_revee_queue(self) -> list[CloseResult]:
+        """Close every queued day again: gaps re-estimated and estimates re-balanced with
+        the registers now that late data is in; each day leaves the queue with its close."""
+        return [self.close_day(day) for day in self.revee_queue()]
+
     def edit(self, meter_id: int | Sequence[int], channel: int | Sequence[int],
              interval_end: datetime | int | Sequence[int], value: int | Sequence[int],
              user: str, reason: str) -> int:
@@ -315,22 +343,24 @@ class Mdms:
         return rows.take(np.flatnonzero(keep)), int(same.size)
 
     def _current_meas(self, con: duckdb.DuckDBPyConnection, rows: Rows, zone: _Zone
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each row's key: whether a current measurement exists, its version, source."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For each row's key: whether a current measurement exists, its version, source
+        and quality."""
         n = len(rows)
         found = np.zeros(n, np.bool_)
         version = np.zeros(n, np.int64)
         source = np.zeros(n, np.uint8)
+        quality = np.zeros(n, np.uint16)
         paths = self.store.file_paths(con, MEAS, zone.t_min, zone.t_max, zone.meters,
                                       zone.channels)
         if not paths:
-            return found, version, source
+            return found, version, source, quality
         keys = _keys_table(rows)
         relation = self.store.scan_sql(paths, True, self.store.has_superseded(con))
         con.register("_keys", keys)
         try:
             table = con.sql(
-                f"SELECT k.idx, m.version, m.source FROM _keys k JOIN {relation} m "
+                f"SELECT k.idx, m.version, m.source, m.quality FROM _keys k JOIN {relation} m "
                 "ON k.meter_id = m.meter_id AND k.channel = m.channel "
                 "AND k.interval_end = m.interval_end WHERE m.interval_end BETWEEN ? AND ?",
                 params=[_ts(zone.t_min), _ts(zone.t_max)]).to_arrow_table()
@@ -341,7 +371,8 @@ class Mdms:
         found[idx] = True
         version[idx] = table.column("version").to_numpy()
         source[idx] = table.column("source").to_numpy()
-        return found, version, source
+        quality[idx] = table.column("quality").to_numpy()
+        return found, version, source, quality
 
     def _measure(self, con: duckdb.DuckDBPyConnection, rows: Rows, version: int, raw: bool,
                  zone: _Zone) -> _Measured:
@@ -356,8 +387,9 @@ class Mdms:
         """
         received = rows
         rows, conflict = dedupe_keys(rows)
+        zone = _Zone.of(rows) if len(rows) != len(received) else zone
         shared = raw and len(rows) == len(received)
-        found, old_version, old_source = self._current_meas(con, rows, zone)
+        found, old_version, old_source, old_quality = self._current_meas(con, rows, zone)
         revised = found & ~np.isin(old_source, _NOT_ACTUAL)
         spans = off_spans(con, *zone.meters, zone.t_min - 86400, zone.t_max)
         state, now, store = self._series_state(), self.clock.time(), self.store
@@ -386,10 +418,15 @@ class Mdms:
         done = _gather(store, jobs)
         infos = [i for *_, staged in done[:len(parts)] for i in staged]
         infos += [i for staged in done[len(parts):] for i in staged]
-        return _Measured(infos, _supersede_table(rows, found, old_version, version),
+        keeps_old = np.zeros(len(rows), np.bool_)
+        if found.any():
+            quality = np.concatenate([r.quality for r, *_ in done[:len(parts)]])
+            keeps_old[found] = self.vee.precedence.keeps_old(
+                quality[found], rows.source[found], old_quality[found], old_source[found])
+        return _Measured(infos, _supersede_table(rows, found, old_version, version, keeps_old),
                          concat_states([r.state for r, *_ in done[:len(parts)]]),
                          sum(suspect for _, suspect, _ in done[:len(parts)]), restores,
-                         version)
+                         version, zone)
 
     def _commit_measured(self, con: duckdb.DuckDBPyConnection, measured: _Measured) -> None:
         if measured.supersede is not None and measured.supersede.num_rows:
@@ -400,6 +437,8 @@ class Mdms:
                 con.unregister("_sup")
         SeriesState.persist(con, measured.state)
         record_restores(con, measured.restores, measured.version)
+        queue_closed_days(con, measured.zone.t_min, measured.zone.t_max, measured.version,
+                          self.store.now())
 
     # ------------------------------------------------------------------ queries
 
@@ -566,17 +605,22 @@ def _query_indices(con: duckdb.DuckDBPyConnection, keys: pa.Table, sql: str, par
     return table.column(0).to_numpy() if table.num_rows else np.empty(0, np.int64)
 
 
-def _supersede_table(rows: Rows, found: np.ndarray, old_version: np.ndarray, version: int
-                     ) -> pa.Table | None:
+def _supersede_table(rows: Rows, found: np.ndarray, old_version: np.ndarray, version: int,
+                     keeps_old: np.ndarray) -> pa.Table | None:
+    """Superseded entries of rows whose key had a current value: the old version, or,
+    where precedence keeps the old value (``keeps_old``), the new one (stored, not
+    current)."""
     if not found.any():
         return None
     idx = np.flatnonzero(found)
+    kept = keeps_old[idx]
+    new = np.full(idx.size, version, np.int64)
     return pa.table({
         "meter_id": pa.array(rows.meter[idx], pa.int64()),
         "channel": pa.array(rows.channel[idx], pa.uint16()),
         "interval_end": pa.array(rows.t[idx], pa.int64()).view(_TS),
-        "version": pa.array(old_version[idx], pa.int64()),
-        "by_version": pa.array(np.full(idx.size, version, np.int64)),
+        "version": pa.array(np.where(kept, new, old_version[idx]), pa.int64()),
+        "by_version": pa.array(np.where(kept, old_version[idx], new)),
     })
 
 

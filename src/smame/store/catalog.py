@@ -89,6 +89,11 @@ CREATE TABLE IF NOT EXISTS inferred_restores (
     reason VARCHAR NOT NULL,          -- inferred_energy | inferred_register | inferred_instant
     version BIGINT NOT NULL           -- the version whose reads showed supply
 );
+CREATE TABLE IF NOT EXISTS revee_queue (
+    day DATE NOT NULL,                -- a closed day that received data after its close
+    version BIGINT NOT NULL,          -- the version that brought it
+    queued_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS closed_days (
     day DATE NOT NULL,
     version BIGINT NOT NULL,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from smame.mdms.vee.precedence import Precedence
 from smame.mdms.vee.reasons import Action
 from smame.readings import CHANNELS, Period, Quantity
 
@@ -88,6 +89,7 @@ class VeeConfig:
     """Rules for every channel: ``overrides`` replace :func:`default_rules` per code."""
 
     overrides: dict[int, ChannelRules] = field(default_factory=dict)
+    precedence: Precedence = field(default_factory=Precedence)
     _tables: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def rules(self, code: int) -> ChannelRules:
