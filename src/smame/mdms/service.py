@@ -19,7 +19,15 @@ import pyarrow as pa
 
 from smame.clock import Clock, epoch_seconds
 from smame.mdms.close import CloseResult, close_day
-from smame.mdms.edit import edit_values
+from smame.mdms.edit import (
+    EditApprovalRequiredError,
+    EditRequest,
+    approve_request,
+    check_edit,
+    edit_rows,
+    reject_request,
+    request_edit,
+)
 from smame.mdms.events import insert_events, off_spans, outage_spans, select_events
 from smame.mdms.joint import joint_readings
 from smame.mdms.parallel import POOL
@@ -266,9 +274,39 @@ class Mdms:
 
     def edit(self, meter_id: int | Sequence[int], channel: int | Sequence[int],
              interval_end: datetime | int | Sequence[int], value: int | Sequence[int],
-             user: str, reason: str) -> int:
-        """Manual edit of values: a new version with the user and the reason; returns it."""
-        return edit_values(self.store, meter_id, channel, interval_end, value, user, reason)
+             user: str, reason: str, note: str = "") -> int:
+        """Manual edit of values: validated like received data, ``reason`` a code of
+        ``EDIT_REASONS``; a new version with the user, reason and note; returns it.
+        Raises ``EditApprovalRequiredError`` (with the request id) when the edit moves more than
+        ``VeeConfig.edit_approval_wh``: it then waits for :meth:`approve_edit`."""
+        outcome = self.request_edit(meter_id, channel, interval_end, value, user, reason, note)
+        if outcome.version is None:
+            raise EditApprovalRequiredError(outcome.request_id, outcome.change_wh)
+        return outcome.version
+
+    def request_edit(self, meter_id: int | Sequence[int], channel: int | Sequence[int],
+                     interval_end: datetime | int | Sequence[int], value: int | Sequence[int],
+                     user: str, reason: str, note: str = "") -> EditRequest:
+        """:meth:`edit` that reports a pending request instead of raising."""
+        table = edit_rows(meter_id, channel, interval_end, value)
+        meters = table.column("meter_id").to_numpy()
+        zone = _Zone(0, 0, (int(meters.min()), int(meters.max())), [])
+        check_edit(table, user, reason, self.vee, self.clock.time(), self._series_state(),
+                   self._limits(zone))
+        return request_edit(self.store, table, user, reason, note, self.vee.edit_approval_wh)
+
+    def approve_edit(self, request_id: int, approver: str) -> int:
+        """Apply a pending edit request; ``approver`` must not be its requester."""
+        return approve_request(self.store, request_id, approver)
+
+    def reject_edit(self, request_id: int, approver: str) -> None:
+        reject_request(self.store, request_id, approver)
+
+    def edit_requests(self, status: str | None = None) -> pa.Table:
+        """Edit requests (all, or those with ``status`` pending/applied/rejected)."""
+        with self.store.reader() as con:
+            return con.sql("SELECT * FROM edit_requests WHERE ? IS NULL OR status = ? "
+                           "ORDER BY request_id", params=[status, status]).to_arrow_table()
 
     def settle(self, day: date, minutes: int = 30) -> Settlement:
         """Per-slot energy per retailer and balancing group (SPEC S1, S10)."""

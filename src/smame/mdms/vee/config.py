@@ -90,6 +90,8 @@ class VeeConfig:
 
     overrides: dict[int, ChannelRules] = field(default_factory=dict)
     precedence: Precedence = field(default_factory=Precedence)
+    edit_approval_wh: int = 10_000
+    """Manual edits moving more energy than this (Wh) need a second person's approval."""
     _tables: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def rules(self, code: int) -> ChannelRules:
