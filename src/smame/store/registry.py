@@ -55,6 +55,9 @@ REGISTRY_TABLES: dict[str, str] = {
 _ADDED_COLUMNS = (("meters", "rated_amps SMALLINT"), ("meters", "removed DATE"))
 """Columns added after a table's first release: added to registries created before."""
 
+_GENERATING = "'pv', 'battery', 'fuel_cell', 'wind', 'v2h'"
+"""Sub-meter kinds that generate (or store and give back) energy behind a meter."""
+
 _SP_PATTERN = re.compile(r"^(0[1-9]|10)\d{20}$")
 
 
@@ -266,15 +269,18 @@ class Registry:
     def physical_facts(self, meter_lo: int, meter_hi: int) -> pa.Table:
         """What bounds the energy of each registered meter in ``[meter_lo, meter_hi]``:
         meter_id, kind (``electric``, a sub-meter's kind, or ``joint``), voltage,
-        contract_amps, rated_amps (NULL where unknown), installed, removed."""
+        contract_amps, rated_amps (NULL where unknown), installed, removed, and whether
+        generation (PV, battery...) is registered behind it."""
         return self.backend.query(
             "SELECT m.meter_id, m.kind, s.voltage, s.contract_amps, m.rated_amps, m.installed, "
-            "m.removed FROM meters m LEFT JOIN service_points s ON s.sp_id = m.sp_id "
+            "m.removed, EXISTS (SELECT 1 FROM sub_meters g WHERE g.main_meter_id = m.meter_id "
+            f"AND g.kind IN ({_GENERATING})) AS generation "
+            "FROM meters m LEFT JOIN service_points s ON s.sp_id = m.sp_id "
             "WHERE m.meter_id BETWEEN ? AND ? "
-            "UNION ALL SELECT sub_meter_id, kind, NULL, NULL, NULL, NULL, NULL FROM sub_meters "
-            "WHERE sub_meter_id BETWEEN ? AND ? "
-            "UNION ALL SELECT meter_id, 'joint', NULL, NULL, NULL, NULL, NULL FROM joint_meters "
-            "WHERE meter_id BETWEEN ? AND ? ORDER BY 1",
+            "UNION ALL SELECT sub_meter_id, kind, NULL, NULL, NULL, NULL, NULL, TRUE "
+            "FROM sub_meters WHERE sub_meter_id BETWEEN ? AND ? "
+            "UNION ALL SELECT meter_id, 'joint', NULL, NULL, NULL, NULL, NULL, FALSE "
+            "FROM joint_meters WHERE meter_id BETWEEN ? AND ? ORDER BY 1",
             [int(meter_lo), int(meter_hi)] * 3)
 
     def has_meters(self) -> bool:

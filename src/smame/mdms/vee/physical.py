@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from smame.clock import JST_OFFSET_S
 from smame.readings import CHANNELS, Quantity
 
 __all__ = ["DEFAULT_RATED_AMPS", "DEFAULT_VOLTS", "SUB_METER_KW", "PhysicalLimits",
@@ -27,6 +28,19 @@ DEFAULT_VOLTS = 200
 SUB_METER_KW = {"ev": 8.0, "pv": 10.0, "battery": 10.0, "heat_pump": 6.0}
 """Largest power of what a sub-meter (特例計量器) measures, by its kind, kW; others 20 kW."""
 _OTHER_SUB_KW = 20.0
+
+_SMALL = np.iinfo(np.int64).min
+_BIG = np.iinfo(np.int64).max
+
+
+def _day_starts(dates: pa.ChunkedArray, default: int) -> np.ndarray:
+    """POSIX seconds of 00:00 JST of each date (``default`` where null)."""
+    days = dates.cast(pa.int32()).to_numpy(zero_copy_only=False)
+    present = ~np.isnan(days.astype(np.float64)) if days.dtype.kind == "f" else np.ones(
+        days.size, np.bool_)
+    days = np.nan_to_num(days.astype(np.float64), nan=0).astype(np.int64)
+    return np.where(present, days * 86400 - JST_OFFSET_S, default)
+
 
 WH_PER_UNIT = np.zeros(max(CHANNELS) + 1, np.float64)
 IS_EXPORT = np.zeros(max(CHANNELS) + 1, np.bool_)
@@ -53,12 +67,17 @@ class PhysicalLimits:
     import_w: np.ndarray
     export_w: np.ndarray
     electric: np.ndarray  # False for joint (gas/water) meters: no electrical bound
+    volts: np.ndarray | None = None  # nominal service voltage (100 or 200)
+    generation: np.ndarray | None = None  # generation registered behind the meter
+    first_t: np.ndarray | None = None  # POSIX s: the installation day's start
+    last_t: np.ndarray | None = None  # POSIX s: the removal day's start (no data after)
     checked: bool = True
 
     @classmethod
     def unchecked(cls) -> PhysicalLimits:
         e = np.empty(0, np.int64)
-        return cls(e, e.astype(np.float64), e.astype(np.float64), e.astype(np.bool_), False)
+        return cls(e, e.astype(np.float64), e.astype(np.float64), e.astype(np.bool_),
+                   checked=False)
 
     @classmethod
     def of(cls, facts: pa.Table) -> PhysicalLimits:
@@ -79,8 +98,20 @@ class PhysicalLimits:
         import_w = np.where(is_sub, sub_w, import_w) if meter.size else import_w
         export_w = np.where(is_sub, sub_w, export_w) if meter.size else export_w
         electric = np.array([k != "joint" for k in kind], np.bool_)
+        generation = facts.column("generation").fill_null(False).to_numpy(
+            zero_copy_only=False).astype(np.bool_)
+        first_t = _day_starts(facts.column("installed"), _SMALL)
+        last_t = _day_starts(facts.column("removed"), _BIG)
         order = np.argsort(meter, kind="stable")
-        return cls(meter[order], import_w[order], export_w[order], electric[order])
+        return cls(meter[order], import_w[order], export_w[order], electric[order],
+                   volts[order], generation[order], first_t[order], last_t[order])
+
+    def at(self, name: str, pos: np.ndarray, default) -> np.ndarray:
+        """Column ``name`` at ``pos`` (from :meth:`lookup`), ``default`` if not held."""
+        column = getattr(self, name)
+        if column is None or not column.size:
+            return np.full(pos.size, default)
+        return column[pos]
 
     def lookup(self, meters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of each meter in the limits, and whether it is registered."""

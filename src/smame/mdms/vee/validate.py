@@ -26,9 +26,12 @@ from smame.mdms.vee.channels import (
     CHANNEL_CODES,
     HAS_REGISTER,
     IS_ENERGY_INTERVAL,
+    IS_ENERGY_REGISTER,
     IS_REGISTER,
+    IS_VOLTAGE,
     PERIOD_S,
     REGISTER_OF,
+    VOLT_UNIT,
 )
 from smame.mdms.vee.config import VeeConfig
 from smame.mdms.vee.physical import IS_EXPORT, WH_PER_UNIT, PhysicalLimits, interval_limit_wh
@@ -174,6 +177,7 @@ class _Series:
     found: np.ndarray  # whether the state has the series
     vmax: np.ndarray  # largest and smallest value of each series in the rows
     vmin: np.ndarray
+    t_first: np.ndarray | None = None  # interval end of each series' first row
     grid: np.ndarray | None = None  # each series a regular grid of its period (_misaligned)
 
     @classmethod
@@ -191,7 +195,7 @@ class _Series:
         pos, found = state.find(key)
         return cls(first, length, first + length - 1, channel, meter, key, pos, found,
                    np.maximum.reduceat(rows.value, first),
-                   np.minimum.reduceat(rows.value, first))
+                   np.minimum.reduceat(rows.value, first), rows.t[first])
 
     def rows(self, which: np.ndarray) -> np.ndarray:
         """Row indices of the series ``which`` (a boolean mask or series indices)."""
@@ -273,6 +277,10 @@ def validate_rows(
                   low_factor * hist_mean, above=False)
     if limits is not None and limits.checked:
         _physical(marks, v, series, limits)
+        _registry_rules(marks, rows, series, limits)
+    _statutory_voltage(marks, v, series, limits)
+    _register_decrease(marks, v, series, state)
+    _arrival(marks, t, series, state, now)
 
     off = flagged[(flags & (Quality.POWER_OUTAGE | Quality.DISCONNECTED)) > 0]
     if off.size:
@@ -305,6 +313,102 @@ def validate_rows(
 
 _UNLEARNED = np.uint32(Reason.SPIKE | Reason.HIGH | Reason.LOW | Reason.PHYSICAL_LIMIT
                        | Reason.NOT_REGISTERED)
+
+
+def _registry_rules(marks: _Marks, rows: Rows, series: _Series, limits: PhysicalLimits
+                    ) -> None:
+    """Readings outside the meter's installation period; export from a meter with no
+    generation registered behind it."""
+    pos, found = limits.lookup(series.meter)
+    if not found.any():
+        return
+    t, code = rows.t, series.channel
+    first_t = np.where(found, limits.at("first_t", pos, _SMALL), _SMALL)
+    last_t = np.where(found, limits.at("last_t", pos, _BIG), _BIG)
+    outside = (t[series.first] <= first_t) | (t[series.last] > last_t)
+    if outside.any():
+        index = np.flatnonzero(outside)
+        candidates = series.rows(index)
+        lo = np.repeat(first_t[index], series.length[index])
+        hi = np.repeat(last_t[index], series.length[index])
+        marks.apply("outside_installation",
+                    candidates[(t[candidates] <= lo) | (t[candidates] > hi)],
+                    Reason.OUTSIDE_INSTALLATION)
+    generation = limits.at("generation", pos, True).astype(np.bool_)
+    exporting = found & ~generation & IS_EXPORT[code] & IS_ENERGY_INTERVAL[code]
+    _history_rule(marks, "unexpected_export", Reason.UNEXPECTED_EXPORT, rows.value, series,
+                  exporting, np.zeros(code.size), above=True)
+
+
+_STATUTORY_V = {100: (95.0, 107.0), 200: (182.0, 222.0)}
+"""電気事業法施行規則 第38条: 101 ± 6 V on 100 V services, 202 ± 20 V on 200 V services."""
+
+
+def _statutory_voltage(marks: _Marks, value: np.ndarray, series: _Series,
+                       limits: PhysicalLimits | None) -> None:
+    """Voltage outside the statutory range of the service's nominal voltage (registry;
+    without one, 200 V when the series reads above 150 V)."""
+    code = series.channel
+    voltage = IS_VOLTAGE[code]
+    if not voltage.any():
+        return
+    scale = VOLT_UNIT[code]
+    nominal = series.vmax * scale > 150.0
+    if limits is not None and limits.checked:
+        pos, found = limits.lookup(series.meter)
+        volts = limits.at("volts", pos, 0.0)
+        nominal = np.where(found & (volts > 0), volts >= 150, nominal)
+    low = np.where(nominal, _STATUTORY_V[200][0], _STATUTORY_V[100][0]) / scale
+    high = np.where(nominal, _STATUTORY_V[200][1], _STATUTORY_V[100][1]) / scale
+    _history_rule(marks, "statutory_voltage", Reason.VOLTAGE_STATUTORY, value, series,
+                  voltage, high, above=True)
+    _history_rule(marks, "statutory_voltage", Reason.VOLTAGE_STATUTORY, value, series,
+                  voltage, low, above=False)
+
+
+def _register_decrease(marks: _Marks, value: np.ndarray, series: _Series,
+                       state: SeriesState) -> None:
+    """Energy registers below their previous reading (the stored one before the rows),
+    unless it is a wrap past 99,999,999 (from the top tenth to the bottom tenth)."""
+    registers = IS_ENERGY_REGISTER[series.channel] & marks.active("register_decrease",
+                                                                  series.channel)
+    if not registers.any():
+        return
+    which = np.flatnonzero(registers)
+    index = series.rows(which)
+    current = value[index]
+    previous = np.empty_like(current)
+    previous[1:] = current[:-1]
+    starts = np.cumsum(series.length[which]) - series.length[which]
+    pos, found = series.pos[which], series.found[which]
+    stored = state.get("last_value", pos, found, -1)
+    older = state.get("last_t", pos, found, _BIG) < series.t_first[which]
+    previous[starts] = np.where(older, stored, -1)
+    wrap = (previous >= REGISTER_MODULUS * 9 // 10) & (current < REGISTER_MODULUS // 10)
+    down = (previous >= 0) & (current < previous) & ~wrap & (current >= 0)
+    marks.apply("register_decrease", index[down], Reason.REGISTER_DECREASE)
+
+
+def _arrival(marks: _Marks, t: np.ndarray, series: _Series, state: SeriesState, now: float
+             ) -> None:
+    """Late arrivals (ended more than ``late_after_s`` ago) and stale values (older than the
+    newest value the series already has)."""
+    late_after = marks.config.param_table("late_after_s")[series.channel]
+    cutoff = now - late_after
+    late = series.t_first < cutoff
+    if late.any():
+        index = np.flatnonzero(late)
+        candidates = series.rows(index)
+        marks.apply("late_arrival", candidates[
+            t[candidates] < np.repeat(cutoff[index], series.length[index])],
+            Reason.LATE_ARRIVAL)
+    newest = state.get("last_t", series.pos, series.found, _SMALL)
+    stale = series.t_first < newest
+    if stale.any():
+        index = np.flatnonzero(stale)
+        candidates = series.rows(index)
+        marks.apply("stale", candidates[
+            t[candidates] < np.repeat(newest[index], series.length[index])], Reason.STALE)
 
 
 def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: PhysicalLimits
