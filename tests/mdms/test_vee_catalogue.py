@@ -102,3 +102,15 @@ def test_readings_outside_the_installation_period_fail(now_mdms: Mdms) -> None:
     assert outcome(now_mdms, 2, slot_end(1), 140)[0] & Reason.OUTSIDE_INSTALLATION
     assert outcome(now_mdms, 2, slot_end(1), 140)[1] & Quality.SUSPECT
     assert not outcome(now_mdms, 2, day_before, 140)[0] & Reason.OUTSIDE_INSTALLATION
+
+
+def test_every_reason_has_an_iec_61968_9_quality_code() -> None:
+    from smame.mdms.vee.quality_codes import REASON_QUALITY_CODES, quality_codes
+
+    assert set(REASON_QUALITY_CODES) == {r for r in Reason if r.value}
+    assert quality_codes(int(Reason.SPIKE | Reason.HIGH)) == ("2.5.256",)
+    assert quality_codes(int(Reason.LOW)) == ("2.5.257",)
+    assert quality_codes(int(Reason.GAP | Reason.EST_LINEAR)) == ("2.8.0", "2.8.1016")
+    assert quality_codes(int(Reason.NEGATIVE)) == ("2.6.1004",)
+    assert quality_codes(int(Reason.EDITED)) == ("2.7.0",)
+    assert quality_codes(0) == ()

@@ -24,8 +24,9 @@ from smame.mdms.vee.config import VeeConfig
 from smame.mdms.vee.estimate import linear_fill, profile_fill, scale_to_registers
 from smame.mdms.vee.reasons import Reason
 from smame.mdms.vee.state import series_key, split_key
+from smame.meter.profiles import is_holiday
 from smame.readings import CHANNELS, Quality, Source
-from smame.store.layout import MEAS, day_start
+from smame.store.layout import MEAS, day_of, day_start, epoch_day
 from smame.store.measurements import MeasurementStore, ts_seconds
 
 __all__ = ["CloseResult", "close_day"]
@@ -334,6 +335,21 @@ def _span_bits(spans: OffSpans, meters: np.ndarray, period: int, start: int, n: 
     return bits
 
 
+_LOOK_BACK = 4
+"""Proxy days are sought among this many times ``proxy_days`` days before the day."""
+
+
+def proxy_days(day: int, candidates: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` latest of ``candidates`` (epoch days before ``day``) of the same day
+    type (weekday, or weekend/holiday: ``smame.meter.profiles.is_holiday``); all of the
+    latest ``count`` candidates when none has the day's type."""
+    holiday = is_holiday(day_of(int(day)))
+    earlier = np.sort(candidates[candidates < day])[::-1]
+    same = np.array([d for d in earlier if is_holiday(day_of(int(d))) == holiday], np.int64)
+    chosen = same if same.size else earlier
+    return chosen[:count]
+
+
 def _proxy(store, con, config: VeeConfig, keys: np.ndarray, need: np.ndarray, period: int,
            start: int, n: int) -> np.ndarray:
     """Mean of each slot over the proxy days before, for series ``need``; NaN elsewhere."""
@@ -343,9 +359,11 @@ def _proxy(store, con, config: VeeConfig, keys: np.ndarray, need: np.ndarray, pe
     if days <= 0:
         return proxy
     meters = np.unique(split_key(keys[need])[0])
-    data = _read(store, con, start - days * 86400 + 1, start,
+    data = _read(store, con, start - _LOOK_BACK * days * 86400 + 1, start,
                  sorted({int(c) for c in channels}), meters)
     good = (data["quality"] & int(Quality.SUSPECT)) == 0
+    good &= np.isin(epoch_day(data["t"]), proxy_days(epoch_day(np.array([start + 1]))[0],
+                                                     np.unique(epoch_day(data["t"])), days))
     data = {k: v[good] for k, v in data.items()}
     data["t"] = start + (data["t"] - start) % 86400
     data["t"] = np.where(data["t"] == start, start + 86400, data["t"])
