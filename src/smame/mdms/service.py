@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from smame.clock import Clock, epoch_seconds
+from smame.clock import Clock, epoch_seconds, jst_day
 from smame.mdms.close import CloseResult, close_day
 from smame.mdms.edit import (
     EditApprovalRequiredError,
@@ -50,12 +50,12 @@ from smame.mdms.vee.validate import (
 from smame.readings import Quality, Source, validate_batch
 from smame.store.catalog import scalar
 from smame.store.compaction import CompactResult, compact
-from smame.store.layout import IMD, IMD_SCHEMA, INGEST, MEAS, MEAS_SCHEMA
+from smame.store.layout import IMD, IMD_SCHEMA, INGEST, MEAS, MEAS_SCHEMA, day_start
 from smame.store.measurements import FileInfo, MeasurementStore, channels_present
 from smame.store.registry import Registry
 from smame.store.retention import RETENTION_YEARS, PurgeReport, purge
 
-__all__ = ["IngestResult", "Mdms"]
+__all__ = ["Housekeeping", "IngestResult", "Mdms"]
 
 _TS = pa.timestamp("s", tz="UTC")
 _NOT_ACTUAL = (int(Source.ESTIMATION), int(Source.MANUAL))
@@ -75,6 +75,16 @@ class IngestResult:
     duplicate_batch: bool = False
     validated: bool = False
     suspect: int = 0
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """What one :meth:`Mdms.housekeeping` run did."""
+
+    validated: list[int]  # versions validated
+    closed: list[date]  # days closed (or closed again from the re-VEE queue)
+    compacted: list[date]
+    purge: PurgeReport | None  # None: a purge already ran today
 
 
 @dataclass(frozen=True)
@@ -332,9 +342,33 @@ class Mdms:
         """A gas or water company's relayed readings with consumption (SPEC S13)."""
         return joint_readings(self.store, self.registry, company_id, start, end)
 
-    def purge(self, years: int = RETENTION_YEARS) -> PurgeReport:
-        """Remove data older than the retention period (SPEC S5: 3 years); report it."""
-        return purge(self.store, self.clock.time(), years)
+    def purge(self, years: int = RETENTION_YEARS, force: bool = False) -> PurgeReport:
+        """Remove the settlement days older than the retention period (SPEC S5: 3 years,
+        less refused unless ``force``); report it."""
+        return purge(self.store, self.clock.time(), years, force)
+
+    def purge_due(self) -> bool:
+        """Whether no purge has run yet on the clock's JST day (the daily schedule)."""
+        with self.store.reader() as con:
+            last = scalar(con, "SELECT max(epoch(committed_at)) FROM versions "
+                               "WHERE kind = 'purge'")
+        return last is None or jst_day(float(last)) < jst_day(self.clock.time())
+
+    def housekeeping(self, years: int = RETENTION_YEARS) -> Housekeeping:
+        """What must not depend on a person, for a timer (cron, systemd) to run: validate
+        pending batches, close the days that have ended and the queued ones, compact the
+        closed days (a crash between close and compaction included), and purge once a
+        day."""
+        pending = self.validate_pending()
+        now = self.clock.time()
+        closed = [day for day in self.days_to_close() if day_start(day) + 86400 <= now]
+        for day in closed:
+            self.close_day(day)
+        compacted = self.days_to_compact()
+        for day in compacted:
+            self.compact(day)
+        report = self.purge(years) if self.purge_due() else None
+        return Housekeeping(pending, closed, compacted, report)
 
     def compact(self, first: date, last: date | None = None, month: bool = False
                 ) -> list[CompactResult]:
