@@ -29,6 +29,7 @@ from smame.mdms.edit import (
     request_edit,
 )
 from smame.mdms.events import insert_events, off_spans, outage_spans, select_events
+from smame.mdms.feed import ChangeFeed, change_feed
 from smame.mdms.joint import joint_readings
 from smame.mdms.parallel import POOL
 from smame.mdms.restore import InferredRestores, infer_restores, record_restores
@@ -588,6 +589,14 @@ class Mdms:
         if order.size and bool(np.all(order[1:] > order[:-1])):
             return table
         return table.take(pa.array(order))
+
+    def change_feed(self, since: int, meter_ids: Sequence[int] | None = None,
+                    channels: Sequence[int] | None = None, until: int | None = None
+                    ) -> ChangeFeed:
+        """What changed after the cursor ``since`` (a version; 0 from the start): current
+        values with what each replaced (new, estimate replaced by an actual, revised,
+        re-estimated, edited) and the cursor to ask from next (see feed.py)."""
+        return change_feed(self.store, since, meter_ids, channels, until)
 
     def changes_since(self, since: int | datetime, channels: Sequence[int] | None = None
                       ) -> pa.Table:
