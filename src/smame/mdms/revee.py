@@ -18,15 +18,13 @@ __all__ = ["queue_closed_days", "queued_days"]
 
 
 def queue_closed_days(con: duckdb.DuckDBPyConnection, t_min: int, t_max: int, version: int,
-                      now: datetime) -> int:
+                      now: datetime) -> None:
     """Queue the closed days among those of interval ends ``t_min``..``t_max`` (POSIX s);
-    inside the caller's transaction. Returns how many were queued."""
+    inside the caller's transaction. One statement: it runs in every ingest."""
     first, last = (day_of(int(d)) for d in epoch_day([t_min, t_max]))
-    before = con.execute("SELECT count(*) FROM revee_queue").fetchone()[0]
     con.execute("INSERT INTO revee_queue SELECT day, ?, ? FROM closed_days "
                 "WHERE day BETWEEN ? AND ? AND day NOT IN (SELECT day FROM revee_queue)",
                 [version, now, first, last])
-    return int(con.execute("SELECT count(*) FROM revee_queue").fetchone()[0] - before)
 
 
 def queued_days(con: duckdb.DuckDBPyConnection) -> list[date]:

@@ -158,6 +158,20 @@ class _Marks:
         self.reasons[index[action > Action.OFF]] |= np.uint32(reason)
         self.failed[index[action == Action.FAIL]] = True
 
+    def apply_series(self, rule: str, which: np.ndarray, reason: Reason, series: _Series
+                     ) -> None:
+        """Mark every row of the series ``which`` (a boolean mask over series)."""
+        action = self.config.action_table(rule)[series.channel]
+        for level, target in ((Action.WARN, None), (Action.FAIL, self.failed)):
+            hit = which & (action >= level) if target is None else which & (action == level)
+            if not hit.any():
+                continue
+            rows = slice(None) if hit.all() else np.repeat(hit, series.length)
+            if target is None:
+                self.reasons[rows] |= np.uint32(reason)
+            else:
+                target[rows] = True
+
     def active(self, rule: str, channels: np.ndarray) -> np.ndarray:
         """Whether ``rule`` is on for each of ``channels``."""
         return self.config.action_table(rule)[channels] > Action.OFF
@@ -392,23 +406,21 @@ def _register_decrease(marks: _Marks, value: np.ndarray, series: _Series,
 def _arrival(marks: _Marks, t: np.ndarray, series: _Series, state: SeriesState, now: float
              ) -> None:
     """Late arrivals (ended more than ``late_after_s`` ago) and stale values (older than the
-    newest value the series already has)."""
-    late_after = marks.config.param_table("late_after_s")[series.channel]
-    cutoff = now - late_after
-    late = series.t_first < cutoff
-    if late.any():
-        index = np.flatnonzero(late)
-        candidates = series.rows(index)
-        marks.apply("late_arrival", candidates[
-            t[candidates] < np.repeat(cutoff[index], series.length[index])],
-            Reason.LATE_ARRIVAL)
+    newest value the series already has). Series wholly before the bound are marked as
+    ranges; only a series that straddles it is compared row by row."""
+    t_last = t[series.last]
+    cutoff = now - marks.config.param_table("late_after_s")[series.channel]
     newest = state.get("last_t", series.pos, series.found, _SMALL)
-    stale = series.t_first < newest
-    if stale.any():
-        index = np.flatnonzero(stale)
-        candidates = series.rows(index)
-        marks.apply("stale", candidates[
-            t[candidates] < np.repeat(newest[index], series.length[index])], Reason.STALE)
+    for rule, reason, bound in (("late_arrival", Reason.LATE_ARRIVAL, cutoff),
+                                ("stale", Reason.STALE, newest)):
+        whole = t_last < bound
+        marks.apply_series(rule, whole, reason, series)
+        straddle = (series.t_first < bound) & ~whole
+        if straddle.any():
+            index = np.flatnonzero(straddle)
+            candidates = series.rows(index)
+            marks.apply(rule, candidates[
+                t[candidates] < np.repeat(bound[index], series.length[index])], reason)
 
 
 def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: PhysicalLimits
