@@ -66,3 +66,16 @@ def test_flagged_or_zero_reads_are_not_evidence(mdms: Mdms) -> None:
     mdms.ingest(make_batch(1, [slot_end(4), slot_end(5)], 140, [0, 9],
                            quality=[0, Quality.POWER_OUTAGE]))
     assert mdms.outage_spans([1]).column("closed_by").to_pylist() == ["open"]
+
+
+def test_day_close_infers_the_restore_from_stored_reads(mdms: Mdms) -> None:
+    from tests.mdms.test_estimation import drop_slots
+
+    mdms.ingest(drop_slots(day_batch(flat_day(25), with_registers=False), [20, 21, 22]))
+    # The POWER_DOWN arrives after the reads (a queued last gasp); its restore never does.
+    mdms.ingest_events(events_table([MeterEvent(1, slot_end(10), EventKind.POWER_DOWN)]))
+    mdms.close_day(DAY)
+    values = _current(mdms, 1).column("value").to_pylist()
+    assert values[19:22] == [25, 25, 25]  # estimated as consumption, not as an outage
+    spans = mdms.outage_spans([1]).to_pylist()
+    assert [(s["end"], s["closed_by"]) for s in spans] == [(slot_end(10), "inferred_energy")]
