@@ -25,7 +25,7 @@ from smame.mdms.vee.channels import IS_ENERGY_INTERVAL, IS_ENERGY_REGISTER
 from smame.mdms.vee.config import VeeConfig
 from smame.mdms.vee.physical import WH_PER_UNIT, PhysicalLimits
 from smame.mdms.vee.reasons import Reason, reason_names
-from smame.mdms.vee.state import SeriesState
+from smame.mdms.vee.state import SeriesState, series_key
 from smame.mdms.vee.validate import Rows, validate_rows
 from smame.readings import Quality, Source, channel_info
 from smame.store.catalog import scalar
@@ -129,7 +129,7 @@ def check_edit(table: pa.Table, user: str, reason: str, config: VeeConfig, now: 
     channels = table.column("channel").to_numpy()
     if not limits.checked:
         # No registry: a meter is known when the MDMS has data of it.
-        _, found = state.find((meters << 11) | channels.astype(np.int64))
+        _, found = state.find(series_key(meters, channels))
         if not found.all():
             index = int(np.argmin(found))
             raise EditError(f"meter {meters[index]} has no channel {channels[index]} data "
