@@ -79,8 +79,32 @@ def test_compaction_keeps_every_version(mdms: Mdms) -> None:
     assert mdms.readings().equals(before)
     assert mdms.readings(current=False).equals(before_all)
     assert mdms.changes_since(mark).column("value").to_pylist() == [70]
-    files = [p for p in (mdms.data_dir / "meas").rglob("*.parquet")]
-    assert len(files) == 1
+    files = list(mdms.data_dir.rglob("*.parquet"))
+    assert [f.parent.parent.name for f in files] == ["ingest"]  # one shared file: both kinds
+
+
+def test_a_compacted_day_with_estimates_is_one_shared_file(mdms: Mdms) -> None:
+    from smame.store import IMD
+    from tests.mdms.test_estimation import drop_slots
+
+    mdms.ingest(drop_slots(day_batch(flat_day(20, meters=2)), [7, 8], channels=(140, 100)))
+    mdms.ingest(make_batch(1, slot_end(30), 140, 26))  # a revision: a second version
+    mdms.close_day(DAY)  # estimates: measurements that are not in the IMD
+    mdms.edit(2, 140, slot_end(40), 21, user="sato", reason="FIELD_READ")
+    raw, raw_all = mdms.readings(kind=IMD), mdms.readings(kind=IMD, current=False)
+    current, every = mdms.readings(), mdms.readings(current=False)
+    bytes_before = mdms.store.stored_bytes()
+    results = mdms.compact(DAY)
+    assert [r.files_after for r in results] == [1, 1]
+    assert mdms.readings(kind=IMD).equals(raw)
+    assert mdms.readings(kind=IMD, current=False).equals(raw_all)
+    assert mdms.readings().equals(current)
+    assert mdms.readings(current=False).equals(every)
+    assert mdms.readings([1, 2], kind=IMD).equals(raw)  # the row-group (point) path too
+    assert mdms.store.stored_bytes() < bytes_before
+    day = [f for f in mdms.data_dir.rglob("*.parquet") if "2026-07-01" in str(f)]
+    assert len(day) == 1
+    assert day[0].parent.parent.name == "ingest"
 
 
 def test_month_compaction(mdms: Mdms) -> None:
@@ -145,3 +169,20 @@ def test_housekeeping_closes_ended_days_only(tmp_path) -> None:
         done = mdms.housekeeping()
         assert DAY in done.closed
         assert DAY + timedelta(days=1) not in done.closed
+
+
+def test_purging_a_shared_compacted_day_counts_each_kind(mdms: Mdms, clock: SimulatedClock
+                                                         ) -> None:
+    from tests.mdms.test_estimation import drop_slots
+
+    mdms.ingest(drop_slots(day_batch(flat_day(20)), [7, 8], channels=(140, 100)))
+    mdms.close_day(DAY)
+    imd = mdms.readings(kind=IMD, current=False)
+    meas = mdms.readings(current=False)
+    assert meas.num_rows == imd.num_rows + 2  # the two estimates
+    mdms.compact(DAY)
+    clock.set(datetime(2029, 7, 5, tzinfo=JST))
+    report = mdms.purge()
+    assert report.rows_removed == imd.num_rows + meas.num_rows
+    assert report.rows_by_channel[140] == 46 + 48
+    assert mdms.readings(current=False).num_rows == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -50,7 +50,7 @@ from smame.mdms.vee.validate import (
 )
 from smame.readings import Quality, Source, validate_batch
 from smame.store.catalog import scalar
-from smame.store.compaction import CompactResult, compact
+from smame.store.compaction import CompactResult, compact, compact_shared
 from smame.store.layout import IMD, IMD_SCHEMA, INGEST, MEAS, MEAS_SCHEMA, day_start
 from smame.store.measurements import FileInfo, MeasurementStore, channels_present
 from smame.store.registry import Registry
@@ -373,8 +373,19 @@ class Mdms:
 
     def compact(self, first: date, last: date | None = None, month: bool = False
                 ) -> list[CompactResult]:
-        """Merge the files of days ``first``..``last`` (IMD and measurements)."""
-        return [compact(self.store, kind, first, last or first, month) for kind in (IMD, MEAS)]
+        """Merge the files of days ``first``..``last`` (IMD and measurements); a day whose
+        raw copy is all in shared ingest files becomes one shared file (compact_shared)."""
+        last = last or first
+        if month:
+            return [compact(self.store, kind, first, last, month) for kind in (IMD, MEAS)]
+        totals = [CompactResult(kind, 0, 0, 0, 0, 0) for kind in (IMD, MEAS)]
+        day = first
+        while day <= last:
+            done = compact_shared(self.store, day) or [
+                compact(self.store, kind, day, day) for kind in (IMD, MEAS)]
+            totals = [_add(a, b) for a, b in zip(totals, done, strict=True)]
+            day += timedelta(days=1)
+        return totals
 
     # ------------------------------------------------------------------ internals
 
@@ -618,6 +629,12 @@ class Mdms:
                             "ORDER BY version, meter_id, channel, interval_end",
                             params=[int(since), *params]).to_arrow_table()
         return _normalise(_as_table(table))
+
+
+def _add(a: CompactResult, b: CompactResult) -> CompactResult:
+    return CompactResult(a.kind, a.files_before + b.files_before, a.files_after + b.files_after,
+                         a.rows + b.rows, a.bytes_before + b.bytes_before,
+                         a.bytes_after + b.bytes_after)
 
 
 def _gather(store: MeasurementStore, jobs: list[Future]) -> list:

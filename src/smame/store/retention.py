@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from smame.clock import JST, jst_day_start
-from smame.store.layout import INGEST, as_kind
+from smame.store.layout import IMD, INGEST, NOT_RECEIVED, RECEIVED_QUALITY, as_kind
 from smame.store.measurements import MeasurementStore, ts_seconds
 
 __all__ = ["RETENTION_YEARS", "PurgeReport", "RetentionError", "purge", "retention_boundary",
@@ -102,14 +102,21 @@ def purge(store: MeasurementStore, now: float, years: int = RETENTION_YEARS,
         staged = []
         retire = []
         for path, kinds, version, size, max_t in old:
-            table = pq.read_table(store.root / path, columns=["channel", "interval_end"])
+            names = pq.read_schema(store.root / path).names
+            table = pq.read_table(store.root / path, columns=[
+                "channel", "interval_end", *([RECEIVED_QUALITY] if RECEIVED_QUALITY in names
+                                             else [])])
             gone = ts_seconds(table.column("interval_end")) <= limit
-            channels, counts = np.unique(table.column("channel").to_numpy()[gone],
-                                         return_counts=True)
-            for _ in kinds:
+            received = np.ones(gone.size, np.bool_)  # rows that are (also) the IMD copy
+            if RECEIVED_QUALITY in names:
+                received = table.column(RECEIVED_QUALITY).to_numpy() != NOT_RECEIVED
+            channel = table.column("channel").to_numpy()
+            for kind in kinds:
+                which = gone & received if kind == IMD else gone
+                channels, counts = np.unique(channel[which], return_counts=True)
                 report.rows_by_channel.update(dict(zip(channels.tolist(), counts.tolist(),
                                                        strict=True)))
-            report.rows_removed += int(gone.sum()) * len(kinds)
+                report.rows_removed += int(which.sum())
             retire.append(path)
             if max_t <= limit:
                 report.files_removed += len(kinds)
