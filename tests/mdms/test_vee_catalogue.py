@@ -114,3 +114,14 @@ def test_every_reason_has_an_iec_61968_9_quality_code() -> None:
     assert quality_codes(int(Reason.NEGATIVE)) == ("2.6.1004",)
     assert quality_codes(int(Reason.EDITED)) == ("2.7.0",)
     assert quality_codes(0) == ()
+
+
+def test_readings_of_an_inactive_meter_fail(now_mdms: Mdms) -> None:
+    register(now_mdms, 1)
+    register(now_mdms, 2)
+    now_mdms.registry.backend.execute("UPDATE meters SET state = 'inactive' WHERE meter_id = 2")
+    now_mdms.ingest(make_batch([1, 2], slot_end(1), 140, 10))
+    assert not outcome(now_mdms, 1, slot_end(1), 140)[0] & Reason.OUTSIDE_INSTALLATION
+    reasons, quality = outcome(now_mdms, 2, slot_end(1), 140)
+    assert reasons & Reason.OUTSIDE_INSTALLATION
+    assert quality & Quality.SUSPECT

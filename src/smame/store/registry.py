@@ -37,7 +37,7 @@ REGISTRY_TABLES: dict[str, str] = {
                       "contract_amps SMALLINT",
     "meters": "meter_id BIGINT PRIMARY KEY, sp_id VARCHAR, kind VARCHAR NOT NULL, "
               "unit_exponent SMALLINT NOT NULL DEFAULT -2, installed DATE, "
-              "rated_amps SMALLINT, removed DATE",
+              "rated_amps SMALLINT, removed DATE, state VARCHAR",
     "retailers": "retailer_id VARCHAR PRIMARY KEY, name VARCHAR",
     "balancing_groups": "bg_id VARCHAR PRIMARY KEY, name VARCHAR",
     "retailer_groups": "retailer_id VARCHAR NOT NULL, bg_id VARCHAR NOT NULL, "
@@ -52,7 +52,8 @@ REGISTRY_TABLES: dict[str, str] = {
 }
 """Registry tables and their columns (portable SQL for DuckDB and PostgreSQL)."""
 
-_ADDED_COLUMNS = (("meters", "rated_amps SMALLINT"), ("meters", "removed DATE"))
+_ADDED_COLUMNS = (("meters", "rated_amps SMALLINT"), ("meters", "removed DATE"),
+                  ("meters", "state VARCHAR"))
 """Columns added after a table's first release: added to registries created before."""
 
 _GENERATING = "'pv', 'battery', 'fuel_cell', 'wind', 'v2h'"
@@ -269,17 +270,17 @@ class Registry:
     def physical_facts(self, meter_lo: int, meter_hi: int) -> pa.Table:
         """What bounds the energy of each registered meter in ``[meter_lo, meter_hi]``:
         meter_id, kind (``electric``, a sub-meter's kind, or ``joint``), voltage,
-        contract_amps, rated_amps (NULL where unknown), installed, removed, and whether
+        contract_amps, rated_amps (NULL where unknown), installed, removed, state, whether
         generation (PV, battery...) is registered behind it."""
         return self.backend.query(
             "SELECT m.meter_id, m.kind, s.voltage, s.contract_amps, m.rated_amps, m.installed, "
-            "m.removed, EXISTS (SELECT 1 FROM sub_meters g WHERE g.main_meter_id = m.meter_id "
-            f"AND g.kind IN ({_GENERATING})) AS generation "
+            "m.removed, m.state, EXISTS (SELECT 1 FROM sub_meters g "
+            f"WHERE g.main_meter_id = m.meter_id AND g.kind IN ({_GENERATING})) AS generation "
             "FROM meters m LEFT JOIN service_points s ON s.sp_id = m.sp_id "
             "WHERE m.meter_id BETWEEN ? AND ? "
-            "UNION ALL SELECT sub_meter_id, kind, NULL, NULL, NULL, NULL, NULL, TRUE "
+            "UNION ALL SELECT sub_meter_id, kind, NULL, NULL, NULL, NULL, NULL, NULL, TRUE "
             "FROM sub_meters WHERE sub_meter_id BETWEEN ? AND ? "
-            "UNION ALL SELECT meter_id, 'joint', NULL, NULL, NULL, NULL, NULL, FALSE "
+            "UNION ALL SELECT meter_id, 'joint', NULL, NULL, NULL, NULL, NULL, NULL, FALSE "
             "FROM joint_meters WHERE meter_id BETWEEN ? AND ? ORDER BY 1",
             [int(meter_lo), int(meter_hi)] * 3)
 

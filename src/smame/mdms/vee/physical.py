@@ -18,8 +18,8 @@ import pyarrow as pa
 from smame.clock import JST_OFFSET_S
 from smame.readings import CHANNELS, Quantity
 
-__all__ = ["DEFAULT_RATED_AMPS", "DEFAULT_VOLTS", "SUB_METER_KW", "PhysicalLimits",
-           "interval_limit_wh"]
+__all__ = ["DEFAULT_RATED_AMPS", "DEFAULT_VOLTS", "INACTIVE_STATES", "SUB_METER_KW",
+           "PhysicalLimits", "interval_limit_wh"]
 
 DEFAULT_RATED_AMPS = 120
 """Rated (maximum) current of a low-voltage smart meter when the registry has none, A."""
@@ -28,6 +28,9 @@ DEFAULT_VOLTS = 200
 SUB_METER_KW = {"ev": 8.0, "pv": 10.0, "battery": 10.0, "heat_pump": 6.0}
 """Largest power of what a sub-meter (特例計量器) measures, by its kind, kW; others 20 kW."""
 _OTHER_SUB_KW = 20.0
+INACTIVE_STATES = frozenset({"inactive", "removed", "retired", "in_stock"})
+"""Meter states (registry ``meters.state``) in which a meter sends no valid readings;
+NULL and any other state count as active."""
 
 _SMALL = np.iinfo(np.int64).min
 _BIG = np.iinfo(np.int64).max
@@ -71,6 +74,7 @@ class PhysicalLimits:
     generation: np.ndarray | None = None  # generation registered behind the meter
     first_t: np.ndarray | None = None  # POSIX s: the installation day's start
     last_t: np.ndarray | None = None  # POSIX s: the removal day's start (no data after)
+    inactive: np.ndarray | None = None  # meter state says it measures nothing now
     checked: bool = True
 
     @classmethod
@@ -102,9 +106,12 @@ class PhysicalLimits:
             zero_copy_only=False).astype(np.bool_)
         first_t = _day_starts(facts.column("installed"), _SMALL)
         last_t = _day_starts(facts.column("removed"), _BIG)
+        inactive = np.array([(v or "active").lower() in INACTIVE_STATES
+                             for v in facts.column("state").to_pylist()], np.bool_)
         order = np.argsort(meter, kind="stable")
         return cls(meter[order], import_w[order], export_w[order], electric[order],
-                   volts[order], generation[order], first_t[order], last_t[order])
+                   volts[order], generation[order], first_t[order], last_t[order],
+                   inactive[order])
 
     def at(self, name: str, pos: np.ndarray, default) -> np.ndarray:
         """Column ``name`` at ``pos`` (from :meth:`lookup`), ``default`` if not held."""

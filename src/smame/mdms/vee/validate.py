@@ -331,8 +331,8 @@ _UNLEARNED = np.uint32(Reason.SPIKE | Reason.HIGH | Reason.LOW | Reason.PHYSICAL
 
 def _registry_rules(marks: _Marks, rows: Rows, series: _Series, limits: PhysicalLimits
                     ) -> None:
-    """Readings outside the meter's installation period; export from a meter with no
-    generation registered behind it."""
+    """Readings outside the meter's installation period or from a meter whose state is
+    inactive; export from a meter with no generation registered behind it."""
     pos, found = limits.lookup(series.meter)
     if not found.any():
         return
@@ -348,6 +348,10 @@ def _registry_rules(marks: _Marks, rows: Rows, series: _Series, limits: Physical
         marks.apply("outside_installation",
                     candidates[(t[candidates] <= lo) | (t[candidates] > hi)],
                     Reason.OUTSIDE_INSTALLATION)
+    inactive = found & limits.at("inactive", pos, False).astype(np.bool_)
+    if inactive.any():
+        marks.apply_series("outside_installation", inactive, Reason.OUTSIDE_INSTALLATION,
+                           series)
     generation = limits.at("generation", pos, True).astype(np.bool_)
     exporting = found & ~generation & IS_EXPORT[code] & IS_ENERGY_INTERVAL[code]
     _history_rule(marks, "unexpected_export", Reason.UNEXPECTED_EXPORT, rows.value, series,
