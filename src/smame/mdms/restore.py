@@ -91,12 +91,18 @@ def infer_restores(spans: OffSpans, meter: np.ndarray, t: np.ndarray, channel: n
     """
     meters, starts, times, reasons = [], [], [], []
     is_open = (spans.kind == OUTAGE) & (spans.end == FOREVER)
-    code = channel.astype(np.intp)
+    if not is_open.any():
+        return InferredRestores(np.empty(0, np.int64), np.empty(0, np.int64),
+                                np.empty(0, np.int64), [])
+    order = None if bool(np.all(meter[1:] >= meter[:-1])) else np.argsort(meter, kind="stable")
+    by_meter = meter if order is None else meter[order]
     for m, began in zip(spans.meter_id[is_open], spans.start[is_open], strict=True):
-        mine = np.flatnonzero(meter == m)
-        if not mine.size:
+        lo, hi = np.searchsorted(by_meter, [m, m + 1])
+        if lo == hi:
             continue
-        found = _earliest(began, t[mine], code[mine], value[mine], quality[mine], int(m), state)
+        mine = slice(lo, hi) if order is None else order[lo:hi]
+        code = channel[mine].astype(np.intp)
+        found = _earliest(int(began), t[mine], code, value[mine], quality[mine], int(m), state)
         if found is not None:
             meters.append(int(m))
             starts.append(int(began))
