@@ -100,7 +100,7 @@ def test_off_periods_are_estimated_as_zero(mdms: Mdms) -> None:
 
 def test_failed_values_are_replaced_by_estimates(mdms: Mdms) -> None:
     values = flat_day(20)
-    mdms.ingest(day_batch(values, with_registers=False))
+    mdms.ingest(drop_slots(day_batch(values, with_registers=False), [12]))
     t = slot_end(12)
     mdms.ingest(make_batch(1, t, 140, -40))
     result = mdms.close_day(DAY)
@@ -109,7 +109,15 @@ def test_failed_values_are_replaced_by_estimates(mdms: Mdms) -> None:
     assert table.column("value").to_pylist() == [20]
     assert table.column("reasons")[0].as_py() & Reason.REPLACED_FAILED
     history = mdms.readings(1, t, t, channels=[140], current=False)
-    assert history.column("value").to_pylist() == [20, -40, 20]
+    assert history.column("value").to_pylist() == [-40, 20]
+
+
+def test_a_failed_revision_does_not_replace_a_validated_actual(mdms: Mdms) -> None:
+    mdms.ingest(day_batch(flat_day(20), with_registers=False))
+    t = slot_end(12)
+    mdms.ingest(make_batch(1, t, 140, -40))
+    assert mdms.readings(1, t, t, channels=[140]).column("value").to_pylist() == [20]
+    assert mdms.close_day(DAY).estimated == 0
 
 
 def test_closing_a_complete_day_estimates_nothing(mdms: Mdms) -> None:
@@ -167,3 +175,31 @@ def test_a_soft_switched_meter_is_not_a_gap_and_its_30_minute_values_are_derived
     assert not any(q & Quality.ESTIMATED for q in derived.column("quality").to_pylist())
     fifteen = mdms.readings(1, slot_end(1), slot_end(48), channels=[130])
     assert fifteen.num_rows == 72  # nothing estimated before the switch
+
+
+def test_proxy_days_are_of_the_same_day_type(mdms: Mdms) -> None:
+    from smame.meter.profiles import is_holiday
+
+    for back in range(1, 8):
+        day = DAY - timedelta(days=back)
+        level = 50 if is_holiday(day) else 10  # the weekend of 27-28 June uses more
+        mdms.ingest(day_batch(flat_day(level), day=day, with_registers=False))
+    mdms.ingest(drop_slots(day_batch(flat_day(12), with_registers=False), list(range(20, 31))))
+    mdms.close_day(DAY)  # a Wednesday: only weekdays are its proxy days
+    est = day_values(mdms).to_pylist()[19:30]
+    assert {r["value"] for r in est} == {10}
+    assert all(r["reasons"] & Reason.EST_PROFILE for r in est)
+
+
+def test_proxy_day_choice() -> None:
+    from smame.mdms.close import proxy_days
+    from smame.store.layout import epoch_day
+
+    wednesday = int(epoch_day(np.array([slot_end(1)]))[0])
+    candidates = np.arange(wednesday - 14, wednesday)
+    chosen = proxy_days(wednesday, candidates, 7)
+    assert chosen.size == 7
+    assert wednesday - 3 not in chosen  # Sunday 28 June
+    assert wednesday - 1 in chosen
+    weekend_only = np.array([wednesday - 3, wednesday - 4])
+    assert sorted(proxy_days(wednesday, weekend_only, 7)) == sorted(weekend_only)

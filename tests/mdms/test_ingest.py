@@ -116,17 +116,18 @@ def test_late_actual_replaces_estimate(mdms: Mdms) -> None:
 def test_manual_edit_is_a_version_with_user_and_reason(mdms: Mdms) -> None:
     mdms.ingest(day_batch(flat_day(20)))
     t = slot_end(5)
-    version = mdms.edit(1, 140, t, 99, user="sato", reason="meter swap correction")
+    version = mdms.edit(1, 140, t, 99, user="sato", reason="METER_EXCHANGE",
+                        note="meter swap correction")
     current = mdms.readings(1, t, t, channels=[140])
     assert current.column("value").to_pylist() == [99]
     assert current.column("source").to_pylist() == [Source.MANUAL]
     assert current.column("quality")[0].as_py() & Quality.EDITED
-    row = mdms.store.con.execute("SELECT user_name, reason FROM edits WHERE version = ?",
+    row = mdms.store.con.execute("SELECT user_name, reason, note FROM edits WHERE version = ?",
                                  [version]).fetchall()
-    assert row == [("sato", "meter swap correction")]
+    assert row == [("sato", "METER_EXCHANGE", "meter swap correction")]
     assert mdms.readings(1, t, t, channels=[140], current=False).num_rows == 2
     with pytest.raises(EditError):
-        mdms.edit(1, 140, t, 1, user="", reason="x")
+        mdms.edit(1, 140, t, 1, user="", reason="FIELD_READ")
     with pytest.raises(EditError):
         mdms.edit(1, 140, t, 1, user="sato", reason=" ")
 

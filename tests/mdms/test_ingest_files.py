@@ -105,22 +105,29 @@ def test_compaction_of_shared_files_one_kind_at_a_time(mdms: Mdms) -> None:
     assert on_disk(mdms) == {p for p, _ in files(mdms)}
 
 
-def test_purge_rewrites_a_shared_file_as_one(mdms: Mdms, clock: SimulatedClock) -> None:
+def test_purge_takes_a_shared_file_whole_at_the_day_boundary(mdms: Mdms,
+                                                              clock: SimulatedClock) -> None:
     mdms.ingest(flagged_batch())
-    cutoff = datetime(2026, 7, 1, 12, 0, tzinfo=JST)
-    clock.set(cutoff + timedelta(days=3 * 365 + 1))
     raw = mdms.readings(kind=IMD, current=False)
-    kept_raw = raw.filter(pc.greater_equal(raw.column("interval_end"),
-                                           pa.scalar(cutoff, raw.schema.field(
-                                               "interval_end").type)))
-    report = mdms.purge()
-    assert report.files_rewritten == 2  # the IMD's file and the measurements' file: one file
     listed = files(mdms)
-    assert all(p.startswith(f"{INGEST}/") for p, _ in listed)
-    assert len({p for p, _ in listed}) == 1
-    assert mdms.readings(kind=IMD, current=False).equals(kept_raw)
-    assert mdms.readings(current=False).num_rows == kept_raw.num_rows
-    assert on_disk(mdms) == {p for p, _ in listed}
+    boundary = datetime(2026, 7, 1, tzinfo=JST)
+    before = raw.filter(pc.less_equal(raw.column("interval_end"), pa.scalar(
+        boundary, raw.schema.field("interval_end").type)))
+    assert before.num_rows == 2  # the registers at 00:00: the last slot of 30 June
+    # Three years back falls at 12:00 on 1 July: 30 June goes, 1 July is kept whole.
+    clock.set(datetime(2026, 7, 1, 12, 0, tzinfo=JST) + timedelta(days=3 * 365 + 1))
+    kept = mdms.purge()
+    assert (kept.files_removed, kept.files_rewritten, kept.rows_removed) == (2, 0, 4)
+    assert mdms.readings(kind=IMD, current=False).num_rows == raw.num_rows - 2
+    assert len(files(mdms)) == len(listed) - 2
+    # A day later the whole of 1 July goes: its one shared file, for both kinds.
+    clock.set(datetime(2026, 7, 2, 12, 0, tzinfo=JST) + timedelta(days=3 * 365 + 1))
+    gone = mdms.purge()
+    assert gone.files_removed == 2  # the IMD's file and the measurements' file: one file
+    assert gone.files_rewritten == 0
+    assert gone.rows_removed == 2 * (raw.num_rows - 2)
+    assert files(mdms) == []
+    assert on_disk(mdms) == set()
 
 
 def big_batch(meters: int = 60) -> pa.Table:

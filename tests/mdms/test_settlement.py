@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from smame.mdms import Mdms
+from smame.mdms.settlement import UNASSIGNED
 from smame.readings import make_batch
 from smame.store import service_point_id
 from tests.mdms.helpers import DAY, START, day_batch, flat_day, slot_end
@@ -47,9 +48,10 @@ def small(mdms: Mdms) -> Mdms:
     batch = day_batch(values, with_registers=False)
     t = batch.column("interval_end").cast(pa.int64()).to_numpy()
     m = batch.column("meter_id").to_numpy()
-    batch = batch.filter(pa.array(~((m == 2) & (t == slot_end(5)))))
+    batch = batch.filter(pa.array(~((m == 2) & (t == slot_end(5)))
+                                  & ~((m == 3) & (t == slot_end(7)))))
     mdms.ingest(batch)
-    mdms.ingest(make_batch(3, slot_end(7), 140, -1))
+    mdms.ingest(make_batch(3, slot_end(7), 140, -1))  # fails: the slot's only value
     mdms.ingest(make_batch(3, [slot_end(k) for k in range(1, 49)], 240, 5))
     return mdms
 
@@ -98,3 +100,78 @@ def test_fifteen_minute_slots(mdms: Mdms) -> None:
     assert row(sums.retailers, "retailer_id", "R1", 96)["import_wh"] == 40
     with pytest.raises(ValueError, match="30 or 15"):
         mdms.settle(DAY, minutes=5)
+
+
+@pytest.fixture
+def mixed(mdms: Mdms) -> Mdms:
+    """Meter 1 in 30-minute mode, meter 2 in 15-minute mode, meter 3 without a contract."""
+    register(mdms, {1: "R1", 2: "R1"}, {"R1": "G1"})
+    sp = service_point_id(3, 3)
+    mdms.registry.load("service_points", {"sp_id": [sp], "transformer_id": [1],
+                                          "voltage": [100], "contract_amps": [30]})
+    mdms.registry.load("meters", {"meter_id": [3], "sp_id": [sp], "kind": ["electric"]})
+    half_hours = START + 1800 * np.arange(1, 49)
+    quarters = START + 900 * np.arange(1, 97)
+    mdms.ingest(make_batch(1, half_hours, 140, 7))  # 70 Wh per 30 minutes
+    mdms.ingest(make_batch(2, quarters, 130, 2))  # 20 Wh per 15 minutes
+    mdms.ingest(make_batch(3, half_hours, 140, 5))
+    return mdms
+
+
+def test_fifteen_minute_settlement_of_a_mixed_fleet_is_whole(mixed: Mdms) -> None:
+    sums = mixed.settle(DAY, minutes=15)
+    first = row(sums.retailers, "retailer_id", "R1", 1)
+    second = row(sums.retailers, "retailer_id", "R1", 2)
+    assert (first["import_wh"], second["import_wh"]) == (20 + 35, 20 + 35)
+    assert first["import_converted_wh"] == 35
+    assert first["converted_values"] == 1
+    r1_day = sum(r["import_wh"] for r in sums.retailers.to_pylist() if r["retailer_id"] == "R1")
+    assert r1_day == 48 * 70 + 96 * 20
+    assert "split evenly" in sums.method
+
+
+def test_an_odd_watt_hour_goes_to_the_first_half(mdms: Mdms) -> None:
+    register(mdms, {1: "R1"}, {"R1": "G1"})
+    mdms.ingest(make_batch(1, slot_end(1), 141, 3))  # 300 Wh at 0.1 kWh
+    mdms.ingest(make_batch(1, slot_end(2), 143 - 3, 3))  # 30 Wh at 0.01 kWh
+    sums = mdms.settle(DAY, minutes=15)
+    values = [row(sums.retailers, "retailer_id", "R1", k)["import_wh"] for k in (1, 2, 3, 4)]
+    assert values == [150, 150, 15, 15]
+    mdms.ingest(make_batch(1, slot_end(3), 140, 1))  # 10 Wh: 5 + 5
+    assert [row(mdms.settle(DAY, minutes=15).retailers, "retailer_id", "R1", k)["import_wh"]
+            for k in (5, 6)] == [5, 5]
+
+
+def test_thirty_minute_settlement_takes_15_minute_meters(mixed: Mdms) -> None:
+    sums = mixed.settle(DAY)
+    slot = row(sums.retailers, "retailer_id", "R1", 1)
+    assert slot["import_wh"] == 70 + 40
+    assert slot["import_converted_wh"] == 40
+    assert slot["meters"] == 2
+
+
+def test_a_meter_without_a_contract_is_unassigned_not_dropped(mixed: Mdms) -> None:
+    sums = mixed.settle(DAY)
+    assert row(sums.retailers, "retailer_id", UNASSIGNED, 1)["import_wh"] == 50
+    assert row(sums.groups, "bg_id", UNASSIGNED, 1)["import_wh"] == 50
+    total = sum(r["import_wh"] for r in sums.retailers.to_pylist())
+    assert total == 48 * (70 + 40 + 50)
+    mixed.ingest(make_batch(9, slot_end(1), 140, 5))  # not registered: quarantined
+    slot = row(mixed.settle(DAY).retailers, "retailer_id", UNASSIGNED, 1)
+    assert (slot["import_wh"], slot["excluded_values"]) == (50, 1)
+
+
+def test_an_incomplete_pair_of_quarters_is_excluded_not_dropped(mdms: Mdms) -> None:
+    register(mdms, {2: "R1"}, {"R1": "G1"})
+    mdms.ingest(make_batch(2, START + 900, 130, 2))
+    slot = row(mdms.settle(DAY).retailers, "retailer_id", "R1", 1)
+    assert (slot["import_wh"], slot["excluded_values"]) == (0, 1)
+
+
+def test_sub_meters_are_not_settled(mdms: Mdms) -> None:
+    register(mdms, {1: "R1"}, {"R1": "G1"})
+    mdms.registry.load("sub_meters", {"sub_meter_id": [71], "main_meter_id": [1],
+                                      "kind": ["ev"]})
+    mdms.ingest(make_batch([1, 71], slot_end(1), [140, 143], [10, 40]))
+    sums = mdms.settle(DAY)
+    assert [r["retailer_id"] for r in sums.retailers.to_pylist() if r["slot"] == 1] == ["R1"]

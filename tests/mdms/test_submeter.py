@@ -61,7 +61,9 @@ def test_json_feed(with_sub: Mdms, tmp_path: Path) -> None:
         {"sub_meter_id": 9002, "interval_end": slot_end(1), "energy_wh": 30}]}))
     with_sub.ingest_sub_meter_feed(feed)
     diff = with_sub.differential(slot_end(0), slot_end(4), [2]).to_pylist()
-    assert [(r["main_wh"], r["sub_wh"], r["net_wh"]) for r in diff] == [(100, 30, 70)]
+    # PV is generation behind the meter: it adds to what the premises used
+    assert [(r["main_wh"], r["sub_wh"], r["sub_generation_wh"], r["net_wh"]) for r in diff
+            ] == [(100, 0, 30, 130)]
 
 
 def test_unregistered_sub_meter_is_refused(with_sub: Mdms, tmp_path: Path) -> None:
@@ -89,4 +91,50 @@ def test_malformed_json_names_record(tmp_path: Path) -> None:
     feed.write_text(json.dumps([{"sub_meter_id": 1, "interval_end": slot_end(1),
                                  "energy_wh": 3}, {"sub_meter_id": 1, "energy_wh": 3}]))
     with pytest.raises(FileFormatError, match=r"bad\.json: record 2: interval_end is empty"):
+        read_sub_meter_feed(feed)
+
+
+def test_pv_and_battery_are_handled_by_direction(mdms: Mdms, tmp_path: Path) -> None:
+    mdms.registry.load("sub_meters", {"sub_meter_id": [81, 91], "main_meter_id": [5, 6],
+                                      "kind": ["pv", "battery"]})
+    # Meter 5 at noon: imports 200 Wh, exports 1,500 Wh while its PV makes 2,000 Wh.
+    mdms.ingest(make_batch(5, slot_end(24), [140, 240], [20, 150]))
+    # Meter 6: imports 300 Wh in slot 1 (battery charging 250), exports 0 in slot 2
+    # while the battery discharges 400 Wh, and imports 100 Wh.
+    mdms.ingest(make_batch(6, [slot_end(1), slot_end(2)], 140, [30, 10]))
+    feed = tmp_path / "behind.csv"
+    feed.write_text("sub_meter_id,interval_end,energy_wh,direction\n"
+                    f"81,{slot_end(24)},2000,forward\n"
+                    f"91,{slot_end(1)},250,forward\n"
+                    f"91,{slot_end(2)},400,reverse\n")
+    mdms.ingest_sub_meter_feed(feed)
+    rows = mdms.differential(slot_end(0), slot_end(48)).to_pylist()
+    pv = next(r for r in rows if r["main_meter_id"] == 5)
+    assert (pv["main_wh"], pv["main_export_wh"], pv["sub_generation_wh"], pv["sub_wh"]) == (
+        200, 1500, 2000, 0)
+    assert pv["net_wh"] == 200 - 1500 + 2000
+    assert not pv["export_above_generation"]
+    charge, discharge = (r for r in rows if r["main_meter_id"] == 6)
+    assert (charge["sub_wh"], charge["net_wh"]) == (250, 50)
+    assert (discharge["sub_generation_wh"], discharge["net_wh"]) == (400, 500)
+    table = mdms.differential(slot_end(0), slot_end(48))
+    for name in ("main_wh", "main_export_wh", "sub_wh", "sub_generation_wh", "net_wh"):
+        assert table.schema.field(name).type == "int64"
+
+
+def test_export_beyond_the_generation_behind_the_meter_is_flagged(mdms: Mdms, tmp_path: Path
+                                                                   ) -> None:
+    mdms.registry.load("sub_meters", {"sub_meter_id": [81], "main_meter_id": [5],
+                                      "kind": ["pv"]})
+    mdms.ingest(make_batch(5, slot_end(24), [140, 240], [0, 150]))
+    feed = write_csv(tmp_path / "pv.csv", [f"81,{slot_end(24)},900"])
+    mdms.ingest_sub_meter_feed(feed)
+    row = mdms.differential(slot_end(0), slot_end(48)).to_pylist()[0]
+    assert row["export_above_generation"]
+
+
+def test_a_bad_direction_names_the_line(tmp_path: Path) -> None:
+    feed = tmp_path / "bad.csv"
+    feed.write_text(f"sub_meter_id,interval_end,energy_wh,direction\n81,{slot_end(1)},5,up\n")
+    with pytest.raises(FileFormatError, match=r"bad\.csv: line 2: direction 'up'"):
         read_sub_meter_feed(feed)

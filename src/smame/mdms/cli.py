@@ -167,16 +167,17 @@ def vee(
         pending = mdms.validate_pending()
         if pending:
             console.print(f"validated {len(pending)} pending batch(es)")
-        if not days:
-            closed = {r[0] for r in mdms.store.con.execute(
-                "SELECT day FROM closed_days").fetchall()}
-            days = [d for d in mdms.store.days() if d not in closed]
+        if not days:  # days not closed, and closed days that received late data
+            days = mdms.days_to_close()
         for target in days:
             result = mdms.close_day(target)
             console.print(f"{target}: {result.series:,} series, {result.estimated:,} estimated "
                           f"({result.replaced_failed:,} replacing failed values, "
                           f"{result.scaled:,} register-scaled)")
             if compact:
+                mdms.compact(target)
+        if compact:  # closed days a crash (or late data) left uncompacted
+            for target in mdms.days_to_compact():
                 mdms.compact(target)
 
 
@@ -267,13 +268,35 @@ def purge(
     data: DataDir = DEFAULT_DATA,
     years: Annotated[int, typer.Option(help="Retention in years (SPEC S5: 3).")] = 3,
     now: Annotated[str | None, typer.Option(help="Treat this ISO time as now.")] = None,
+    force: Annotated[bool, typer.Option(help="Allow less than the 3 years of SPEC S5.")
+                     ] = False,
 ) -> None:
     """Remove data older than the retention period and report what was removed."""
+    from smame.store.retention import RetentionError
+
     if years < 1:
         _fail(f"--years must be at least 1, got {years}")
     with _open(data, _moment(now, "--now")) as mdms:
-        report = mdms.purge(years)
+        try:
+            report = mdms.purge(years, force)
+        except RetentionError as exc:
+            _fail(str(exc))
     console.print_json(json.dumps(report.as_dict()))
+
+
+@app.command("housekeeping")
+def housekeeping(
+    data: DataDir = DEFAULT_DATA,
+    now: Annotated[str | None, typer.Option(help="Treat this ISO time as now.")] = None,
+) -> None:
+    """Validate, close ended and re-VEE-queued days, compact, purge once a day: for a
+    timer (cron or systemd) to run, e.g. hourly."""
+    with _open(data, _moment(now, "--now")) as mdms:
+        done = mdms.housekeeping()
+    console.print_json(json.dumps({
+        "validated": done.validated, "closed": [d.isoformat() for d in done.closed],
+        "compacted": [d.isoformat() for d in done.compacted],
+        "purge": done.purge.as_dict() if done.purge else None}))
 
 
 @app.command("export")

@@ -18,13 +18,15 @@ import numpy as np
 import pyarrow as pa
 
 from smame.mdms.events import OUTAGE, OffSpans, off_spans
+from smame.mdms.restore import infer_restores, record_restores
 from smame.mdms.vee.channels import IS_ENERGY_INTERVAL, PERIOD_S, REGISTER_OF
 from smame.mdms.vee.config import VeeConfig
 from smame.mdms.vee.estimate import linear_fill, profile_fill, scale_to_registers
 from smame.mdms.vee.reasons import Reason
 from smame.mdms.vee.state import series_key, split_key
+from smame.meter.profiles import is_holiday
 from smame.readings import CHANNELS, Quality, Source
-from smame.store.layout import MEAS, day_start
+from smame.store.layout import MEAS, day_of, day_start, epoch_day
 from smame.store.measurements import MeasurementStore, ts_seconds
 
 __all__ = ["CloseResult", "close_day"]
@@ -80,7 +82,17 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
     with store.write_lock:
         con = store.con
         seen = _read(store, con, start - 86400 + 1, end, _ESTIMATE_CHANNELS)
-        keys = np.unique(series_key(seen["meter_id"], seen["channel"]))
+        # Quarantined series (meter not registered) are not estimated.
+        registered = (seen["reasons"] & np.uint32(Reason.NOT_REGISTERED)) == 0
+        keys = np.unique(series_key(seen["meter_id"][registered],
+                                    seen["channel"][registered]))
+        spans = off_spans(con, int(seen["meter_id"].min()), int(seen["meter_id"].max()),
+                          start, end) if keys.size else None
+        restores = None
+        if spans is not None and len(spans):
+            restores = infer_restores(spans, seen["meter_id"], seen["t"], seen["channel"],
+                                      seen["value"], seen["quality"])
+            spans = restores.apply(spans)
         parts: list[pa.Table] = []
         supersede: list[pa.Table] = []
         totals = np.zeros(5, np.int64)
@@ -88,7 +100,8 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
         for period in sorted({int(PERIOD_S[c]) for c in split_key(keys)[1]}):
             period_keys = keys[PERIOD_S[split_key(keys)[1]] == period]
             estimate, replaced, counts = _estimate_period(store, con, config, period_keys,
-                                                          period, start, version, now)
+                                                          period, start, version, now,
+                                                          spans)
             if estimate is not None:
                 parts.append(estimate)
             if replaced is not None:
@@ -105,6 +118,9 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
                 c.register("_close_sup", table)
                 c.execute("INSERT INTO superseded SELECT * FROM _close_sup")
                 c.unregister("_close_sup")
+            if restores is not None:
+                record_restores(c, restores, version)
+            c.execute("DELETE FROM revee_queue WHERE day = ? AND version < ?", [day, version])
             c.execute("DELETE FROM closed_days WHERE day = ?", [day])
             c.execute("INSERT INTO closed_days VALUES (?, ?, ?)", [day, version, store.now()])
 
@@ -114,7 +130,7 @@ def close_day(store: MeasurementStore, config: VeeConfig, day: date, now: float 
 
 
 def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: int, start: int,
-                     version: int, now: float
+                     version: int, now: float, spans: OffSpans
                      ) -> tuple[pa.Table | None, pa.Table | None, np.ndarray]:
     meters, channels = split_key(keys)
     n = 86400 // period
@@ -125,22 +141,37 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     values = np.full((rows, n), np.nan)
     failed = np.zeros((rows, n), np.bool_)
     off_bits = np.zeros((rows, n), np.uint16)
-    fail_version = np.zeros((rows, n), np.int64)
+    # A failed value, or an estimate of an earlier close, is estimated (again): a day
+    # closed before late data arrived is balanced anew (the re-VEE queue).
+    prior = np.zeros((rows, n), np.int64)  # version of the value an estimate replaces
+    prior_q = np.zeros((rows, n), np.uint16)
+    prior_r = np.zeros((rows, n), np.uint32)
     row, slot, sel = _cells(keys, data, period, start, n, offset=1)
     values[row, slot] = data["value"][sel]
-    bad = (data["quality"][sel] & int(Quality.SUSPECT)) > 0
-    failed[row[bad], slot[bad]] = True
-    fail_version[row[bad], slot[bad]] = data["version"][sel][bad]
-    off_bits[row, slot] = data["quality"][sel] & _OFF_FLAGS
-    values[failed] = np.nan
+    quality_in = data["quality"][sel]
+    bad = (quality_in & int(Quality.SUSPECT)) > 0
+    estimated_before = (quality_in & int(Quality.ESTIMATED)) > 0
+    redo = bad | estimated_before
+    failed[row[bad & ~estimated_before], slot[bad & ~estimated_before]] = True
+    prior[row[redo], slot[redo]] = data["version"][sel][redo]
+    prior_q[row[redo], slot[redo]] = quality_in[redo]
+    prior_r[row[redo], slot[redo]] = data["reasons"][sel][redo]
+    actual = ~estimated_before
+    off_bits[row[actual], slot[actual]] = quality_in[actual] & _OFF_FLAGS
+    prior_value = values.copy()
+    values[prior > 0] = np.nan
     missing = np.isnan(values) & (start + (np.arange(n) + 1) * period <= now)[None, :]
-    derived_table = None
+    derived_table = derived_replaced = None
     if period in (900, 1800) and missing.any():
+        before = missing
         missing, derived_table = _soft_switch_cover(store, con, meters, channels, period, start,
                                                     n, missing, off_bits)
+        if derived_table is not None:
+            derived_replaced = _replaced(meters, channels, period, start, version,
+                                         *np.nonzero((prior > 0) & before & ~missing), prior)
     derived = 0 if derived_table is None else derived_table.num_rows
     if not missing.any():
-        return derived_table, None, np.array([0, 0, 0, 0, derived], np.int64)
+        return derived_table, derived_replaced, np.array([0, 0, 0, 0, derived], np.int64)
 
     registers = np.full((rows, n + 1), np.nan)
     reg_keys = series_key(meters, REGISTER_OF[channels])
@@ -148,7 +179,6 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     r_row, r_slot, r_sel = _cells(reg_keys[reg_order], data, period, start, n + 1, offset=0)
     registers[reg_order[r_row], r_slot] = data["value"][r_sel]
 
-    spans = off_spans(con, int(meters.min()), int(meters.max()), start, start + 86400)
     off_bits |= _span_bits(spans, meters, period, start, n)
     off = off_bits > 0
 
@@ -170,7 +200,6 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     combined = np.where(missing, np.rint(estimate), values)
     scaled, by_scale, unbalanced = scale_to_registers(combined, missing, off, registers)
 
-    cell_row, cell_slot = np.nonzero(missing)
     reasons = np.where(failed, np.uint32(Reason.REPLACED_FAILED), np.uint32(Reason.GAP))
     reasons = reasons | np.where(by_linear, np.uint32(Reason.EST_LINEAR), 0).astype(np.uint32)
     reasons |= np.where(by_profile & ~off, np.uint32(Reason.EST_PROFILE), 0).astype(np.uint32)
@@ -182,12 +211,17 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     quality |= np.where(unbalanced, np.uint16(Quality.SUSPECT), 0).astype(np.uint16)
     quality &= np.where(unbalanced, np.uint16(~Quality.VALIDATED & 0xFFFF),
                         np.uint16(0xFFFF)).astype(np.uint16)
+    final = np.maximum(scaled, 0)
+    # An estimate that comes out as before is not written again.
+    unchanged = ((prior > 0) & ~failed & (final == prior_value) & (reasons == prior_r)
+                 & (quality == prior_q))
+    cell_row, cell_slot = np.nonzero(missing & ~unchanged)
     ends = start + (cell_slot + 1) * period
     table = pa.table({
         "meter_id": pa.array(meters[cell_row], pa.int64()),
         "interval_end": pa.array(ends.astype(np.int64)).view(_TS),
         "channel": pa.array(channels[cell_row], pa.uint16()),
-        "value": pa.array(np.maximum(scaled[cell_row, cell_slot], 0).astype(np.int64)),
+        "value": pa.array(final[cell_row, cell_slot].astype(np.int64)),
         "quality": pa.array(quality[cell_row, cell_slot], pa.uint16()),
         "source": pa.array(np.full(cell_row.size, Source.ESTIMATION, np.uint8)),
         "reasons": pa.array(reasons[cell_row, cell_slot], pa.uint32()),
@@ -195,19 +229,32 @@ def _estimate_period(store, con, config: VeeConfig, keys: np.ndarray, period: in
     if derived_table is not None:
         table = pa.concat_tables([table, derived_table])
     was_failed = failed[cell_row, cell_slot]
-    replaced = None
-    if was_failed.any():
-        fr, fs = cell_row[was_failed], cell_slot[was_failed]
-        replaced = pa.table({
-            "meter_id": pa.array(meters[fr], pa.int64()),
-            "channel": pa.array(channels[fr], pa.uint16()),
-            "interval_end": pa.array((start + (fs + 1) * period).astype(np.int64)).view(_TS),
-            "version": pa.array(fail_version[fr, fs], pa.int64()),
-            "by_version": pa.array(np.full(fr.size, version, np.int64)),
-        })
-    counts = np.array([cell_row.size, int(was_failed.sum()), int(by_scale.sum()),
-                       int(unbalanced.sum()), derived], np.int64)
+    had = prior[cell_row, cell_slot] > 0
+    replaced = _replaced(meters, channels, period, start, version, cell_row[had],
+                         cell_slot[had], prior)
+    if derived_replaced is not None:
+        replaced = derived_replaced if replaced is None else pa.concat_tables(
+            [replaced, derived_replaced])
+    written = np.zeros_like(missing)
+    written[cell_row, cell_slot] = True
+    counts = np.array([cell_row.size, int(was_failed.sum()), int((by_scale & written).sum()),
+                       int((unbalanced & written).sum()), derived], np.int64)
     return table, replaced, counts
+
+
+def _replaced(meters: np.ndarray, channels: np.ndarray, period: int, start: int, version: int,
+              cell_row: np.ndarray, cell_slot: np.ndarray, prior: np.ndarray | None = None
+              ) -> pa.Table | None:
+    """Superseded entries: the prior versions of the cells the close writes."""
+    if not cell_row.size or prior is None:
+        return None
+    return pa.table({
+        "meter_id": pa.array(meters[cell_row], pa.int64()),
+        "channel": pa.array(channels[cell_row], pa.uint16()),
+        "interval_end": pa.array((start + (cell_slot + 1) * period).astype(np.int64)).view(_TS),
+        "version": pa.array(prior[cell_row, cell_slot], pa.int64()),
+        "by_version": pa.array(np.full(cell_row.size, version, np.int64)),
+    })
 
 
 def _soft_switch_cover(store, con, meters: np.ndarray, channels: np.ndarray, period: int,
@@ -288,6 +335,21 @@ def _span_bits(spans: OffSpans, meters: np.ndarray, period: int, start: int, n: 
     return bits
 
 
+_LOOK_BACK = 4
+"""Proxy days are sought among this many times ``proxy_days`` days before the day."""
+
+
+def proxy_days(day: int, candidates: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` latest of ``candidates`` (epoch days before ``day``) of the same day
+    type (weekday, or weekend/holiday: ``smame.meter.profiles.is_holiday``); all of the
+    latest ``count`` candidates when none has the day's type."""
+    holiday = is_holiday(day_of(int(day)))
+    earlier = np.sort(candidates[candidates < day])[::-1]
+    same = np.array([d for d in earlier if is_holiday(day_of(int(d))) == holiday], np.int64)
+    chosen = same if same.size else earlier
+    return chosen[:count]
+
+
 def _proxy(store, con, config: VeeConfig, keys: np.ndarray, need: np.ndarray, period: int,
            start: int, n: int) -> np.ndarray:
     """Mean of each slot over the proxy days before, for series ``need``; NaN elsewhere."""
@@ -297,9 +359,11 @@ def _proxy(store, con, config: VeeConfig, keys: np.ndarray, need: np.ndarray, pe
     if days <= 0:
         return proxy
     meters = np.unique(split_key(keys[need])[0])
-    data = _read(store, con, start - days * 86400 + 1, start,
+    data = _read(store, con, start - _LOOK_BACK * days * 86400 + 1, start,
                  sorted({int(c) for c in channels}), meters)
     good = (data["quality"] & int(Quality.SUSPECT)) == 0
+    good &= np.isin(epoch_day(data["t"]), proxy_days(epoch_day(np.array([start + 1]))[0],
+                                                     np.unique(epoch_day(data["t"])), days))
     data = {k: v[good] for k, v in data.items()}
     data["t"] = start + (data["t"] - start) % 86400
     data["t"] = np.where(data["t"] == start, start + 86400, data["t"])

@@ -10,24 +10,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from smame.clock import Clock, epoch_seconds
+from smame.clock import Clock, epoch_seconds, jst_day
 from smame.mdms.close import CloseResult, close_day
-from smame.mdms.edit import edit_values
-from smame.mdms.events import insert_events, off_spans, select_events
+from smame.mdms.edit import (
+    EditApprovalRequiredError,
+    EditRequest,
+    approve_request,
+    check_edit,
+    edit_rows,
+    reject_request,
+    request_edit,
+)
+from smame.mdms.events import insert_events, off_spans, outage_spans, select_events
+from smame.mdms.feed import ChangeFeed, change_feed
 from smame.mdms.joint import joint_readings
 from smame.mdms.parallel import POOL
+from smame.mdms.restore import InferredRestores, infer_restores, record_restores
 from smame.mdms.retail import retail_values
+from smame.mdms.revee import queue_closed_days, queued_days
 from smame.mdms.rows import batch_rows, dedupe_keys, fingerprint, rows_table
 from smame.mdms.settlement import Settlement, settle
 from smame.mdms.submeter import differential, read_sub_meter_feed
 from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.physical import PhysicalLimits
 from smame.mdms.vee.state import SeriesState
 from smame.mdms.vee.validate import (
     Rows,
@@ -38,13 +50,13 @@ from smame.mdms.vee.validate import (
 )
 from smame.readings import Quality, Source, validate_batch
 from smame.store.catalog import scalar
-from smame.store.compaction import CompactResult, compact
-from smame.store.layout import IMD, IMD_SCHEMA, INGEST, MEAS, MEAS_SCHEMA
+from smame.store.compaction import CompactResult, compact, compact_shared
+from smame.store.layout import IMD, IMD_SCHEMA, INGEST, MEAS, MEAS_SCHEMA, day_start
 from smame.store.measurements import FileInfo, MeasurementStore, channels_present
 from smame.store.registry import Registry
 from smame.store.retention import RETENTION_YEARS, PurgeReport, purge
 
-__all__ = ["IngestResult", "Mdms"]
+__all__ = ["Housekeeping", "IngestResult", "Mdms"]
 
 _TS = pa.timestamp("s", tz="UTC")
 _NOT_ACTUAL = (int(Source.ESTIMATION), int(Source.MANUAL))
@@ -64,6 +76,16 @@ class IngestResult:
     duplicate_batch: bool = False
     validated: bool = False
     suspect: int = 0
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """What one :meth:`Mdms.housekeeping` run did."""
+
+    validated: list[int]  # versions validated
+    closed: list[date]  # days closed (or closed again from the re-VEE queue)
+    compacted: list[date]
+    purge: PurgeReport | None  # None: a purge already ran today
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,9 @@ class _Measured:
     supersede: pa.Table | None
     state: SeriesState
     suspect: int
+    restores: InferredRestores
+    version: int
+    zone: _Zone
 
 
 class Mdms:
@@ -171,6 +196,14 @@ class Mdms:
         with self.store.write_lock:
             return insert_events(self.store.con, events)
 
+    def outage_spans(self, meter_ids: Sequence[int] | None = None, lo: int | None = None,
+                     hi: int | None = None) -> pa.Table:
+        """Outage and disconnection spans overlapping ``[lo, hi]`` (POSIX s) with what
+        closed each: a restore event, a restore inferred from later reads, or still open
+        (see restore.py)."""
+        with self.store.reader() as con:
+            return outage_spans(con, meter_ids, lo, hi)
+
     def warm(self) -> int:
         """Parse every measurement file's footer now rather than in the first query that
         reads it; returns the number of files."""
@@ -224,11 +257,67 @@ class Mdms:
         """Estimate the day's gaps and failed values as a new version (see close.py)."""
         return close_day(self.store, self.vee, day)
 
+    def revee_queue(self) -> list[date]:
+        """Closed days that received data after they were closed, oldest first."""
+        with self.store.reader() as con:
+            return queued_days(con)
+
+    def days_to_close(self) -> list[date]:
+        """Days with data not closed yet, and closed days queued for re-VEE."""
+        with self.store.reader() as con:
+            closed = {r[0] for r in con.execute("SELECT day FROM closed_days").fetchall()}
+            queued = set(queued_days(con))
+        return sorted({d for d in self.store.days() if d not in closed} | queued)
+
+    def days_to_compact(self) -> list[date]:
+        """Closed days (not queued for re-VEE) with more than one file of a kind: what a
+        crash between close and compaction, or late data after compaction, left."""
+        with self.store.reader() as con:
+            return [r[0] for r in con.execute(
+                "SELECT DISTINCT f.day FROM files f JOIN closed_days c ON c.day = f.day "
+                "WHERE f.day NOT IN (SELECT day FROM revee_queue) "
+                "GROUP BY f.day, f.kind HAVING count(*) > 1 ORDER BY f.day").fetchall()]
+
+    def process_revee_queue(self) -> list[CloseResult]:
+        """Close every queued day again: gaps re-estimated and estimates re-balanced with
+        the registers now that late data is in; each day leaves the queue with its close."""
+        return [self.close_day(day) for day in self.revee_queue()]
+
     def edit(self, meter_id: int | Sequence[int], channel: int | Sequence[int],
              interval_end: datetime | int | Sequence[int], value: int | Sequence[int],
-             user: str, reason: str) -> int:
-        """Manual edit of values: a new version with the user and the reason; returns it."""
-        return edit_values(self.store, meter_id, channel, interval_end, value, user, reason)
+             user: str, reason: str, note: str = "") -> int:
+        """Manual edit of values: validated like received data, ``reason`` a code of
+        ``EDIT_REASONS``; a new version with the user, reason and note; returns it.
+        Raises ``EditApprovalRequiredError`` (with the request id) when the edit moves more than
+        ``VeeConfig.edit_approval_wh``: it then waits for :meth:`approve_edit`."""
+        outcome = self.request_edit(meter_id, channel, interval_end, value, user, reason, note)
+        if outcome.version is None:
+            raise EditApprovalRequiredError(outcome.request_id, outcome.change_wh)
+        return outcome.version
+
+    def request_edit(self, meter_id: int | Sequence[int], channel: int | Sequence[int],
+                     interval_end: datetime | int | Sequence[int], value: int | Sequence[int],
+                     user: str, reason: str, note: str = "") -> EditRequest:
+        """:meth:`edit` that reports a pending request instead of raising."""
+        table = edit_rows(meter_id, channel, interval_end, value)
+        meters = table.column("meter_id").to_numpy()
+        zone = _Zone(0, 0, (int(meters.min()), int(meters.max())), [])
+        check_edit(table, user, reason, self.vee, self.clock.time(), self._series_state(),
+                   self._limits(zone))
+        return request_edit(self.store, table, user, reason, note, self.vee.edit_approval_wh)
+
+    def approve_edit(self, request_id: int, approver: str) -> int:
+        """Apply a pending edit request; ``approver`` must not be its requester."""
+        return approve_request(self.store, request_id, approver)
+
+    def reject_edit(self, request_id: int, approver: str) -> None:
+        reject_request(self.store, request_id, approver)
+
+    def edit_requests(self, status: str | None = None) -> pa.Table:
+        """Edit requests (all, or those with ``status`` pending/applied/rejected)."""
+        with self.store.reader() as con:
+            return con.sql("SELECT * FROM edit_requests WHERE ? IS NULL OR status = ? "
+                           "ORDER BY request_id", params=[status, status]).to_arrow_table()
 
     def settle(self, day: date, minutes: int = 30) -> Settlement:
         """Per-slot energy per retailer and balancing group (SPEC S1, S10)."""
@@ -254,14 +343,49 @@ class Mdms:
         """A gas or water company's relayed readings with consumption (SPEC S13)."""
         return joint_readings(self.store, self.registry, company_id, start, end)
 
-    def purge(self, years: int = RETENTION_YEARS) -> PurgeReport:
-        """Remove data older than the retention period (SPEC S5: 3 years); report it."""
-        return purge(self.store, self.clock.time(), years)
+    def purge(self, years: int = RETENTION_YEARS, force: bool = False) -> PurgeReport:
+        """Remove the settlement days older than the retention period (SPEC S5: 3 years,
+        less refused unless ``force``); report it."""
+        return purge(self.store, self.clock.time(), years, force)
+
+    def purge_due(self) -> bool:
+        """Whether no purge has run yet on the clock's JST day (the daily schedule)."""
+        with self.store.reader() as con:
+            last = scalar(con, "SELECT max(epoch(committed_at)) FROM versions "
+                               "WHERE kind = 'purge'")
+        return last is None or jst_day(float(last)) < jst_day(self.clock.time())
+
+    def housekeeping(self, years: int = RETENTION_YEARS) -> Housekeeping:
+        """What must not depend on a person, for a timer (cron, systemd) to run: validate
+        pending batches, close the days that have ended and the queued ones, compact the
+        closed days (a crash between close and compaction included), and purge once a
+        day."""
+        pending = self.validate_pending()
+        now = self.clock.time()
+        closed = [day for day in self.days_to_close() if day_start(day) + 86400 <= now]
+        for day in closed:
+            self.close_day(day)
+        compacted = self.days_to_compact()
+        for day in compacted:
+            self.compact(day)
+        report = self.purge(years) if self.purge_due() else None
+        return Housekeeping(pending, closed, compacted, report)
 
     def compact(self, first: date, last: date | None = None, month: bool = False
                 ) -> list[CompactResult]:
-        """Merge the files of days ``first``..``last`` (IMD and measurements)."""
-        return [compact(self.store, kind, first, last or first, month) for kind in (IMD, MEAS)]
+        """Merge the files of days ``first``..``last`` (IMD and measurements); a day whose
+        raw copy is all in shared ingest files becomes one shared file (compact_shared)."""
+        last = last or first
+        if month:
+            return [compact(self.store, kind, first, last, month) for kind in (IMD, MEAS)]
+        totals = [CompactResult(kind, 0, 0, 0, 0, 0) for kind in (IMD, MEAS)]
+        day = first
+        while day <= last:
+            done = compact_shared(self.store, day) or [
+                compact(self.store, kind, day, day) for kind in (IMD, MEAS)]
+            totals = [_add(a, b) for a, b in zip(totals, done, strict=True)]
+            day += timedelta(days=1)
+        return totals
 
     # ------------------------------------------------------------------ internals
 
@@ -269,6 +393,12 @@ class Mdms:
         if self._state is None:
             self._state = SeriesState.load(self.store.con)
         return self._state
+
+    def _limits(self, zone: _Zone) -> PhysicalLimits:
+        """Physical bounds of the zone's meters; unchecked while no meter is registered."""
+        if not self.registry.has_meters():
+            return PhysicalLimits.unchecked()
+        return PhysicalLimits.of(self.registry.physical_facts(*zone.meters))
 
     def _drop_received(self, con: duckdb.DuckDBPyConnection, rows: Rows, zone: _Zone
                        ) -> tuple[Rows, int]:
@@ -297,22 +427,24 @@ class Mdms:
         return rows.take(np.flatnonzero(keep)), int(same.size)
 
     def _current_meas(self, con: duckdb.DuckDBPyConnection, rows: Rows, zone: _Zone
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each row's key: whether a current measurement exists, its version, source."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For each row's key: whether a current measurement exists, its version, source
+        and quality."""
         n = len(rows)
         found = np.zeros(n, np.bool_)
         version = np.zeros(n, np.int64)
         source = np.zeros(n, np.uint8)
+        quality = np.zeros(n, np.uint16)
         paths = self.store.file_paths(con, MEAS, zone.t_min, zone.t_max, zone.meters,
                                       zone.channels)
         if not paths:
-            return found, version, source
+            return found, version, source, quality
         keys = _keys_table(rows)
         relation = self.store.scan_sql(paths, True, self.store.has_superseded(con))
         con.register("_keys", keys)
         try:
             table = con.sql(
-                f"SELECT k.idx, m.version, m.source FROM _keys k JOIN {relation} m "
+                f"SELECT k.idx, m.version, m.source, m.quality FROM _keys k JOIN {relation} m "
                 "ON k.meter_id = m.meter_id AND k.channel = m.channel "
                 "AND k.interval_end = m.interval_end WHERE m.interval_end BETWEEN ? AND ?",
                 params=[_ts(zone.t_min), _ts(zone.t_max)]).to_arrow_table()
@@ -323,7 +455,8 @@ class Mdms:
         found[idx] = True
         version[idx] = table.column("version").to_numpy()
         source[idx] = table.column("source").to_numpy()
-        return found, version, source
+        quality[idx] = table.column("quality").to_numpy()
+        return found, version, source, quality
 
     def _measure(self, con: duckdb.DuckDBPyConnection, rows: Rows, version: int, raw: bool,
                  zone: _Zone) -> _Measured:
@@ -338,18 +471,23 @@ class Mdms:
         """
         received = rows
         rows, conflict = dedupe_keys(rows)
+        zone = _Zone.of(rows) if len(rows) != len(received) else zone
         shared = raw and len(rows) == len(received)
-        found, old_version, old_source = self._current_meas(con, rows, zone)
+        found, old_version, old_source, old_quality = self._current_meas(con, rows, zone)
         revised = found & ~np.isin(old_source, _NOT_ACTUAL)
         spans = off_spans(con, *zone.meters, zone.t_min - 86400, zone.t_max)
         state, now, store = self._series_state(), self.clock.time(), self.store
+        restores = infer_restores(spans, rows.meter, rows.t, rows.channel, rows.value,
+                                  rows.quality, state)
+        spans = restores.apply(spans)
+        limits = self._limits(zone)
         parts = meter_parts(rows.meter)
 
         def run(number: int) -> tuple[Validation, int, list[FileInfo]]:
             a, b = parts[number]
             part = rows.slice(a, b)
             result = validate_rows(part, state, self.vee, now, spans, conflict[a:b],
-                                   revised[a:b])
+                                   revised[a:b], limits)
             suspect = int(np.count_nonzero(result.quality & np.uint16(Quality.SUSPECT)))
             table = rows_table(part, result.quality, result.reasons,
                                part.quality if shared else None)
@@ -364,9 +502,15 @@ class Mdms:
         done = _gather(store, jobs)
         infos = [i for *_, staged in done[:len(parts)] for i in staged]
         infos += [i for staged in done[len(parts):] for i in staged]
-        return _Measured(infos, _supersede_table(rows, found, old_version, version),
+        keeps_old = np.zeros(len(rows), np.bool_)
+        if found.any():
+            quality = np.concatenate([r.quality for r, *_ in done[:len(parts)]])
+            keeps_old[found] = self.vee.precedence.keeps_old(
+                quality[found], rows.source[found], old_quality[found], old_source[found])
+        return _Measured(infos, _supersede_table(rows, found, old_version, version, keeps_old),
                          concat_states([r.state for r, *_ in done[:len(parts)]]),
-                         sum(suspect for _, suspect, _ in done[:len(parts)]))
+                         sum(suspect for _, suspect, _ in done[:len(parts)]), restores,
+                         version, zone)
 
     def _commit_measured(self, con: duckdb.DuckDBPyConnection, measured: _Measured) -> None:
         if measured.supersede is not None and measured.supersede.num_rows:
@@ -376,6 +520,9 @@ class Mdms:
             finally:
                 con.unregister("_sup")
         SeriesState.persist(con, measured.state)
+        record_restores(con, measured.restores, measured.version)
+        queue_closed_days(con, measured.zone.t_min, measured.zone.t_max, measured.version,
+                          self.store.now())
 
     # ------------------------------------------------------------------ queries
 
@@ -454,6 +601,14 @@ class Mdms:
             return table
         return table.take(pa.array(order))
 
+    def change_feed(self, since: int, meter_ids: Sequence[int] | None = None,
+                    channels: Sequence[int] | None = None, until: int | None = None
+                    ) -> ChangeFeed:
+        """What changed after the cursor ``since`` (a version; 0 from the start): current
+        values with what each replaced (new, estimate replaced by an actual, revised,
+        re-estimated, edited) and the cursor to ask from next (see feed.py)."""
+        return change_feed(self.store, since, meter_ids, channels, until)
+
     def changes_since(self, since: int | datetime, channels: Sequence[int] | None = None
                       ) -> pa.Table:
         """Current measurements written after a version number or a moment.
@@ -474,6 +629,12 @@ class Mdms:
                             "ORDER BY version, meter_id, channel, interval_end",
                             params=[int(since), *params]).to_arrow_table()
         return _normalise(_as_table(table))
+
+
+def _add(a: CompactResult, b: CompactResult) -> CompactResult:
+    return CompactResult(a.kind, a.files_before + b.files_before, a.files_after + b.files_after,
+                         a.rows + b.rows, a.bytes_before + b.bytes_before,
+                         a.bytes_after + b.bytes_after)
 
 
 def _gather(store: MeasurementStore, jobs: list[Future]) -> list:
@@ -542,17 +703,22 @@ def _query_indices(con: duckdb.DuckDBPyConnection, keys: pa.Table, sql: str, par
     return table.column(0).to_numpy() if table.num_rows else np.empty(0, np.int64)
 
 
-def _supersede_table(rows: Rows, found: np.ndarray, old_version: np.ndarray, version: int
-                     ) -> pa.Table | None:
+def _supersede_table(rows: Rows, found: np.ndarray, old_version: np.ndarray, version: int,
+                     keeps_old: np.ndarray) -> pa.Table | None:
+    """Superseded entries of rows whose key had a current value: the old version, or,
+    where precedence keeps the old value (``keeps_old``), the new one (stored, not
+    current)."""
     if not found.any():
         return None
     idx = np.flatnonzero(found)
+    kept = keeps_old[idx]
+    new = np.full(idx.size, version, np.int64)
     return pa.table({
         "meter_id": pa.array(rows.meter[idx], pa.int64()),
         "channel": pa.array(rows.channel[idx], pa.uint16()),
         "interval_end": pa.array(rows.t[idx], pa.int64()).view(_TS),
-        "version": pa.array(old_version[idx], pa.int64()),
-        "by_version": pa.array(np.full(idx.size, version, np.int64)),
+        "version": pa.array(np.where(kept, new, old_version[idx]), pa.int64()),
+        "by_version": pa.array(np.where(kept, old_version[idx], new)),
     })
 
 

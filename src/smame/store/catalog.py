@@ -82,7 +82,43 @@ CREATE TABLE IF NOT EXISTS edits (
     version BIGINT NOT NULL,
     user_name VARCHAR NOT NULL,
     reason VARCHAR NOT NULL,
-    rows BIGINT NOT NULL
+    rows BIGINT NOT NULL,
+    note VARCHAR,
+    approver VARCHAR                  -- the second person, for edits above the threshold
+);
+ALTER TABLE edits ADD COLUMN IF NOT EXISTS note VARCHAR;
+ALTER TABLE edits ADD COLUMN IF NOT EXISTS approver VARCHAR;
+CREATE TABLE IF NOT EXISTS inferred_restores (
+    meter_id BIGINT NOT NULL,
+    time TIMESTAMPTZ NOT NULL,        -- where the outage span is closed
+    outage_start TIMESTAMPTZ NOT NULL,
+    reason VARCHAR NOT NULL,          -- inferred_energy | inferred_register | inferred_instant
+    version BIGINT NOT NULL           -- the version whose reads showed supply
+);
+CREATE TABLE IF NOT EXISTS revee_queue (
+    day DATE NOT NULL,                -- a closed day that received data after its close
+    version BIGINT NOT NULL,          -- the version that brought it
+    queued_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS edit_requests (
+    request_id BIGINT NOT NULL,
+    requested_at TIMESTAMPTZ NOT NULL,
+    user_name VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,          -- a code of smame.mdms.edit.EDIT_REASONS
+    note VARCHAR,
+    rows BIGINT NOT NULL,
+    change_wh BIGINT NOT NULL,        -- energy the edit moves: sum of |new - current|
+    status VARCHAR NOT NULL,          -- pending | applied | rejected
+    approver VARCHAR,
+    decided_at TIMESTAMPTZ,
+    version BIGINT                    -- the edit's version once applied
+);
+CREATE TABLE IF NOT EXISTS edit_request_rows (
+    request_id BIGINT NOT NULL,
+    meter_id BIGINT NOT NULL,
+    channel USMALLINT NOT NULL,
+    interval_end TIMESTAMPTZ NOT NULL,
+    value BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS closed_days (
     day DATE NOT NULL,

@@ -18,13 +18,23 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from smame.store.layout import KINDS, as_kind
+from smame.store.layout import (
+    IMD,
+    INGEST,
+    KINDS,
+    MEAS,
+    NOT_RECEIVED,
+    RECEIVED_QUALITY,
+    as_kind,
+    is_shared,
+)
 from smame.store.measurements import MeasurementStore
 
-__all__ = ["BUCKET_ROWS", "CompactResult", "compact"]
+__all__ = ["BUCKET_ROWS", "CompactResult", "compact", "compact_shared"]
 
 BUCKET_ROWS = 1 << 24
 """Most rows of one compacted file (about 0.7 GB in memory while it is built)."""
@@ -113,3 +123,48 @@ def _meter_buckets(con: duckdb.DuckDBPyConnection, paths: list[str], rows: int
 
 def _nothing(con: duckdb.DuckDBPyConnection) -> None:
     return None
+
+
+def compact_shared(store: MeasurementStore, day: date) -> list[CompactResult] | None:
+    """Compact a day whose IMD files are all shared ingest files into one shared file:
+    the measurements with, beside them, the received quality of the rows that are the
+    IMD copy (:data:`NOT_RECEIVED` on estimates and edits), listed under both kinds.
+
+    The store then holds the day's raw copy and its measurements in one file, as ingest
+    does, instead of two. Returns None when the day does not qualify (an IMD file that
+    is not shared, a month-sized day, nothing to merge), for :func:`compact` to do.
+    """
+    with store.write_lock:
+        rows = store.con.execute(
+            "SELECT path, kind, version, bytes, rows FROM files WHERE day = ? "
+            "ORDER BY version, path", [day]).fetchall()
+        imd = {r[0] for r in rows if r[1] == IMD}
+        meas = [r for r in rows if r[1] == MEAS]
+        paths = [r[0] for r in meas]
+        if (not imd or not imd <= set(paths) or not all(is_shared(p) for p in imd)
+                or len(paths) < 2 or sum(r[4] for r in meas) > BUCKET_ROWS):
+            return None
+        parts = []
+        for path in paths:
+            table = pq.read_table(store.root / path)
+            if RECEIVED_QUALITY not in table.schema.names:
+                table = table.append_column(
+                    pa.field(RECEIVED_QUALITY, pa.uint16()),
+                    pa.array(np.full(table.num_rows, NOT_RECEIVED, np.uint16)))
+            parts.append(table.select(_SHARED_COLUMNS))
+        table = pa.concat_tables(parts, promote_options="default")
+        newest = max(r[2] for r in meas)
+        infos = store.stage(INGEST, newest, table, compacted=True)
+        store.commit(infos, _nothing, retire=paths)
+        after = sum(i.bytes for i in infos)
+        before = [len(imd), len(paths)]
+        sizes = {r[0]: r[3] for r in rows}
+        imd_rows = sum(r[4] for r in rows if r[1] == IMD)
+        return [CompactResult(IMD, before[0], len(infos), imd_rows,
+                              sum(sizes[p] for p in imd), after),
+                CompactResult(MEAS, before[1], len(infos), table.num_rows,
+                              sum(r[3] for r in meas), after)]
+
+
+_SHARED_COLUMNS = ["meter_id", "interval_end", "channel", "value", "quality", "source",
+                   "reasons", RECEIVED_QUALITY, "version"]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from smame.clock import JST_OFFSET_S, jst_day_start
@@ -43,6 +44,7 @@ __all__ = [
     "KINDS",
     "MEAS",
     "MEAS_SCHEMA",
+    "NOT_RECEIVED",
     "ROW_GROUP_ROWS",
     "RowGroup",
     "as_kind",
@@ -64,6 +66,9 @@ INGEST = "ingest"
 catalog lists such a file once under each kind)."""
 DIRECTORIES = (IMD, MEAS, INGEST)
 RECEIVED_QUALITY = "received_quality"
+NOT_RECEIVED = 0xFFFF
+"""``received_quality`` of a row of a compacted shared file that is a measurement only
+(an estimate, an edit): not part of the IMD. No received flags can be all ones."""
 _EPOCH = date(1970, 1, 1)
 
 IMD_SCHEMA = pa.schema([*SCHEMA, pa.field("version", pa.int64(), nullable=False)])
@@ -105,6 +110,9 @@ def as_kind(table: pa.Table, kind: str) -> pa.Table:
         return table
     if kind == MEAS:
         return table.drop_columns([RECEIVED_QUALITY])
+    received = table.column(RECEIVED_QUALITY)
+    if pc.any(pc.equal(received, NOT_RECEIVED)).as_py():
+        table = table.filter(pc.not_equal(received, NOT_RECEIVED))
     table = table.set_column(names.index("quality"), table.schema.field("quality"),
                              table.column(RECEIVED_QUALITY))
     return table.drop_columns([c for c in ("reasons", RECEIVED_QUALITY) if c in names])

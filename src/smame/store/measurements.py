@@ -31,6 +31,7 @@ from smame.store.layout import (
     IMD,
     INGEST,
     MEAS,
+    NOT_RECEIVED,
     ROW_GROUP_ROWS,
     RowGroup,
     as_kind,
@@ -492,7 +493,8 @@ class MeasurementStore:
         if any(is_shared(p) for p in paths):
             relation = (f"(SELECT * EXCLUDE (received_quality) FROM {relation})" if kind == MEAS
                         else "(SELECT * EXCLUDE (reasons, received_quality) REPLACE "
-                        f"(coalesce(received_quality, quality) AS quality) FROM {relation})")
+                        f"(coalesce(received_quality, quality) AS quality) FROM {relation} "
+                        f"WHERE coalesce(received_quality, 0) <> {NOT_RECEIVED})")
         if current and superseded:
             return (f"(SELECT m.* FROM {relation} m ANTI JOIN superseded s "
                     "ON m.meter_id = s.meter_id AND m.channel = s.channel "

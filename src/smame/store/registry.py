@@ -37,7 +37,8 @@ REGISTRY_TABLES: dict[str, str] = {
     "service_points": "sp_id VARCHAR PRIMARY KEY, transformer_id INTEGER, voltage SMALLINT, "
                       "contract_amps SMALLINT",
     "meters": "meter_id BIGINT PRIMARY KEY, sp_id VARCHAR, kind VARCHAR NOT NULL, "
-              "unit_exponent SMALLINT NOT NULL DEFAULT -2, installed DATE",
+              "unit_exponent SMALLINT NOT NULL DEFAULT -2, installed DATE, "
+              "rated_amps SMALLINT, removed DATE, state VARCHAR",
     "retailers": "retailer_id VARCHAR PRIMARY KEY, name VARCHAR",
     "balancing_groups": "bg_id VARCHAR PRIMARY KEY, name VARCHAR",
     "retailer_groups": "retailer_id VARCHAR NOT NULL, bg_id VARCHAR NOT NULL, "
@@ -53,6 +54,13 @@ REGISTRY_TABLES: dict[str, str] = {
                     "host_meter_id BIGINT NOT NULL, company_id VARCHAR",
 }
 """Registry tables and their columns (portable SQL for DuckDB and PostgreSQL)."""
+
+_ADDED_COLUMNS = (("meters", "rated_amps SMALLINT"), ("meters", "removed DATE"),
+                  ("meters", "state VARCHAR"))
+"""Columns added after a table's first release: added to registries created before."""
+
+_GENERATING = "'pv', 'battery', 'fuel_cell', 'wind', 'v2h'"
+"""Sub-meter kinds that generate (or store and give back) energy behind a meter."""
 
 _SP_PATTERN = re.compile(r"^(0[1-9]|10)\d{20}$")
 
@@ -171,6 +179,8 @@ class Registry:
         self.backend = backend
         for name, columns in REGISTRY_TABLES.items():
             backend.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+        for name, column in _ADDED_COLUMNS:
+            backend.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
 
     @classmethod
     def duckdb(cls, con: duckdb.DuckDBPyConnection) -> Registry:
@@ -278,6 +288,28 @@ class Registry:
             "JOIN transformers t ON t.transformer_id = s.transformer_id "
             "WHERE t.feeder_id = ? ORDER BY m.meter_id", [feeder_id])
         return [int(x) for x in table.column(0).to_pylist()]
+
+    def physical_facts(self, meter_lo: int, meter_hi: int) -> pa.Table:
+        """What bounds the energy of each registered meter in ``[meter_lo, meter_hi]``:
+        meter_id, kind (``electric``, a sub-meter's kind, or ``joint``), voltage,
+        contract_amps, rated_amps (NULL where unknown), installed, removed, state, whether
+        generation (PV, battery...) is registered behind it."""
+        return self.backend.query(
+            "SELECT m.meter_id, m.kind, s.voltage, s.contract_amps, m.rated_amps, m.installed, "
+            "m.removed, m.state, EXISTS (SELECT 1 FROM sub_meters g "
+            f"WHERE g.main_meter_id = m.meter_id AND g.kind IN ({_GENERATING})) AS generation "
+            "FROM meters m LEFT JOIN service_points s ON s.sp_id = m.sp_id "
+            "WHERE m.meter_id BETWEEN ? AND ? "
+            "UNION ALL SELECT sub_meter_id, kind, NULL, NULL, NULL, NULL, NULL, NULL, TRUE "
+            "FROM sub_meters WHERE sub_meter_id BETWEEN ? AND ? "
+            "UNION ALL SELECT meter_id, 'joint', NULL, NULL, NULL, NULL, NULL, NULL, FALSE "
+            "FROM joint_meters WHERE meter_id BETWEEN ? AND ? ORDER BY 1",
+            [int(meter_lo), int(meter_hi)] * 3)
+
+    def has_meters(self) -> bool:
+        """Whether any meter is registered (a store without master data checks none)."""
+        return self.backend.query("SELECT count(*) AS n FROM (SELECT 1 FROM meters LIMIT 1) x"
+                                  ).column(0)[0].as_py() > 0
 
     def sub_meters(self) -> pa.Table:
         return self.backend.query("SELECT * FROM sub_meters ORDER BY sub_meter_id")

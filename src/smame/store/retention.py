@@ -19,13 +19,18 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from smame.clock import JST
-from smame.store.layout import INGEST, as_kind
+from smame.clock import JST, jst_day_start
+from smame.store.layout import IMD, INGEST, NOT_RECEIVED, RECEIVED_QUALITY, as_kind
 from smame.store.measurements import MeasurementStore, ts_seconds
 
-__all__ = ["RETENTION_YEARS", "PurgeReport", "purge", "retention_cutoff"]
+__all__ = ["RETENTION_YEARS", "PurgeReport", "RetentionError", "purge", "retention_boundary",
+           "retention_cutoff"]
 
 RETENTION_YEARS = 3
+
+
+class RetentionError(ValueError):
+    """A purge that would keep less than the statutory retention period (SPEC S5)."""
 
 
 @dataclass
@@ -68,34 +73,57 @@ def retention_cutoff(now: float, years: int = RETENTION_YEARS) -> datetime:
     return earlier.astimezone(UTC)
 
 
-def purge(store: MeasurementStore, now: float, years: int = RETENTION_YEARS) -> PurgeReport:
-    """Remove data with interval ends before :func:`retention_cutoff`; report what went."""
-    cutoff = retention_cutoff(now, years)
-    limit = int(cutoff.timestamp())
+def retention_boundary(now: float, years: int = RETENTION_YEARS) -> datetime:
+    """00:00 JST opening the settlement day of :func:`retention_cutoff`: a purge removes
+    whole settlement days, those whose slots all end at or before this moment."""
+    day = retention_cutoff(now, years).astimezone(JST).date()
+    return datetime.fromtimestamp(jst_day_start(day), UTC)
+
+
+def purge(store: MeasurementStore, now: float, years: int = RETENTION_YEARS,
+          force: bool = False) -> PurgeReport:
+    """Remove the settlement days before :func:`retention_boundary`; report what went.
+
+    Less than :data:`RETENTION_YEARS` years is refused unless ``force``.
+    """
+    if years < 1:
+        raise RetentionError(f"retention must be at least 1 year, not {years}")
+    if years < RETENTION_YEARS and not force:
+        raise RetentionError(f"retention of {years} year(s) is less than the {RETENTION_YEARS} "
+                             "years SPEC S5 requires; force it to purge anyway")
+    cutoff = retention_boundary(now, years)
+    limit = int(cutoff.timestamp())  # interval ends at or before it go
     report = PurgeReport(cutoff)
     with store.write_lock:
         con = store.con
         old = con.execute("SELECT path, list(kind ORDER BY kind), any_value(version), "
-                          "any_value(bytes), any_value(max_t) FROM files WHERE min_t < ? "
+                          "any_value(bytes), any_value(max_t) FROM files WHERE min_t <= ? "
                           "GROUP BY path ORDER BY path", [limit]).fetchall()
         staged = []
         retire = []
         for path, kinds, version, size, max_t in old:
-            table = pq.read_table(store.root / path, columns=["channel", "interval_end"])
-            gone = ts_seconds(table.column("interval_end")) < limit
-            channels, counts = np.unique(table.column("channel").to_numpy()[gone],
-                                         return_counts=True)
-            for _ in kinds:
+            names = pq.read_schema(store.root / path).names
+            table = pq.read_table(store.root / path, columns=[
+                "channel", "interval_end", *([RECEIVED_QUALITY] if RECEIVED_QUALITY in names
+                                             else [])])
+            gone = ts_seconds(table.column("interval_end")) <= limit
+            received = np.ones(gone.size, np.bool_)  # rows that are (also) the IMD copy
+            if RECEIVED_QUALITY in names:
+                received = table.column(RECEIVED_QUALITY).to_numpy() != NOT_RECEIVED
+            channel = table.column("channel").to_numpy()
+            for kind in kinds:
+                which = gone & received if kind == IMD else gone
+                channels, counts = np.unique(channel[which], return_counts=True)
                 report.rows_by_channel.update(dict(zip(channels.tolist(), counts.tolist(),
                                                        strict=True)))
-            report.rows_removed += int(gone.sum()) * len(kinds)
+                report.rows_removed += int(which.sum())
             retire.append(path)
-            if max_t < limit:
+            if max_t <= limit:
                 report.files_removed += len(kinds)
                 report.bytes_removed += size
                 continue
             whole = pq.read_table(store.root / path)
-            kept = whole.filter(pc.greater_equal(ts_seconds(whole.column("interval_end")), limit))
+            kept = whole.filter(pc.greater(ts_seconds(whole.column("interval_end")), limit))
             if len(kinds) > 1:  # a shared ingest file stays one
                 kind = INGEST
             else:  # (a shared file one kind has compacted away answers as the other)
@@ -110,7 +138,7 @@ def purge(store: MeasurementStore, now: float, years: int = RETENTION_YEARS) -> 
         report.events_removed = int(events)
 
         def work(c: duckdb.DuckDBPyConnection) -> None:
-            c.execute("DELETE FROM superseded WHERE interval_end < ?", [cutoff])
+            c.execute("DELETE FROM superseded WHERE interval_end <= ?", [cutoff])
             c.execute("DELETE FROM meter_events WHERE time < ?", [cutoff])
             c.execute("INSERT INTO versions (version, kind, committed_at, rows_dropped, reason) "
                       "VALUES (?, 'purge', ?, ?, ?)", [store.new_version(), store.now(),

@@ -13,10 +13,12 @@ __all__ = [
     "IS_ENERGY_REGISTER",
     "IS_INTERVAL",
     "IS_REGISTER",
+    "IS_VOLTAGE",
     "PERIOD_S",
     "PERIOD_S32",
     "REGISTER_OF",
     "SETTLEMENT_CHANNELS",
+    "VOLT_UNIT",
     "register_channel",
 ]
 
@@ -28,6 +30,9 @@ IS_INTERVAL = np.zeros(_SIZE, np.bool_)
 IS_REGISTER = np.zeros(_SIZE, np.bool_)
 IS_ENERGY_INTERVAL = np.zeros(_SIZE, np.bool_)
 IS_ENERGY_REGISTER = np.zeros(_SIZE, np.bool_)
+IS_VOLTAGE = np.zeros(_SIZE, np.bool_)
+VOLT_UNIT = np.ones(_SIZE, np.float64)
+"""Volts per value step of voltage channels (0.1 V)."""
 REGISTER_OF = np.zeros(_SIZE, np.int64)
 """Register channel whose differences an energy interval channel must add up to (0: none)."""
 
@@ -37,6 +42,9 @@ for _code, _info in CHANNELS.items():
     IS_REGISTER[_code] = _info.is_register
     IS_ENERGY_INTERVAL[_code] = _info.is_interval and _info.quantity in _ENERGY
     IS_ENERGY_REGISTER[_code] = _info.is_register and _info.quantity in _ENERGY
+    IS_VOLTAGE[_code] = _info.quantity is Quantity.VOLTAGE
+    if IS_VOLTAGE[_code]:
+        VOLT_UNIT[_code] = 10.0 ** _info.unit_exponent
 
 
 def register_channel(code: int) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from smame.mdms.vee.precedence import Precedence
 from smame.mdms.vee.reasons import Action
 from smame.readings import CHANNELS, Period, Quantity
 
@@ -22,6 +23,17 @@ class ChannelRules:
     * ``low``: value < ``low_factor`` × history mean (voltage sag, stuck registers).
     * history rules need ``min_history`` validated values of the series first.
     * ``prolonged_zero``: ``zero_run_limit`` or more consecutive zero intervals.
+    * ``physical``: an energy interval above amperes × volts × interval × ``physical_margin``
+      (contract or rating, service voltage, sub-meter kind; see ``physical.py``).
+    * ``unregistered``: the meter is not in the registry (checked once it lists meters).
+    * history rules learn only from values that raised no history or physical reason.
+    * ``register_decrease``: an energy register below its previous reading (a wrap past
+      99,999,999 excepted).
+    * ``unexpected_export``: export from a registered meter with no generation behind it.
+    * ``statutory_voltage``: voltage outside 101 ± 6 V (100 V service) or 202 ± 20 V (200 V).
+    * ``late_arrival``: interval end more than ``late_after_s`` before now (36 h).
+    * ``stale``: a value older than the newest one the series already has.
+    * ``outside_installation``: before the meter's installation or after its removal day.
     * ``future``: interval end later than now + ``future_tolerance_s``.
     * ``linear_gap_max``: gaps of up to this many intervals are interpolated linearly;
       longer gaps use ``proxy_days`` previous days of the same slot (profile method).
@@ -39,6 +51,16 @@ class ChannelRules:
     prolonged_zero: Action = Action.WARN
     duplicate_conflict: Action = Action.FAIL
     energy_while_off: Action = Action.FAIL
+    physical: Action = Action.FAIL
+    unregistered: Action = Action.FAIL
+    register_decrease: Action = Action.FAIL
+    unexpected_export: Action = Action.WARN
+    statutory_voltage: Action = Action.WARN
+    late_arrival: Action = Action.WARN
+    stale: Action = Action.WARN
+    outside_installation: Action = Action.FAIL
+    physical_margin: float = 1.5
+    late_after_s: int = 129_600
     spike_factor: float = 8.0
     spike_floor: float = 50.0
     high_factor: float = 3.0
@@ -81,6 +103,9 @@ class VeeConfig:
     """Rules for every channel: ``overrides`` replace :func:`default_rules` per code."""
 
     overrides: dict[int, ChannelRules] = field(default_factory=dict)
+    precedence: Precedence = field(default_factory=Precedence)
+    edit_approval_wh: int = 10_000
+    """Manual edits moving more energy than this (Wh) need a second person's approval."""
     _tables: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def rules(self, code: int) -> ChannelRules:

@@ -38,6 +38,14 @@ class Reason(IntFlag):
     EDITED = 1 << 20  # manual edit
     REPLACED_FAILED = 1 << 21  # the estimate replaces a value that failed validation
     DERIVED_15 = 1 << 22  # a 30-minute value summed from the meter's two 15-minute values
+    PHYSICAL_LIMIT = 1 << 23  # more energy than the service's amperes × volts allow
+    NOT_REGISTERED = 1 << 24  # the meter is not in the registry (quarantined)
+    REGISTER_DECREASE = 1 << 25  # a register went backwards (not a wrap)
+    UNEXPECTED_EXPORT = 1 << 26  # export from a meter with no generation behind it
+    VOLTAGE_STATUTORY = 1 << 27  # outside the statutory 101 ± 6 V / 202 ± 20 V
+    LATE_ARRIVAL = 1 << 28  # received long after the interval ended
+    STALE = 1 << 29  # older than the newest value already received for the series
+    OUTSIDE_INSTALLATION = 1 << 30  # before the meter's installation or after its removal
 
 
 class Action(IntEnum):

@@ -26,11 +26,15 @@ from smame.mdms.vee.channels import (
     CHANNEL_CODES,
     HAS_REGISTER,
     IS_ENERGY_INTERVAL,
+    IS_ENERGY_REGISTER,
     IS_REGISTER,
+    IS_VOLTAGE,
     PERIOD_S,
     REGISTER_OF,
+    VOLT_UNIT,
 )
 from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.physical import IS_EXPORT, WH_PER_UNIT, PhysicalLimits, interval_limit_wh
 from smame.mdms.vee.reasons import Action, Reason
 from smame.mdms.vee.state import STATE_COLUMNS, SeriesState, series_key
 from smame.readings import Quality
@@ -113,6 +117,7 @@ def validate_parallel(
     spans: OffSpans,
     conflict: np.ndarray | None = None,
     revised: np.ndarray | None = None,
+    limits: PhysicalLimits | None = None,
 ) -> Validation:
     """:func:`validate_rows` over parts split at meter boundaries, on worker threads.
 
@@ -121,13 +126,13 @@ def validate_parallel(
     """
     parts = meter_parts(rows.meter)
     if len(parts) == 1:
-        return validate_rows(rows, state, config, now, spans, conflict, revised)
+        return validate_rows(rows, state, config, now, spans, conflict, revised, limits)
 
     def run(part: tuple[int, int]) -> Validation:
         a, b = part
         return validate_rows(rows.slice(a, b), state, config, now, spans,
                              None if conflict is None else conflict[a:b],
-                             None if revised is None else revised[a:b])
+                             None if revised is None else revised[a:b], limits)
 
     results = list(POOL.map(run, parts))
     return Validation(np.concatenate([r.quality for r in results]),
@@ -153,6 +158,20 @@ class _Marks:
         self.reasons[index[action > Action.OFF]] |= np.uint32(reason)
         self.failed[index[action == Action.FAIL]] = True
 
+    def apply_series(self, rule: str, which: np.ndarray, reason: Reason, series: _Series
+                     ) -> None:
+        """Mark every row of the series ``which`` (a boolean mask over series)."""
+        action = self.config.action_table(rule)[series.channel]
+        for level, target in ((Action.WARN, None), (Action.FAIL, self.failed)):
+            hit = which & (action >= level) if target is None else which & (action == level)
+            if not hit.any():
+                continue
+            rows = slice(None) if hit.all() else np.repeat(hit, series.length)
+            if target is None:
+                self.reasons[rows] |= np.uint32(reason)
+            else:
+                target[rows] = True
+
     def active(self, rule: str, channels: np.ndarray) -> np.ndarray:
         """Whether ``rule`` is on for each of ``channels``."""
         return self.config.action_table(rule)[channels] > Action.OFF
@@ -172,6 +191,7 @@ class _Series:
     found: np.ndarray  # whether the state has the series
     vmax: np.ndarray  # largest and smallest value of each series in the rows
     vmin: np.ndarray
+    t_first: np.ndarray | None = None  # interval end of each series' first row
     grid: np.ndarray | None = None  # each series a regular grid of its period (_misaligned)
 
     @classmethod
@@ -189,7 +209,7 @@ class _Series:
         pos, found = state.find(key)
         return cls(first, length, first + length - 1, channel, meter, key, pos, found,
                    np.maximum.reduceat(rows.value, first),
-                   np.minimum.reduceat(rows.value, first))
+                   np.minimum.reduceat(rows.value, first), rows.t[first])
 
     def rows(self, which: np.ndarray) -> np.ndarray:
         """Row indices of the series ``which`` (a boolean mask or series indices)."""
@@ -220,6 +240,7 @@ def validate_rows(
     spans: OffSpans,
     conflict: np.ndarray | None = None,
     revised: np.ndarray | None = None,
+    limits: PhysicalLimits | None = None,
 ) -> Validation:
     """Run every rule on ``rows`` (sorted by meter, channel, time); see ``docs/mdms.md``.
 
@@ -268,6 +289,12 @@ def validate_rows(
     low_factor = config.param_table("low_factor")[s_channel]
     _history_rule(marks, "low", Reason.LOW, v, series, has_history & (low_factor > 0),
                   low_factor * hist_mean, above=False)
+    if limits is not None and limits.checked:
+        _physical(marks, v, series, limits)
+        _registry_rules(marks, rows, series, limits)
+    _statutory_voltage(marks, v, series, limits)
+    _register_decrease(marks, v, series, state)
+    _arrival(marks, t, series, state, now)
 
     off = flagged[(flags & (Quality.POWER_OUTAGE | Quality.DISCONNECTED)) > 0]
     if off.size:
@@ -292,7 +319,130 @@ def validate_rows(
     keep = np.uint16(~(Quality.SUSPECT | Quality.VALIDATED) & 0xFFFF)
     quality[flagged] |= flags & keep
     quality[failed] = (rows.quality[failed] & keep) | np.uint16(Quality.SUSPECT)
-    return Validation(quality, marks.reasons, _next_state(rows, series, state, failed, run))
+    # The history learns only from values no history or bound rule raised a reason on: a
+    # value that only warned must not lift the maximum the next value is compared with.
+    unlearned = np.flatnonzero(marks.failed | ((marks.reasons & _UNLEARNED) > 0))
+    return Validation(quality, marks.reasons, _next_state(rows, series, state, unlearned, run))
+
+
+_UNLEARNED = np.uint32(Reason.SPIKE | Reason.HIGH | Reason.LOW | Reason.PHYSICAL_LIMIT
+                       | Reason.NOT_REGISTERED)
+
+
+def _registry_rules(marks: _Marks, rows: Rows, series: _Series, limits: PhysicalLimits
+                    ) -> None:
+    """Readings outside the meter's installation period or from a meter whose state is
+    inactive; export from a meter with no generation registered behind it."""
+    pos, found = limits.lookup(series.meter)
+    if not found.any():
+        return
+    t, code = rows.t, series.channel
+    first_t = np.where(found, limits.at("first_t", pos, _SMALL), _SMALL)
+    last_t = np.where(found, limits.at("last_t", pos, _BIG), _BIG)
+    outside = (t[series.first] <= first_t) | (t[series.last] > last_t)
+    if outside.any():
+        index = np.flatnonzero(outside)
+        candidates = series.rows(index)
+        lo = np.repeat(first_t[index], series.length[index])
+        hi = np.repeat(last_t[index], series.length[index])
+        marks.apply("outside_installation",
+                    candidates[(t[candidates] <= lo) | (t[candidates] > hi)],
+                    Reason.OUTSIDE_INSTALLATION)
+    inactive = found & limits.at("inactive", pos, False).astype(np.bool_)
+    if inactive.any():
+        marks.apply_series("outside_installation", inactive, Reason.OUTSIDE_INSTALLATION,
+                           series)
+    generation = limits.at("generation", pos, True).astype(np.bool_)
+    exporting = found & ~generation & IS_EXPORT[code] & IS_ENERGY_INTERVAL[code]
+    _history_rule(marks, "unexpected_export", Reason.UNEXPECTED_EXPORT, rows.value, series,
+                  exporting, np.zeros(code.size), above=True)
+
+
+_STATUTORY_V = {100: (95.0, 107.0), 200: (182.0, 222.0)}
+"""電気事業法施行規則 第38条: 101 ± 6 V on 100 V services, 202 ± 20 V on 200 V services."""
+
+
+def _statutory_voltage(marks: _Marks, value: np.ndarray, series: _Series,
+                       limits: PhysicalLimits | None) -> None:
+    """Voltage outside the statutory range of the service's nominal voltage (registry;
+    without one, 200 V when the series reads above 150 V)."""
+    code = series.channel
+    voltage = IS_VOLTAGE[code]
+    if not voltage.any():
+        return
+    scale = VOLT_UNIT[code]
+    nominal = series.vmax * scale > 150.0
+    if limits is not None and limits.checked:
+        pos, found = limits.lookup(series.meter)
+        volts = limits.at("volts", pos, 0.0)
+        nominal = np.where(found & (volts > 0), volts >= 150, nominal)
+    low = np.where(nominal, _STATUTORY_V[200][0], _STATUTORY_V[100][0]) / scale
+    high = np.where(nominal, _STATUTORY_V[200][1], _STATUTORY_V[100][1]) / scale
+    _history_rule(marks, "statutory_voltage", Reason.VOLTAGE_STATUTORY, value, series,
+                  voltage, high, above=True)
+    _history_rule(marks, "statutory_voltage", Reason.VOLTAGE_STATUTORY, value, series,
+                  voltage, low, above=False)
+
+
+def _register_decrease(marks: _Marks, value: np.ndarray, series: _Series,
+                       state: SeriesState) -> None:
+    """Energy registers below their previous reading (the stored one before the rows),
+    unless it is a wrap past 99,999,999 (from the top tenth to the bottom tenth)."""
+    registers = IS_ENERGY_REGISTER[series.channel] & marks.active("register_decrease",
+                                                                  series.channel)
+    if not registers.any():
+        return
+    which = np.flatnonzero(registers)
+    index = series.rows(which)
+    current = value[index]
+    previous = np.empty_like(current)
+    previous[1:] = current[:-1]
+    starts = np.cumsum(series.length[which]) - series.length[which]
+    pos, found = series.pos[which], series.found[which]
+    stored = state.get("last_value", pos, found, -1)
+    older = state.get("last_t", pos, found, _BIG) < series.t_first[which]
+    previous[starts] = np.where(older, stored, -1)
+    wrap = (previous >= REGISTER_MODULUS * 9 // 10) & (current < REGISTER_MODULUS // 10)
+    down = (previous >= 0) & (current < previous) & ~wrap & (current >= 0)
+    marks.apply("register_decrease", index[down], Reason.REGISTER_DECREASE)
+
+
+def _arrival(marks: _Marks, t: np.ndarray, series: _Series, state: SeriesState, now: float
+             ) -> None:
+    """Late arrivals (ended more than ``late_after_s`` ago) and stale values (older than the
+    newest value the series already has). Series wholly before the bound are marked as
+    ranges; only a series that straddles it is compared row by row."""
+    t_last = t[series.last]
+    cutoff = now - marks.config.param_table("late_after_s")[series.channel]
+    newest = state.get("last_t", series.pos, series.found, _SMALL)
+    for rule, reason, bound in (("late_arrival", Reason.LATE_ARRIVAL, cutoff),
+                                ("stale", Reason.STALE, newest)):
+        whole = t_last < bound
+        marks.apply_series(rule, whole, reason, series)
+        straddle = (series.t_first < bound) & ~whole
+        if straddle.any():
+            index = np.flatnonzero(straddle)
+            candidates = series.rows(index)
+            marks.apply(rule, candidates[
+                t[candidates] < np.repeat(bound[index], series.length[index])], reason)
+
+
+def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: PhysicalLimits
+              ) -> None:
+    """Quarantine the rows of meters not registered; fail energy intervals above the
+    physical bound of their meter (see physical.py)."""
+    pos, found = limits.lookup(series.meter)
+    if not found.all():
+        marks.apply("unregistered", series.rows(~found), Reason.NOT_REGISTERED)
+    if not found.any():
+        return
+    code = series.channel
+    energy = found & IS_ENERGY_INTERVAL[code] & limits.electric[pos]
+    watts = np.where(IS_EXPORT[code], limits.export_w[pos], limits.import_w[pos])
+    bound_wh = interval_limit_wh(watts, PERIOD_S[code],
+                                 marks.config.param_table("physical_margin")[code])
+    _history_rule(marks, "physical", Reason.PHYSICAL_LIMIT, value, series, energy,
+                  bound_wh / np.maximum(WH_PER_UNIT[code], 1e-12), above=True)
 
 
 def _history_rule(marks: _Marks, rule: str, reason: Reason, value: np.ndarray,
