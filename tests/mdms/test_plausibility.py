@@ -48,10 +48,11 @@ def test_gradual_creep_is_not_learned(mdms: Mdms) -> None:
 
 
 def test_a_new_meter_cannot_exceed_its_contract(mdms: Mdms) -> None:
-    register(mdms, 1, volts=100, amps=30)  # 3 kW: at most 2.25 kWh (225 units) per 30 min
-    register(mdms, 2, volts=200, amps=None, rated=60)  # no contract: the 60 A rating
+    # 100/200 V, 30 A on each leg: 6 kW, at most 4.5 kWh (450 units) per 30 min with margin
+    register(mdms, 1, volts=100, amps=30)
+    register(mdms, 2, volts=200, amps=None, rated=60)  # three-phase, the 60 A rating: 20.8 kW
     mdms.ingest(make_batch([1, 1, 2, 2], [slot_end(1), slot_end(2)] * 2, 140,
-                           [225, 5_000_000, 900, 901]))
+                           [450, 5_000_000, 1558, 1560]))
     assert outcome(mdms, 1, slot_end(1))[1] & Quality.VALIDATED
     reasons, quality = outcome(mdms, 1, slot_end(2))
     assert reasons & Reason.PHYSICAL_LIMIT
@@ -62,9 +63,15 @@ def test_a_new_meter_cannot_exceed_its_contract(mdms: Mdms) -> None:
 
 def test_export_is_bounded_by_the_meter_rating_not_the_contract(mdms: Mdms) -> None:
     register(mdms, 1, volts=100, amps=30)  # PV of 5 kW behind a 30 A contract
-    mdms.ingest(make_batch(1, [slot_end(1), slot_end(2)], 240, [250, 1_000]))
+    mdms.ingest(make_batch(1, [slot_end(1), slot_end(2)], 240, [250, 2_000]))
     assert not outcome(mdms, 1, slot_end(1), 240)[0] & Reason.PHYSICAL_LIMIT
-    assert outcome(mdms, 1, slot_end(2), 240)[0] & Reason.PHYSICAL_LIMIT  # > 120 A × 100 V
+    assert outcome(mdms, 1, slot_end(2), 240)[0] & Reason.PHYSICAL_LIMIT  # > 120 A × 200 V
+
+
+def test_an_ev_charging_at_200_v_on_a_30_a_contract_is_plausible(mdms: Mdms) -> None:
+    register(mdms, 1, volts=100, amps=30)  # 6 kW across both legs for the whole 30 minutes
+    mdms.ingest(make_batch(1, [slot_end(1)], 140, [300]))
+    assert not outcome(mdms, 1, slot_end(1))[0] & Reason.PHYSICAL_LIMIT
 
 
 def test_a_sub_meter_is_bounded_by_its_kind(mdms: Mdms) -> None:

@@ -19,7 +19,7 @@ from smame.clock import JST_OFFSET_S
 from smame.readings import CHANNELS, Quantity
 
 __all__ = ["DEFAULT_RATED_AMPS", "DEFAULT_VOLTS", "INACTIVE_STATES", "SUB_METER_KW",
-           "PhysicalLimits", "interval_limit_wh"]
+           "PhysicalLimits", "interval_limit_wh", "watts_per_amp"]
 
 DEFAULT_RATED_AMPS = 120
 """Rated (maximum) current of a low-voltage smart meter when the registry has none, A."""
@@ -50,6 +50,14 @@ IS_EXPORT = np.zeros(max(CHANNELS) + 1, np.bool_)
 for _code, _info in CHANNELS.items():
     WH_PER_UNIT[_code] = 10.0 ** (_info.unit_exponent + 3)
     IS_EXPORT[_code] = _info.quantity is Quantity.ACTIVE_EXPORT
+
+
+def watts_per_amp(volts: np.ndarray) -> np.ndarray:
+    """Most power per ampere of contract or rating for a registered service voltage, W/A:
+    100 V is single-phase three-wire 100/200 V, where each of the two legs may carry the
+    contract current (a 200 V load draws it on both), so 200 W/A; 200 V is three-phase
+    three-wire, √3 × 200 ≈ 346 W/A."""
+    return np.where(volts <= 100, 200.0, np.sqrt(3) * volts)
 
 
 def interval_limit_wh(watts, period_s, margin):
@@ -95,8 +103,8 @@ class PhysicalLimits:
         volts = column("voltage", DEFAULT_VOLTS)
         rated = column("rated_amps", DEFAULT_RATED_AMPS)
         contract = column("contract_amps", np.inf)
-        import_w = volts * np.minimum(contract, rated)
-        export_w = volts * rated
+        import_w = watts_per_amp(volts) * np.minimum(contract, rated)
+        export_w = watts_per_amp(volts) * rated
         sub_w = np.array([SUB_METER_KW.get(k, _OTHER_SUB_KW) * 1000.0 for k in kind])
         is_sub = np.array([k not in ("electric", "joint") for k in kind], np.bool_)
         import_w = np.where(is_sub, sub_w, import_w) if meter.size else import_w
