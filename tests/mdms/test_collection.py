@@ -30,8 +30,8 @@ def test_each_expected_value_is_on_time_late_awaited_or_missing():
     first, second, _, fourth = figures["slots"][:4]
     assert (first["on_time"], first["late"], first["missing"], first["awaited"]) == (2, 1, 1, 0)
     assert (second["on_time"], second["missing"], second["awaited"]) == (1, 0, 3)
-    assert first["settled"] and not second["settled"] and not second["open"]
-    assert fourth["open"] and fourth["awaited"] == 0 and fourth["missing"] == 0
+    assert (first["settled"], second["settled"], second["open"]) == (True, False, False)
+    assert (fourth["open"], fourth["awaited"], fourth["missing"]) == (True, 0, 0)
     # the day's rates cover settled slots only: a slot being collected is not loss
     assert figures["rate"] == 3 / 4
     assert figures["on_time_rate"] == 2 / 4
