@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from queue import Queue
 
 import numpy as np
 import pyarrow as pa
@@ -67,6 +68,8 @@ def _pct(share: float | None) -> str:
     return "–" if share is None else f"{share:.2%}"
 
 
+LEAD_IN_S = 1800
+"""The fleet runs from 23:30 the day before, so 00:00's registers are collected."""
 PUSH_WINDOW_S = 240
 """The meters spread their interval pushes over 4 minutes after each interval (push setup
 attribute 5)…"""
@@ -89,8 +92,10 @@ def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 
 
 async def _demo(console: Console, meters: int, seed: int, speed: float,
                 listener: socket.socket | None, serve_for: float | None) -> None:
-    fleet = Fleet(FleetConfig(meters=meters, start=datetime.combine(DEMO_DAY, time(0), JST),
-                              seed=seed))
+    # The fleet starts half an hour before the day, so the day opens with a 00:00 register
+    # reading like any day after the first: retail 30-minute values need it (S4).
+    fleet = Fleet(FleetConfig(meters=meters, start=datetime.fromtimestamp(
+        _at(0) - LEAD_IN_S, JST), seed=seed))
     outage_meter = fleet.meter(10)
     fleet.meter(outage_meter.index + 1).set_last_gasp(False)  # as later low-voltage meters
     fleet.schedule_outage(_at(10), _at(10, 40), transformers=(outage_meter.transformer,))
@@ -104,12 +109,11 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
         to_mdms: MdmsSink | None = None
         # The MDMS ingests in a thread of its own, as behind a real head-end's queue: its
         # validation must not hold up the event loop that receives the meters' pushes.
-        ingest = ThreadPoolExecutor(1, thread_name_prefix="mdms-ingest")
+        queue: Queue[pa.Table] = Queue()
 
         def sink(batch: pa.Table) -> None:  # the head-end's output: kept, and into the MDMS
             memory(batch)
-            if to_mdms is not None:
-                ingest.submit(to_mdms, batch)
+            queue.put(batch)
 
         async with running_a_route(fleet, speed, sink, Path(work),
                                    HesConfig(push_grace_seconds=PUSH_GRACE_S), groups,
@@ -120,6 +124,8 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             mdms = Mdms(Path(work) / "mdms", clock=system.clock)
             seed_registry(mdms.registry, meters_table(fleet), fleet.joint_meters(), DEMO_DAY)
             to_mdms = MdmsSink(mdms, source_name="hes")
+            threading.Thread(target=_ingest_queued, args=(queue, to_mdms), daemon=True,
+                             name="mdms-ingest").start()
             system.clock.set_speed(speed)
             hes = system.headend
             commands: list[Command] = []
@@ -130,7 +136,7 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             driver = drive(_at(24))
             await asyncio.gather(
                 driver,
-                hes.run_schedule(_at(24) + PUSH_GRACE_S, since=_at(0)),  # and 24:00's pulls
+                hes.run_schedule(_at(24) + PUSH_GRACE_S, since=_at(0) - LEAD_IN_S),
                 _forward(system, _at(24) + PUSH_GRACE_S),
                 system.at(_at(6), submit(CommandKind.SOFT_SWITCH, ids[3:5], {"minutes": 15})),
                 system.at(_at(8), submit(CommandKind.RESERVE_LIMIT, ids[20:60],
@@ -144,10 +150,10 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             # reports, so work done after the day is not stamped hours late.
             system.clock.set_speed(0)
             await hes.commands.drain()
-            refilled = sum([await hes.fill_gaps(_at(0), _at(24), period)
+            refilled = sum([await hes.fill_gaps(_at(0) - LEAD_IN_S, _at(24), period)
                             for period in (30, 15)])
             hes.flush()
-            await asyncio.to_thread(lambda: ingest.submit(lambda: None).result())
+            await asyncio.to_thread(queue.join)
             table = memory.table()
             _print_fleet(console, fleet)
             _print_load(console, table)
@@ -155,7 +161,7 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             figures = DataService(mdms, system.clock).collection(DEMO_DAY)
             _print_collection(console, hes, figures, refilled, system.pushes_sent)
             _print_outages(console, hes, fleet)
-            _print_commands(console, commands, system.meter_events)
+            _print_commands(console, fleet, commands, system.meter_events)
             _print_readings(console, table, groups)
             _print_mdms(console, mdms, to_mdms)
             await _show_broute(console, fleet, table)
@@ -168,6 +174,20 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
                               "it is collected.")
                 await serve_system(system, drive, mdms, ApiConfig(Path(work) / "mdms"),
                                    console=console, run_for=serve_for, listener=listener)
+
+
+def _ingest_queued(queue: Queue[pa.Table], sink: MdmsSink) -> None:
+    """Ingest what the head-end delivered, all that waits at once: a busy MDMS catches up
+    in one version instead of falling further behind one small batch at a time."""
+    while True:
+        batches = [queue.get()]
+        while not queue.empty():
+            batches.append(queue.get())
+        try:
+            sink(pa.concat_tables(batches))
+        finally:
+            for _ in batches:
+                queue.task_done()
 
 
 FORWARD_EVERY_S = 600
@@ -273,7 +293,7 @@ def _print_outages(console: Console, hes: HeadEnd, fleet: Fleet) -> None:
         console.print(f"  other head-end events: {len(failures)} ({', '.join(kinds)})")
 
 
-def _print_commands(console: Console, commands: list[Command], events) -> None:
+def _print_commands(console: Console, fleet: Fleet, commands: list[Command], events) -> None:
     grid = Table(title="Commands (S9, M4, M7, M8): each with a correlation id")
     for column in ("correlation id", "command", "meters", "status", "confirmed", "failed"):
         grid.add_column(column)
@@ -286,6 +306,36 @@ def _print_commands(console: Console, commands: list[Command], events) -> None:
     if executed:
         console.print(f"  ampere reservation executed on {len(executed)} meters at "
                       f"{_jst(executed[0].time)} ({executed[0].value} A), in the meters' logs")
+        _print_breakers(console, fleet, executed, events)
+
+
+def _print_breakers(console: Console, fleet: Fleet, executed: list, events) -> None:
+    """What the lower limit caused: trips, re-closes, lockouts, breakers left open (M7)."""
+    reserved = {e.meter_id for e in executed}
+    since = min(e.time for e in executed)
+    counts = breaker_counts([e for e in events if e.meter_id in reserved and e.time >= since])
+    left_open = sorted(m for m in reserved if fleet.meter(fleet.index_of(m)).breaker_locked)
+    breaker = fleet.config.breaker
+    console.print(
+        f"  after it: {counts['tripped_meters']} of {len(reserved)} meters drew more than "
+        f"{executed[0].value} A — {counts['trips']} breaker trips, {counts['recloses']} "
+        f"automatic re-closes after {breaker.reclose_seconds} s, {counts['lockouts']} lockouts "
+        f"({breaker.lockout_trips} trips within {breaker.lockout_window_seconds} s lock the "
+        f"breaker until a remote reset); {counts['resets']} reset; {len(left_open)} "
+        "meter(s) left open at 24:00" + (f" ({', '.join(map(str, left_open[:5]))}"
+                                        f"{'…' if len(left_open) > 5 else ''}: no reset_breaker "
+                                        "was sent)" if left_open else ""))
+
+
+def breaker_counts(events) -> dict[str, int]:
+    """Trips, re-closes, lockouts, resets among ``events``, and the meters that tripped."""
+    kinds = [e.kind for e in events]
+    return {"trips": kinds.count(EventKind.BREAKER_TRIP),
+            "recloses": kinds.count(EventKind.BREAKER_RECLOSE),
+            "lockouts": kinds.count(EventKind.BREAKER_LOCKOUT),
+            "resets": kinds.count(EventKind.BREAKER_RESET),
+            "tripped_meters": len({e.meter_id for e in events
+                                   if e.kind is EventKind.BREAKER_TRIP})}
 
 
 def _print_readings(console: Console, table: pa.Table, groups: FiveMinuteGroups) -> None:
@@ -364,3 +414,10 @@ def _print_mdms(console: Console, mdms: Mdms, sink: MdmsSink) -> None:
                      f"{sum(r['export_wh'] for r in slots) / 1000:,.1f}",
                      f"{estimated / imported:.2%}" if imported else "–")
     console.print(grid)
+    data = DataService(mdms, mdms.clock)
+    electric = [m for m in data.view.meters.values() if m.kind == "electric"]
+    retail = [data.retail_values(m, Quantity.ACTIVE_IMPORT, Period.MIN30, _at(0), _at(24))
+              for m in electric]
+    per_meter = sorted({len(r) for r in retail if r is not None})
+    console.print(f"  retailers' 30-minute values (S4): {'/'.join(map(str, per_meter))} slots "
+                  f"per meter; settlement {len({r['slot'] for r in rows})} slots")

@@ -67,6 +67,10 @@ EVENT_CATEGORIES: dict[str, str] = {
 collection."""
 
 
+_SAME_SECOND_ORDER = {"breaker_trip": -1, "breaker_lockout": 1}
+"""Events of one second in the order they happen at the meter (the store sorts by name)."""
+
+
 def event_category(name: str) -> str:
     return EVENT_CATEGORIES.get(name, "other")
 
@@ -288,7 +292,10 @@ class DataService:
         state: dict[str, Any] = {"breaker": "closed", "switch": "closed", "supply": "on",
                                  "limit_a": sp.contract_amps if sp else None,
                                  "soft_switch_minutes": 30, "as_of": now}
-        for event in self.events([meter.meter_id], None, now):
+        # A trip and the lockout it causes share a second: the trip comes first
+        in_order = sorted(self.events([meter.meter_id], None, now),
+                          key=lambda e: (e.time, _SAME_SECOND_ORDER.get(e.name, 0)))
+        for event in in_order:
             name = event.name
             if name == "breaker_trip":
                 state["breaker"] = "tripped"
