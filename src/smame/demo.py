@@ -68,6 +68,9 @@ def _pct(share: float | None) -> str:
     return "–" if share is None else f"{share:.2%}"
 
 
+FLEET_STEP_S = 300
+"""The fleet advances in 5-minute windows on the 5-minute grid: its random draws are per
+window, so equal windows give equal load for a seed however the clock's ticks fall."""
 LEAD_IN_S = 1800
 """The fleet runs from 23:30 the day before, so 00:00's registers are collected."""
 PUSH_WINDOW_S = 240
@@ -117,7 +120,8 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
 
         async with running_a_route(fleet, speed, sink, Path(work),
                                    HesConfig(push_grace_seconds=PUSH_GRACE_S), groups,
-                                   push_window=PUSH_WINDOW_S) as (system, drive):
+                                   push_window=PUSH_WINDOW_S,
+                                   fleet_step_s=FLEET_STEP_S) as (system, drive):
             # The MDMS stamps arrivals on the system's (simulated) clock: S1's 60 minutes
             # are simulated minutes, as the head-end's are. The clock waits while it opens.
             system.clock.set_speed(0)
