@@ -29,6 +29,15 @@ def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
     assert "restore reports at 10:40:00" in out
     assert "without Last Gasp stayed silent" in out
     assert "ampere reservation executed on 40 meters at 18:00:00 (20 A)" in out
+    # what the lower limit caused, counted from the meters' logs (M7)
+    caused = re.search(r"after it: (\d+) of 40 meters drew more than 20 A — (\d+) breaker "
+                       r"trips, (\d+) automatic re-closes after 15 s, (\d+) lockouts .*?"
+                       r"(\d+) meter\(s\) left open at 24:00", out)
+    assert caused, out
+    trips, recloses, lockouts = (int(g) for g in caused.groups()[1:4])
+    assert trips == recloses + lockouts  # every trip re-closes or locks out
+    # retailers get the same 48 slots as settlement on the first day (S4)
+    assert "retailers' 30-minute values (S4): 48 slots per meter; settlement 48 slots" in out
     for command in ("reserve_limit", "clock_sync", "disconnect", "reconnect", "soft_switch"):
         assert f"│ {command}" in result.stdout
     assert "failed │" not in result.stdout.replace("succeeded", "")
@@ -38,6 +47,22 @@ def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
     assert "B-route: a HEMS reads meter" in out
     assert "— the same)" in out
     assert "refilled minute(s)" in out
+
+
+def test_the_same_seed_gives_the_same_fleet_and_the_same_breaker_story():
+    """What the fleet simulates is fixed by the seed (fixed 5-minute windows); commands
+    land when the clock reaches them, so energy totals may differ slightly (docs)."""
+    def story() -> tuple[str, str]:
+        result = smame("demo", "--meters", "60", "--speed", "5760", "--no-serve", "--seed", "3")
+        assert result.returncode == 0, result.stderr
+        out = " ".join(result.stdout.split())
+        fleet = re.search(r"60 meters on .*? relayed \(M9\)\.", out)
+        breakers = re.search(r"after it: .*? left open at 24:00", out)
+        assert fleet, out
+        assert breakers, out
+        return fleet[0], breakers[0]
+
+    assert story() == story()
 
 
 def test_demo_says_at_once_when_its_port_is_taken():
