@@ -1,4 +1,4 @@
-"""A meter's breaker state as its log tells it (SPEC M7)."""
+"""A meter's breaker state as its log tells it (SPEC M7); the days the fleet summary lists."""
 
 from smame.meter.events import EventKind, MeterEvent, events_table
 from tests.api.support import START, Api
@@ -19,3 +19,19 @@ def test_a_trip_and_the_lockout_of_the_same_second_leave_the_breaker_locked_out(
     assert data.meter_state(meter, trip + 10)["breaker"] == "locked_out"
     assert data.meter_state(meter, trip - 50)["breaker"] == "tripped"
     assert data.meter_state(meter, trip + 601)["breaker"] == "closed"
+
+
+def test_the_fleet_summary_lists_a_day_as_soon_as_its_first_value_arrives(api: Api):
+    import numpy as np
+
+    from smame.readings import Period, Quantity, channel_code, make_batch
+
+    later = START + 20 * 86400 + 1800  # 2026-07-21 00:30 JST: ingested, not validated yet
+    api.dataset.mdms.ingest(make_batch(
+        np.array([api.dataset.meters[0]]), np.array([later]),
+        np.array([channel_code(Quantity.ACTIVE_IMPORT, Period.MIN30)]), np.array([12])),
+        validate=False)
+    token = api.token("distribution")
+    days = api.get("/v1/fleet/summary", token).json()["days"]
+    assert "2026-07-21" in days
+    assert "2026-07-01" in days
