@@ -94,6 +94,9 @@ class WallClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+_STOPPED_POLL_S = 0.05  # real seconds between looks at a stopped clock
+
+
 class AcceleratedClock:
     """Runs ``speed`` times faster than real time from ``start``.
 
@@ -119,8 +122,20 @@ class AcceleratedClock:
     def now(self) -> datetime:
         return from_epoch(self.time())
 
+    def set_speed(self, speed: float) -> None:
+        """Run ``speed`` times real time from now on; 0 stops the clock. Time stays
+        continuous, and sleepers wake when the clock reaches their deadline."""
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0, got {speed}")
+        self._start = self.time()
+        self._origin = self._monotonic()
+        self.speed = float(speed)
+
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
+        deadline = self.time() + max(0.0, seconds)
+        await asyncio.sleep(0)
+        while (left := deadline - self.time()) > 0:
+            await asyncio.sleep(left / self.speed if self.speed else _STOPPED_POLL_S)
 
 
 class SimulatedClock:

@@ -36,6 +36,10 @@ class ARoute:
     headend: HeadEnd
     meter_events: list[MeterEvent] = field(default_factory=list)
     pushes_sent: int = 0
+    fleet_step_s: int | None = None
+    """Advance the fleet in windows of this many seconds, each starting on a multiple of
+    it, so what it simulates does not depend on how the clock's ticks fall (None: up to
+    the clock at every tick)."""
 
     async def drive(self, until: float, tick_seconds: float = 0.02,
                     schedulers: list[PushScheduler] | None = None,
@@ -43,7 +47,7 @@ class ARoute:
         """Advance the fleet with the clock and send the pushes that fall due."""
         while True:
             now = min(self.clock.time(), until)
-            self.fleet.run_until(now)
+            self.advance_fleet(now)
             self.meter_events.extend(self.fleet.events.drain())
             for scheduler in schedulers or ():
                 for destination, apdu in scheduler.due():
@@ -52,6 +56,15 @@ class ARoute:
             if now >= until:
                 return
             await asyncio.sleep(tick_seconds)
+
+    def advance_fleet(self, now: float) -> None:
+        """Run the fleet up to ``now`` (in :attr:`fleet_step_s` windows if set)."""
+        if self.fleet_step_s is None:
+            self.fleet.run_until(now)
+            return
+        step = self.fleet_step_s
+        while self.fleet.time + step <= now:
+            self.fleet.run_until((self.fleet.time // step + 1) * step)
 
     async def at(self, moment: float, action: Callable[[], object]) -> object:
         """Run ``action`` when the clock reaches ``moment`` (POSIX s)."""
@@ -71,10 +84,12 @@ async def running_a_route(
     config: HesConfig | None = None,
     groups: FiveMinuteGroups | None = None,
     push_window: int = 0,
+    fleet_step_s: int | None = None,
 ) -> AsyncIterator[tuple[ARoute, Callable[[float], asyncio.Task]]]:
     """Serve every meter of ``fleet`` and start a head-end; yields the system and a function
     that starts driving the fleet up to a given time. ``push_window``: the meters' interval
-    push randomisation window, seconds (keep it under the head-end's ``push_grace_seconds``)."""
+    push randomisation window, seconds (keep it under the head-end's ``push_grace_seconds``);
+    ``fleet_step_s``: see :attr:`ARoute.fleet_step_s`."""
     keystore = KeyStore(work_dir / "hes-keys.db", MasterKey(bytes(32)))
     keystore.put_many({int(m): DEMO_KEYS for m in fleet.meter_ids})
     servers, endpoints, registry_entries = [], [], []
@@ -98,7 +113,7 @@ async def running_a_route(
                                            LAST_GASP_PUSH: destination})
     schedulers = [PushScheduler(e) for e in endpoints]
     sender = await PushSender.open("127.0.0.1")
-    system = ARoute(fleet, clock, headend)
+    system = ARoute(fleet, clock, headend, fleet_step_s=fleet_step_s)
 
     def drive(until: float) -> asyncio.Task:
         return asyncio.create_task(system.drive(until, schedulers=schedulers, sender=sender))

@@ -9,10 +9,14 @@ Playwright never downloads a browser here.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -93,10 +97,11 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _log_in(browser, live: LiveApi, who: str):
+def _log_in(browser, live, who: str, locale: str = "en-GB"):
+    """Log ``who`` in to the console of ``live`` (a LiveApi or a _Demo) in a new context."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
     page = context.new_page()
     page.goto(live.console_url)
     expect(page).to_have_url(f"{live.url}/console/login")
@@ -171,3 +176,104 @@ def test_console_from_login_to_an_approved_mass_reservation(live: LiveApi, brows
     _shot(page, "07-meter-reservation-executed")
     first.close()
     second.close()
+
+
+@dataclass
+class _Demo:
+    """``smame demo`` serving its console after the day: what it printed, where, logins."""
+
+    url: str
+    console_url: str
+    logins: dict[str, tuple[str, str]]
+    printed: str
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[_Demo]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smame.cli", "demo", "--meters", "60", "--speed", "5760",
+         "--port", "0", "--serve-for", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"})
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "operator-2" in line:
+                break
+        text = "".join(lines)
+        console_url = re.search(r"Operator console: (\S+)", text)
+        assert console_url, text
+        logins = {who: (cid, secret) for who, cid, secret in re.findall(
+            r"(operator-\d)\s+client id (\S+)\s+secret (\S+)", text)}
+        yield _Demo(console_url[1].split("/console")[0], console_url[1], logins,
+                    " ".join(text.split()))
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_console_pages_after_the_demo_day(demo: _Demo, browser, tmp_path) -> None:
+    """The fleet, outage, meter and command pages show the demo day as the demo printed
+    it (S1, S8, S9): screenshots in the test's directory."""
+    from playwright.sync_api import expect
+
+    context, page = _log_in(browser, demo, "operator-1")
+    day = DAY.isoformat()
+    page.goto(f"{demo.url}/console/fleet?date={day}")
+    printed = re.search(r"([\d.]+)% on time, ([\d,]+) late", demo.printed)
+    assert printed, demo.printed
+    expect(page.get_by_test_id("on-time-rate")).to_contain_text(f"{printed[1]}%")
+    expect(page.get_by_test_id("late")).to_contain_text(printed[2])
+    expect(page.get_by_test_id("settled")).to_contain_text("48 / 48")
+    # stacked bars: every slot of the day drawn, each up to the meters expected
+    expect(page.locator("#collection-chart g.slot")).to_have_count(48)
+    expect(page.locator("#collection-chart rect.bar.ok").first).to_be_attached()
+    assert page.locator("#collection-chart rect.bar.open").count() == 0
+    # the meters with 5-minute values come first, and say so
+    first_meter = page.locator("#meters tbody tr").first
+    expect(first_meter).to_contain_text(re.compile("real-time|historical"))
+    page.screenshot(path=str(tmp_path / "fleet.png"), full_page=True)
+
+    page.goto(f"{demo.url}/console/outages?date={day}")
+    expect(page.get_by_test_id("outage-count")).to_contain_text("1")
+    expect(page.locator("#outages tbody tr").first).to_contain_text("10:00")
+    page.screenshot(path=str(tmp_path / "outages.png"), full_page=True)
+
+    page.goto(f"{demo.url}/console/fleet?date={day}")
+    page.locator("#meters tbody tr a").first.click()
+    expect(page.locator("#curve-5 path.line")).to_be_attached()
+    assert int(page.locator("#curve-5 path.line").get_attribute("data-points")) > 200
+    expect(page.locator("#voltage path.line")).to_be_attached()
+    expect(page.locator("body")).to_have_attribute("data-ready", "yes")
+    page.click("#read-now")
+    expect(page.locator("#meter-action")).to_have_text(
+        re.compile(r"^[\d,]+ W, \d+(\.\d)? V, -?[\d,]+ var$"), timeout=60_000)
+    page.screenshot(path=str(tmp_path / "meter.png"), full_page=True)
+
+    page.goto(f"{demo.url}/console/commands")
+    listed = page.locator("#commands tbody tr")
+    expect(listed.filter(has_text="reserve_limit")).to_have_count(1)
+    for kind in ("soft_switch", "clock_sync", "disconnect", "reconnect"):
+        expect(listed.filter(has_text=kind).first).to_contain_text("head-end schedule")
+    reservation = listed.filter(has_text="reserve_limit")
+    expect(reservation.locator("td.sent")).to_have_text(re.compile(rf"^{day} 08:0\d:\d\d$"))
+    assert not re.search(r"\b(AM|PM)\b", page.locator("#commands").inner_text())
+    page.screenshot(path=str(tmp_path / "commands.png"), full_page=True)
+    context.close()
+
+
+def test_console_speaks_the_browsers_language_and_switches(demo: _Demo, browser,
+                                                           tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    context, page = _log_in(browser, demo, "operator-1", locale="ja-JP")
+    page.goto(f"{demo.url}/console/fleet?date={DAY.isoformat()}")
+    expect(page.locator("h1")).to_have_text("フリート概要")
+    expect(page.locator("#nav")).to_contain_text("停電")
+    expect(page.get_by_test_id("on-time-rate")).to_contain_text("定刻")
+    page.screenshot(path=str(tmp_path / "fleet-ja.png"), full_page=True)
+    page.click("#lang-switch")
+    expect(page.locator("h1")).to_have_text("Fleet overview")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    context.close()

@@ -39,6 +39,7 @@ from smame.api.series import (
 )
 from smame.clock import Clock
 from smame.mdms import Mdms
+from smame.mdms.collection import day_figures, due_slots, slot_arrivals
 from smame.meter.events import EventKind
 from smame.readings import Period, Quality, Quantity, Source, channel_code
 from smame.store.layout import IMD, day_start
@@ -64,6 +65,10 @@ EVENT_CATEGORIES: dict[str, str] = {
 }
 """Event name → category: outage, restore, breaker, limit, switch, config, security,
 collection."""
+
+
+_SAME_SECOND_ORDER = {"breaker_trip": -1, "breaker_lockout": 1}
+"""Events of one second in the order they happen at the meter (the store sorts by name)."""
 
 
 def event_category(name: str) -> str:
@@ -287,7 +292,10 @@ class DataService:
         state: dict[str, Any] = {"breaker": "closed", "switch": "closed", "supply": "on",
                                  "limit_a": sp.contract_amps if sp else None,
                                  "soft_switch_minutes": 30, "as_of": now}
-        for event in self.events([meter.meter_id], None, now):
+        # A trip and the lockout it causes share a second: the trip comes first
+        in_order = sorted(self.events([meter.meter_id], None, now),
+                          key=lambda e: (e.time, _SAME_SECOND_ORDER.get(e.name, 0)))
+        for event in in_order:
             name = event.name
             if name == "breaker_trip":
                 state["breaker"] = "tripped"
@@ -326,62 +334,55 @@ class DataService:
             return self.mdms.differential(lo, hi, [meter_id])
 
     def collection(self, day: date) -> dict[str, Any]:
-        """Collection per 30-minute slot of ``day`` (S1): expected, received on time, late
-        (more than 60 minutes after the slot closed), estimated, missing."""
-        return self._memoised(("collection", day), lambda: self._collection(day))
+        """Collection per 30-minute slot of ``day`` (S1): expected, on time (within 60
+        minutes of the slot's end), late, awaited, not collected, estimated; the one
+        definition is :mod:`smame.mdms.collection`."""
+        now = self.clock.time()
+        key = ("collection", day, due_slots(day_start(day), now),
+               min(48, max(0, int(now - day_start(day)) // 1800)))
+        return self._memoised(key, lambda: self._collection(day, now))
 
-    def _collection(self, day: date) -> dict[str, Any]:
+    def expected_meters(self, day: date) -> np.ndarray:
+        """Meters whose 30-minute values of ``day`` are due (S1): communicating, installed
+        by then, not opted out; sorted."""
         view = self.view
-        start = day_start(day)
-        expected_ids = np.array(sorted(
+        return np.array(sorted(
             m.meter_id for m in view.meters.values() if m.communicating
             and (m.installed is None or m.installed <= day)
             and not view.service_points.get(m.sp_id or "", _NO_SP).opted_out), np.int64)
-        codes = family_codes((Quantity.ACTIVE_IMPORT, Period.MIN30))
-        raw = self.mdms.readings(None, start + 1, start + 86400, codes, current=False, kind=IMD)
+
+    def _collection(self, day: date, now: float) -> dict[str, Any]:
+        start = day_start(day)
+        expected_ids = self.expected_meters(day)
+        periods = {code: (1800 if period is Period.MIN30 else 900)
+                   for period in (Period.MIN30, Period.MIN15)
+                   for code in family_codes((Quantity.ACTIVE_IMPORT, period))}
+        raw = self.mdms.readings(None, start + 1, start + 86400, sorted(periods),
+                                 current=False, kind=IMD)
         meter = raw.column("meter_id").to_numpy()
         t = ts_seconds(raw.column("interval_end"))
         version = raw.column("version").to_numpy()
+        channel = raw.column("channel").to_numpy()
         source = raw.column("source").to_numpy()
-        actual = ~np.isin(source, [int(Source.ESTIMATION), int(Source.MANUAL)])
-        meter, t, version = meter[actual], t[actual], version[actual]
-        known = np.isin(meter, expected_ids)
-        meter, t, version = meter[known], t[known], version[known]
+        keep = ~np.isin(source, [int(Source.ESTIMATION), int(Source.MANUAL)]) & np.isin(
+            meter, expected_ids)
+        meter, t, version, channel = meter[keep], t[keep], version[keep], channel[keep]
         order = np.lexsort((version, t, meter))
-        meter, t, version = meter[order], t[order], version[order]
+        meter, t, version, channel = meter[order], t[order], version[order], channel[order]
         first = np.r_[True, (meter[1:] != meter[:-1]) | (t[1:] != t[:-1])] if meter.size else (
             np.zeros(0, np.bool_))
-        t, version = t[first], version[first]
+        meter, t, version, channel = meter[first], t[first], version[first], channel[first]
         times = self.mdms.version_times(version)
         arrived = np.array([times.get(int(v), np.inf) for v in version.tolist()], np.float64)
-        late = arrived > t + 3600
-        current = self.mdms.readings(None, start + 1, start + 86400, codes)
+        period = np.array([periods[int(c)] for c in channel.tolist()], np.int64)
+        _, slot_end, slot_arrived = slot_arrivals(meter, t, period, arrived)
+        current = self.mdms.readings(None, start + 1, start + 86400,
+                                     family_codes((Quantity.ACTIVE_IMPORT, Period.MIN30)))
         estimated_t = ts_seconds(current.column("interval_end"))[
             (current.column("quality").to_numpy() & int(Quality.ESTIMATED)) > 0]
-        slot = (t - start) // 1800 - 1
-        n = int(expected_ids.size)
-        received = np.bincount(slot, minlength=48)[:48]
-        late_count = np.bincount(slot[late], minlength=48)[:48]
-        est_count = np.bincount((estimated_t - start) // 1800 - 1, minlength=48)[:48]
-        now = self.clock.time()
-        slots = []
-        for k in range(48):
-            end = start + (k + 1) * 1800
-            got = int(received[k])
-            slots.append({
-                "slot": k + 1, "end": end, "expected": n, "received": got,
-                "on_time": got - int(late_count[k]), "late": int(late_count[k]),
-                "estimated": int(est_count[k]), "missing": max(0, n - got),
-                "rate": got / n if n else None, "open": end > now,
-            })
-        closed = [s for s in slots if not s["open"] and s["expected"]]
-        return {
-            "date": day.isoformat(), "meters": n, "slots": slots,
-            "rate": (sum(s["received"] for s in closed) / sum(s["expected"] for s in closed)
-                     if closed else None),
-            "late": sum(s["late"] for s in slots),
-            "missing": sum(s["missing"] for s in closed),
-        }
+        figures = day_figures(int(expected_ids.size), slot_end, slot_arrived, start, now,
+                              estimated_t)
+        return {"date": day.isoformat(), **figures}
 
     def outages(self, lo: int, hi: int, gap_s: int = 600) -> list[dict[str, Any]]:
         """Outages in ``[lo, hi]`` grouped by transformer (S8): Last Gasp alarms, meters

@@ -106,8 +106,53 @@ async def list_commands(*, request: Request,
                         state: State):
     commands = await run_in_threadpool(state.commands.list, status, meter_id,
                                        kind.value if kind else None, limit)
-    note(request, listed=len(commands))
-    return json_answer({"items": [c.public(with_results=False) for c in commands]})
+    items = [_listed(state, c.public(with_results=False)) for c in commands]
+    if status is None and meter_id is None:
+        items = _with_headend_commands(state, items, kind, limit)
+    note(request, listed=len(items))
+    return json_answer({"items": items})
+
+
+def _name(state: ApiState, client_id: str | None) -> str | None:
+    client = state.clients.get(client_id) if client_id else None
+    return client.name if client is not None else client_id
+
+
+def _listed(state: ApiState, item: dict[str, Any]) -> dict[str, Any]:
+    """A listed command with the operators' names and when the head-end sent it (its
+    clock: simulated in a demo), for people reading the list."""
+    headend = state.commands.headend
+    sent = headend.commands.commands.get(item["hes_correlation_id"] or "") if headend else None
+    return {**item, "submitted_by_name": _name(state, item["submitted_by"]),
+            "approval": {**item["approval"],
+                         "decided_by_name": _name(state, item["approval"]["decided_by"])},
+            "sent_at": sent.submitted if sent is not None else None}
+
+
+def _with_headend_commands(state: ApiState, items: list[dict[str, Any]],
+                           kind: CommandKind | None, limit: int) -> list[dict[str, Any]]:
+    """Add the commands the head-end ran on its own schedule (the demo's), not via the API."""
+    headend = state.commands.headend
+    if headend is None:
+        return items
+    known = {c.hes_correlation_id for c in state.commands.list(None, None, None, 100_000)}
+    for command in headend.commands.commands.values():
+        if command.correlation_id in known or command.kind is CommandKind.READ_INSTANTANEOUS \
+                or (kind is not None and command.kind is not kind):
+            continue
+        info = command.summary()
+        items.append({
+            "correlation_id": command.correlation_id, "kind": str(command.kind),
+            "meters": info["meters"], "params": command.params, "status": info["status"],
+            "submitted_by": "head-end", "submitted_by_name": "head-end schedule",
+            "submitted_at": None, "sent_at": command.submitted,
+            "approval": {"required": False, "decided_by": None, "decided_at": None,
+                         "decided_by_name": None},
+            "hes_correlation_id": command.correlation_id, "finished_at": command.finished,
+            "summary": {k: info[k] for k in ("confirmed", "failed", "pending")}})
+    # newest first on the head-end's clock; those still awaiting approval on top
+    items.sort(key=lambda c: (c["sent_at"] is not None, -(c["sent_at"] or 0)))
+    return items[:limit]
 
 
 def _command(state: ApiState, command_id: str):

@@ -18,6 +18,8 @@ from smame.api.formats.timefmt import iso
 from smame.api.policy import Principal
 from smame.api.roles import Category, Role, Scope
 from smame.api.routes.common import MeterId, decide, json_answer
+from smame.api.state import ApiState
+from smame.store.layout import IMD, MEAS
 
 router = APIRouter(tags=["events"])
 _ERRORS = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 409, 422, 429)}
@@ -129,7 +131,8 @@ async def summary(*, request: Request,
                    who: Annotated[Principal, Depends(access(Scope.FLEET_READ))],
                   state: State):
     view = state.data.view
-    days = await run_in_threadpool(state.mdms.store.days)
+    days = await run_in_threadpool(_days, state)
+    groups = getattr(state.data.headend, "groups", None)
     communicating = sum(1 for m in view.meters.values() if m.communicating)
     return json_answer({
         "meters": len(view.meters), "communicating": communicating,
@@ -142,7 +145,16 @@ async def summary(*, request: Request,
         "today": iso(int(state.data_clock.time()))[:10],
         "mass_command_meters": state.config.mass_command_meters,
         "speed": _speed(state.data_clock),
+        "five_minute_meters": {"realtime": sorted(groups.realtime) if groups else [],
+                               "historical": sorted(groups.historical) if groups else []},
     })
+
+
+def _days(state: ApiState) -> list[date]:
+    """Every JST day with readings: validated (measurement files) or only ingested so far,
+    so a day is listed as soon as its first value arrives."""
+    store = state.mdms.store
+    return sorted(set(store.days(MEAS)) | set(store.days(IMD)))
 
 
 def _speed(clock) -> float | None:

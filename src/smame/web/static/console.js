@@ -51,8 +51,115 @@ function svg(tag, attrs = {}) {
 }
 
 const hhmm = (iso) => iso ? iso.slice(11, 16) : "";
-const pct = (x) => x === null || x === undefined ? "–" : (100 * x).toFixed(2) + "%";
 const params = () => new URLSearchParams(location.search);
+
+/* ---------------------------------------------------------------- language
+   English and Japanese; the browser's language decides (navigator.language, as its
+   Accept-Language does) unless the operator chose one with the switch. */
+
+const JA = {
+  "Fleet": "フリート", "Outages": "停電", "Commands": "コマンド", "Log out": "ログアウト",
+  "Fleet overview": "フリート概要", "Day": "日付", "Slots": "コマ", "Meters": "計器",
+  "Collection rate per 30-minute slot": "30分コマごとの収集率",
+  "(S1: every meter, within 60 minutes)": "（S1: 全計器、60分以内）",
+  "on time": "定刻", "late": "遅延", "not collected": "未収集", "awaited": "収集中",
+  "not yet closed": "未終了",
+  "slot end": "コマ終了", "expected": "対象", "received": "受信", "estimated": "推定",
+  "rate": "収集率", "meter": "計器", "service point": "供給地点", "kind": "種別",
+  "communicating": "通信", "5-minute values": "5分値",
+  "meters": "計器数", "collection rate": "収集率", "on time (S1)": "定刻（S1）",
+  "late values": "遅延値", "values not collected": "未収集値", "slots settled": "確定コマ",
+  "live system": "稼働中", "yes": "はい", "no": "いいえ", "no (opted out)": "いいえ（停止）",
+  "real-time": "リアルタイム", "historical": "翌日取得", "electric": "電力", "gas": "ガス",
+  "water": "水道", "no data": "データなし",
+  "Outages (Last Gasp and restoration, S8)": "停電（ラストガスプと復電、S8）",
+  "(Last Gasp and restoration, S8)": "（ラストガスプと復電、S8）",
+  "outages": "停電件数", "customers affected": "影響需要家", "Last Gasp alarms": "ラストガスプ",
+  "feeder": "配電線", "transformer": "柱上変圧器", "start": "開始", "restored": "復電",
+  "duration": "継続", "customers": "需要家", "affected": "影響", "silent": "無応答",
+  "ongoing": "継続中",
+  "Meter": "計器", "30-minute load": "30分電力", "(mean kW per slot)": "（コマ平均 kW）",
+  "5-minute load": "5分電力", "(mean kW)": "（平均 kW）", "Voltage": "電圧",
+  "(5-minute mean against 101 ± 6 V)": "（5分平均、101 ± 6 V）",
+  "Ampere reservations": "アンペア予約", "Ask the meter for its reservations": "計器に予約を問い合わせ",
+  "Read instantaneous values": "瞬時値を読む", "Events": "イベント", "command": "コマンド",
+  "reservation": "予約", "at": "日時", "amps": "アンペア", "state": "状態", "time": "時刻",
+  "event": "イベント", "category": "分類", "value": "値", "source": "出所",
+  "breaker": "ブレーカ", "switch": "開閉器", "supply": "供給", "limit": "契約電流",
+  "transmits": "送信間隔", "feeder / transformer": "配電線 / 変圧器",
+  "Command": "コマンド", "Amps": "アンペア", "At (JST)": "日時（JST）",
+  "Reservation id": "予約番号", "Minutes": "分", "Send": "送信",
+  "Recent commands": "最近のコマンド", "sent (JST)": "送信（JST）",
+  "correlation id": "相関ID", "by": "依頼者", "status": "状態", "confirmed": "確認",
+  "failed": "失敗", "approval": "承認", "Approve": "承認", "Reject": "却下",
+  "not needed": "不要", "ampere limit by reservation": "予約によるアンペア制限",
+  "ampere limit now": "即時アンペア制限", "list reservations": "予約一覧",
+  "cancel a reservation": "予約取消", "disconnect": "開放（送電停止）",
+  "reconnect": "投入（送電再開）", "reset breaker": "ブレーカ復帰",
+  "soft switch 15/30 minutes": "ソフトスイッチ 15/30分", "clock sync": "時刻同期",
+  "awaiting approval": "承認待ち", "head-end schedule": "ヘッドエンド計画",
+  "operator console": "オペレータコンソール", "Client id": "クライアントID",
+  "Client secret": "クライアントシークレット", "Log in": "ログイン",
+  "Distribution operator login with your API client credentials.": "一般送配電事業者のAPIクライアント資格情報でログインします。",
+  "Only distribution-operator clients may use the console.": "コンソールは一般送配電事業者のクライアントのみ利用できます。",
+  "Too many attempts; wait a little.": "試行回数が多すぎます。少し待ってください。",
+  "Unknown client or wrong secret.": "クライアントが不明か、シークレットが違います。",
+  "Login refused.": "ログインが拒否されました。", "Could not load": "読み込めませんでした",
+  "refused": "拒否", "reading…": "読み取り中…", "sent": "送信済み",
+  "Values not received within 60 minutes are not collected yet, not lost: the meters keep 45 days and gap fill reads them again.":
+    "60分以内に届かなかった値は未収集であり、失われてはいません。計器は45日分を保持し、欠測補完で再取得します。",
+  "Commands reaching more than {n} meters wait for a second operator's approval.":
+    "{n}台を超える計器へのコマンドは、別のオペレータの承認を待ちます。",
+  "pending_approval": "承認待ち", "succeeded": "成功", "running": "実行中", "queued": "待機",
+  "partial": "一部失敗", "rejected": "却下", "expired": "期限切れ", "pending": "予約中",
+  "executed": "実行済み", "cancelled": "取消",
+};
+
+const LANG_KEY = "smame_lang";
+function language() {
+  const chosen = localStorage.getItem(LANG_KEY);
+  if (chosen === "ja" || chosen === "en") return chosen;
+  return (navigator.language || "en").toLowerCase().startsWith("ja") ? "ja" : "en";
+}
+const LANG = language();
+const LOCALE = LANG === "ja" ? "ja-JP" : "en-GB";
+/** The message in the console's language; {name} placeholders filled from ``vars``. */
+function t(text, vars = {}) {
+  const found = LANG === "ja" ? JA[text] : undefined;
+  return (found ?? text).replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
+}
+
+/** Translate the page's static text: headings, labels, table heads, buttons, options. */
+function translatePage() {
+  document.documentElement.lang = LANG;
+  if (LANG === "en") return;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  while (walker.nextNode()) nodes.push(walker.currentNode);
+  for (const node of nodes) {
+    const text = node.nodeValue.trim();
+    if (text && JA[text]) node.nodeValue = node.nodeValue.replace(text, JA[text]);
+  }
+}
+
+function languageSwitch() {
+  const other = LANG === "ja" ? "en" : "ja";
+  return el("button", { type: "button", class: "lang", id: "lang-switch", lang: other,
+    text: other === "ja" ? "日本語" : "English",
+    onclick: () => { localStorage.setItem(LANG_KEY, other); location.reload(); } });
+}
+
+/* ---------------------------------------------------------------- numbers and times */
+
+const number = (x, digits = 0) => x === null || x === undefined || Number.isNaN(x) ? "–"
+  : Number(x).toLocaleString(LOCALE, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const pct = (x) => x === null || x === undefined ? "–" : number(100 * x, 2) + "%";
+/** A moment (POSIX s) as JST, 24-hour: the meters' and the settlement's time. */
+function jst(seconds, withDate = true) {
+  if (seconds === null || seconds === undefined) return "–";
+  const iso = new Date((seconds + 9 * 3600) * 1000).toISOString();
+  return (withDate ? iso.slice(0, 10) + " " : "") + iso.slice(11, 19);
+}
 
 function card(label, value, cls = "", testid = "") {
   return el("div", { class: "card " + cls, "data-testid": testid || null },
@@ -90,7 +197,7 @@ function yTicks(root, lo, hi, y, width, pad, fmt) {
 /** Bars: items = [{label, value, cls}] */
 function barChart(container, items, { max = null, fmt = (v) => v.toFixed(1), height = 220 } = {}) {
   container.replaceChildren();
-  if (!items.length) { container.append(el("div", { class: "empty", text: "no data" })); return; }
+  if (!items.length) { container.append(el("div", { class: "empty", text: t("no data") })); return; }
   const width = 960, pad = { l: 48, r: 8, t: 10, b: 22 };
   const top = max ?? Math.max(...items.map((i) => i.value), 1e-9);
   const root = frame(width, height, pad);
@@ -111,10 +218,48 @@ function barChart(container, items, { max = null, fmt = (v) => v.toFixed(1), hei
   container.append(root);
 }
 
+/** The collection chart: per slot a stacked bar of on-time, late, awaited and not
+    collected shares of the meters expected; slots not yet closed drawn as outlines. */
+function collectionChart(container, slots, height = 220) {
+  container.replaceChildren();
+  if (!slots.length) { container.append(el("div", { class: "empty", text: t("no data") })); return; }
+  const width = 960, pad = { l: 48, r: 8, t: 10, b: 22 };
+  const root = frame(width, height, pad);
+  const y = (v) => height - pad.b - v * (height - pad.t - pad.b);
+  yTicks(root, 0, 1, y, width, pad, (v) => (100 * v).toFixed(0) + "%");
+  const step = (width - pad.l - pad.r) / slots.length;
+  slots.forEach((slot, k) => {
+    const x = pad.l + k * step + 1, w = Math.max(1, step - 2);
+    const g = svg("g", { class: "slot", "data-slot": slot.slot });
+    const tip = svg("title");
+    tip.textContent = `${hhmm(slot.end)}: ${t("on time")} ${slot.on_time}, ${t("late")} ${slot.late}, ` +
+      `${t("awaited")} ${slot.awaited}, ${t("not collected")} ${slot.missing} / ${slot.expected}`;
+    g.append(tip);
+    if (slot.open || !slot.expected) {
+      g.append(svg("rect", { class: "bar open", x, width: w, y: y(1), height: y(0) - y(1) }));
+    } else {
+      let base = 0;
+      for (const [part, cls] of [["on_time", "ok"], ["late", "late"], ["awaited", "awaited"], ["missing", "missing"]]) {
+        const share = slot[part] / slot.expected;
+        if (share <= 0) continue;
+        g.append(svg("rect", { class: `bar ${cls}`, x, width: w, y: y(base + share),
+          height: y(base) - y(base + share), "data-value": slot[part] }));
+        base += share;
+      }
+    }
+    root.append(g);
+    if (k % Math.ceil(slots.length / 12) === 0) {
+      const label = svg("text", { x: x + step / 2, y: height - 6, "text-anchor": "middle" });
+      label.textContent = hhmm(slot.end); root.append(label);
+    }
+  });
+  container.append(root);
+}
+
 /** Lines: points = [[t (s), value]], band = [lo, hi] drawn behind */
 function lineChart(container, points, { lo = null, hi = null, band = null, cls = "", fmt = (v) => v.toFixed(1), start, end, height = 200 } = {}) {
   container.replaceChildren();
-  if (!points.length) { container.append(el("div", { class: "empty", text: "no data" })); return; }
+  if (!points.length) { container.append(el("div", { class: "empty", text: t("no data") })); return; }
   const width = 960, pad = { l: 48, r: 8, t: 10, b: 22 };
   const values = points.map((p) => p[1]).concat(band || []);
   const ylo = lo ?? Math.min(...values), yhi = hi ?? Math.max(...values);
@@ -144,11 +289,11 @@ async function nav(page) {
   const links = [["fleet", "Fleet"], ["outages", "Outages"], ["commands", "Commands"]];
   header.append(el("span", { class: "brand", text: "smame" }));
   for (const [name, label] of links) {
-    header.append(el("a", { href: `/console/${name}` + (params().get("date") ? `?date=${params().get("date")}` : ""), class: page === name ? "active" : "", text: label }));
+    header.append(el("a", { href: `/console/${name}` + (params().get("date") ? `?date=${params().get("date")}` : ""), class: page === name ? "active" : "", text: t(label) }));
   }
   const who = el("span", { class: "who", id: "who" });
-  const logout = el("form", { method: "post", action: "/console/logout" }, el("button", { type: "submit", text: "Log out" }));
-  header.append(who, logout);
+  const logout = el("form", { method: "post", action: "/console/logout" }, el("button", { type: "submit", text: t("Log out") }));
+  header.append(who, languageSwitch(), logout);
   const me = await api("/v1/whoami");
   who.textContent = `${me.name || me.client_id} (${me.role})`;
   window.smameMe = me;
@@ -176,23 +321,26 @@ async function fleetPage() {
   const s = await summary();
   const draw = async () => {
     const report = await api(`/v1/fleet/collection?date=${day}`);
-    const closed = report.slots.filter((x) => !x.open);
+    const settled = report.slots.filter((x) => x.settled);
+    const uncollected = report.missing;
     $("#cards").replaceChildren(
-      card("meters", s.meters.toLocaleString()),
-      card("collection rate", pct(report.rate), report.rate !== null && report.rate < 0.997 ? "warn" : "", "collection-rate"),
-      card("late values", report.late.toLocaleString(), report.late ? "warn" : "", "late"),
-      card("missing values", report.missing.toLocaleString(), report.missing ? "bad" : "", "missing"),
-      card("slots closed", `${closed.length} / 48`),
-      card("live system", s.live ? "yes" : "no"));
-    barChart($("#collection-chart"), report.slots.map((x) => ({
-      label: hhmm(x.end), value: x.rate ?? 0,
-      cls: x.open ? "open" : x.missing ? "missing" : x.late ? "late" : "ok" })),
-      { max: 1, fmt: (v) => (100 * v).toFixed(0) + "%" });
-    rows($("#slots"), report.slots.filter((x) => !x.open || x.received), (x) => [hhmm(x.end), x.expected, x.received, x.on_time, x.late, x.estimated, x.missing, pct(x.rate)]);
+      card(t("meters"), number(s.meters)),
+      card(t("on time (S1)"), pct(report.on_time_rate), report.on_time_rate !== null && report.on_time_rate < 0.997 ? "warn" : "", "on-time-rate"),
+      card(t("collection rate"), pct(report.rate), report.rate !== null && report.rate < 0.997 ? "warn" : "", "collection-rate"),
+      card(t("late values"), number(report.late), report.late ? "warn" : "", "late"),
+      card(t("values not collected"), number(uncollected), uncollected ? "bad" : "", "missing"),
+      card(t("awaited"), number(report.awaited), "", "awaited"),
+      card(t("slots settled"), `${settled.length} / 48`, "", "settled"),
+      card(t("live system"), s.live ? `${t("yes")} (${number(s.speed)}×)` : t("no")));
+    collectionChart($("#collection-chart"), report.slots);
+    rows($("#slots"), report.slots.filter((x) => !x.open || x.received), (x) => [hhmm(x.end), x.expected, x.received, x.on_time, x.late, x.awaited, x.missing, x.estimated, pct(x.rate)]);
   };
   await draw();
-  const meters = await api("/v1/meters?limit=200");
-  rows($("#meters"), meters.items, (m) => [el("a", { href: `/console/meter?id=${m.meter_id}&date=${day}`, text: m.meter_id }), m.sp_id || "", m.kind, m.communicating ? "yes" : "no (opted out)"]);
+  const five = new Map([...s.five_minute_meters.historical.map((m) => [m, "historical"]), ...s.five_minute_meters.realtime.map((m) => [m, "real-time"])]);
+  const meters = await api("/v1/meters?limit=1000");
+  const listed = [...meters.items].sort((a, b) => (five.has(b.meter_id) - five.has(a.meter_id)) || (a.meter_id - b.meter_id)).slice(0, 200);
+  rows($("#meters"), listed, (m) => [el("a", { href: `/console/meter?id=${m.meter_id}&date=${day}`, text: m.meter_id }), m.sp_id || "", t(m.kind),
+    m.communicating ? t("yes") : t("no (opted out)"), five.has(m.meter_id) ? el("span", { class: "five", text: t(five.get(m.meter_id)) }) : "–"]);
   if (s.live) setInterval(() => draw().catch(() => {}), 5000);
 }
 
@@ -200,10 +348,10 @@ async function outagesPage() {
   const day = await dayInput();
   const report = await api(`/v1/fleet/outages?date=${day}`);
   const customers = report.outages.reduce((a, o) => a + o.affected, 0);
-  $("#outage-summary").replaceChildren(card("outages", report.outages.length, "", "outage-count"), card("customers affected", customers),
-    card("Last Gasp alarms", report.outages.reduce((a, o) => a + o.last_gasp_alarms, 0)));
+  $("#outage-summary").replaceChildren(card(t("outages"), report.outages.length, "", "outage-count"), card(t("customers affected"), customers),
+    card(t("Last Gasp alarms"), report.outages.reduce((a, o) => a + o.last_gasp_alarms, 0)));
   const sorted = [...report.outages].sort((a, b) => (a.feeder_id - b.feeder_id) || (a.transformer_id - b.transformer_id));
-  rows($("#outages"), sorted, (o) => [o.feeder_id, o.transformer_id, hhmm(o.start), o.restored ? hhmm(o.restored) : "ongoing",
+  rows($("#outages"), sorted, (o) => [o.feeder_id, o.transformer_id, hhmm(o.start), o.restored ? hhmm(o.restored) : t("ongoing"),
     o.duration_s === null ? "–" : `${Math.round(o.duration_s / 60)} min`, o.customers, o.affected, o.last_gasp_alarms, o.silent,
     el("span", {}, ...o.meter_ids.slice(0, 8).flatMap((m, k) => [k ? ", " : "", el("a", { href: `/console/meter?id=${m}&date=${day}`, text: m })]))]);
 }
@@ -215,10 +363,10 @@ async function meterPage() {
   const meter = await api(`/v1/meters/${id}`);
   const state = await api(`/v1/meters/${id}/state`);
   const sp = meter.service_point || {};
-  $("#state").replaceChildren(card("service point", meter.sp_id || "–"), card("breaker", state.breaker, state.breaker === "closed" ? "" : "bad", "breaker"),
-    card("switch", state.switch, state.switch === "closed" ? "" : "bad"), card("supply", state.supply, state.supply === "on" ? "" : "bad"),
-    card("limit", state.limit_a ? `${state.limit_a} A` : "–"), card("transmits", `${state.soft_switch_minutes} min`),
-    card("feeder / transformer", `${sp.feeder_id ?? "–"} / ${sp.transformer_id ?? "–"}`));
+  $("#state").replaceChildren(card(t("service point"), meter.sp_id || "–"), card(t("breaker"), state.breaker, state.breaker === "closed" ? "" : "bad", "breaker"),
+    card(t("switch"), state.switch, state.switch === "closed" ? "" : "bad"), card(t("supply"), state.supply, state.supply === "on" ? "" : "bad"),
+    card(t("limit"), state.limit_a ? `${state.limit_a} A` : "–"), card(t("transmits"), `${state.soft_switch_minutes} min`),
+    card(t("feeder / transformer"), `${sp.feeder_id ?? "–"} / ${sp.transformer_id ?? "–"}`));
   const readings = async (query) => {
     try {
       const body = await api(`/v1/meters/${id}/readings?date=${day}&${query}`);
@@ -226,10 +374,10 @@ async function meterPage() {
       return block ? block.IntervalReadings : [];
     } catch (e) { return []; }
   };
-  const t = (iso) => Date.parse(iso) / 1000;
+  const ts = (iso) => Date.parse(iso) / 1000;
   const start = Date.parse(`${day}T00:00:00+09:00`) / 1000;
   const thirty = await readings("period=30&quantity=import");
-  const bySlot = new Map(thirty.map((r) => [Math.round((t(r.timeStamp) - start) / 1800), r]));
+  const bySlot = new Map(thirty.map((r) => [Math.round((ts(r.timeStamp) - start) / 1800), r]));
   const slots = [];
   for (let k = 1; k <= 48; k++) {
     const r = bySlot.get(k);
@@ -238,13 +386,13 @@ async function meterPage() {
   }
   barChart($("#curve-30"), thirty.length ? slots : [], { fmt: (v) => v.toFixed(2) });
   const five = await readings("period=5&quantity=import");
-  lineChart($("#curve-5"), five.map((r) => [t(r.timeStamp), r.value * 0.01 * 12]), { lo: 0, start, end: start + 86400, fmt: (v) => v.toFixed(2) });
+  lineChart($("#curve-5"), five.map((r) => [ts(r.timeStamp), r.value * 0.01 * 12]), { lo: 0, start, end: start + 86400, fmt: (v) => v.toFixed(2) });
   const volts = await readings("period=5&quantity=voltage");
-  lineChart($("#voltage"), volts.map((r) => [t(r.timeStamp), r.value / 10]), { band: [95, 107], cls: "voltage", start, end: start + 86400, lo: 90, hi: 112 });
+  lineChart($("#voltage"), volts.map((r) => [ts(r.timeStamp), r.value / 10]), { band: [95, 107], cls: "voltage", start, end: start + 86400, lo: 90, hi: 112 });
   const drawReservations = async () => {
     const res = await api(`/v1/meters/${id}/reservations`);
     rows($("#reservations"), res.reservations.slice().reverse(), (r) => [el("a", { href: "/console/commands", text: r.correlation_id.slice(0, 8) }), r.reservation_id ?? "–",
-      r.at ? new Date(r.at * 1000).toLocaleString("ja-JP", { timeZone: "Asia/Tokyo" }) : "–", r.amps, el("td", { class: "state", text: r.state })]);
+      r.at ? jst(r.at).slice(0, 16) : "–", r.amps, el("td", { class: "state", "data-state": r.state, text: r.state })]);
   };
   await drawReservations();
   const drawEvents = async () => {
@@ -254,15 +402,15 @@ async function meterPage() {
   await drawEvents();
   $("#ask-reservations").addEventListener("click", async () => {
     const c = await api("/v1/commands", { method: "POST", body: { kind: "list_reservations", meter_ids: [Number(id)] } });
-    $("#meter-action").textContent = `list_reservations sent: ${c.correlation_id}`;
+    $("#meter-action").textContent = `list_reservations ${t("sent")}: ${c.correlation_id}`;
   });
   $("#read-now").addEventListener("click", async () => {
     const c = await api(`/v1/meters/${id}/instantaneous`, { method: "POST" });
-    $("#meter-action").textContent = "reading…";
+    $("#meter-action").textContent = t("reading…");
     const poll = async () => {
       const r = await api(c.href);
       if (!r.done) { setTimeout(poll, 500); return; }
-      $("#meter-action").textContent = r.values ? `${r.values.power_w} W, ${r.values.voltage_v} V, ${r.values.reactive_var} var` : `failed: ${r.error}`;
+      $("#meter-action").textContent = r.values ? `${number(r.values.power_w)} W, ${number(r.values.voltage_v, 1)} V, ${number(r.values.reactive_var)} var` : `${t("failed")}: ${r.error}`;
     };
     poll();
   });
@@ -296,7 +444,7 @@ async function allMeters() {
 
 async function commandsPage() {
   const s = await summary();
-  $("#threshold-note").textContent = `Commands reaching more than ${s.mass_command_meters} meters wait for a second operator's approval.`;
+  $("#threshold-note").textContent = t("Commands reaching more than {n} meters wait for a second operator's approval.", { n: s.mass_command_meters });
   const kind = $("#kind");
   const showFields = () => document.querySelectorAll("label[data-for]").forEach((label) => { label.hidden = !label.dataset.for.split(" ").includes(kind.value); });
   kind.addEventListener("change", showFields); showFields();
@@ -320,7 +468,7 @@ async function commandsPage() {
       result.dataset.correlationId = c.correlation_id;
       result.className = "";
       await draw();
-    } catch (e) { result.textContent = `refused: ${e.message}`; result.className = "error"; }
+    } catch (e) { result.textContent = `${t("refused")}: ${e.message}`; result.className = "error"; }
   });
   const decide = (id, verb) => async () => {
     try { await api(`/v1/commands/${id}/${verb}`, { method: "POST" }); }
@@ -333,13 +481,13 @@ async function commandsPage() {
     body.replaceChildren(...list.items.map((c) => {
       const pending = c.status === "pending_approval";
       const approval = pending
-        ? el("td", {}, el("button", { class: "approve", "data-command": c.correlation_id, onclick: decide(c.correlation_id, "approve"), text: "Approve" }), " ",
-             el("button", { class: "danger reject", onclick: decide(c.correlation_id, "reject"), text: "Reject" }))
-        : el("td", { text: c.approval.required ? `${c.approval.decided_by || "–"}` : "not needed" });
+        ? el("td", {}, el("button", { class: "approve", "data-command": c.correlation_id, onclick: decide(c.correlation_id, "approve"), text: t("Approve") }), " ",
+             el("button", { class: "danger reject", onclick: decide(c.correlation_id, "reject"), text: t("Reject") }))
+        : el("td", { text: c.approval.required ? `${c.approval.decided_by_name || "–"}` : t("not needed") });
       return el("tr", { "data-command": c.correlation_id },
-        el("td", { text: new Date(c.submitted_at * 1000).toLocaleTimeString() }), el("td", { text: c.correlation_id.slice(0, 8) }),
-        el("td", { text: c.kind }), el("td", { text: c.meters }), el("td", { text: c.submitted_by }),
-        el("td", { class: `status status-${c.status}`, text: c.status }), el("td", { class: "confirmed", text: c.summary.confirmed }),
+        el("td", { class: "sent", text: c.sent_at ? jst(c.sent_at) : t("awaiting approval") }), el("td", { text: c.correlation_id.slice(0, 8) }),
+        el("td", { text: c.kind }), el("td", { text: c.meters }), el("td", { class: "by", title: c.submitted_by, text: t(c.submitted_by_name || c.submitted_by) }),
+        el("td", { class: `status status-${c.status}`, "data-status": c.status, text: t(c.status) }), el("td", { class: "confirmed", text: c.summary.confirmed }),
         el("td", { text: c.summary.failed }), approval);
     }));
   };
@@ -352,14 +500,16 @@ function loginPage() {
   if (error) {
     const p = $("#login-error");
     p.hidden = false;
-    p.textContent = { role: "Only distribution-operator clients may use the console.", rate: "Too many attempts; wait a little.", credentials: "Unknown client or wrong secret." }[error] || "Login refused.";
+    p.textContent = t({ role: "Only distribution-operator clients may use the console.", rate: "Too many attempts; wait a little.", credentials: "Unknown client or wrong secret." }[error] || "Login refused.");
   }
+  $("main").prepend(languageSwitch());
 }
 
 const PAGES = { fleet: fleetPage, outages: outagesPage, meter: meterPage, commands: commandsPage };
 
 document.addEventListener("DOMContentLoaded", async () => {
   const page = document.body.dataset.page;
+  translatePage();
   if (page === "login") { loginPage(); return; }
   try {
     await nav(page);
@@ -367,7 +517,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     document.body.dataset.ready = "yes";
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) {
-      $("main").prepend(el("p", { class: "error", text: `Could not load: ${e.message}` }));
+      $("main").prepend(el("p", { class: "error", text: `${t("Could not load")}: ${e.message}` }));
     }
   }
 });
