@@ -682,8 +682,10 @@ class Fleet:
         """PV inverters cut their output back while their voltage is above the limit.
 
         Each exporting inverter whose 5-minute mean voltage (100 V basis) exceeds the
-        grid-code limit reduces its export by the excess over its own voltage sensitivity
-        (transformer and service drop), down to no export at most.
+        grid-code limit reduces its output by the excess over its own voltage sensitivity
+        (transformer and service drop), down to no output at most. The inverter sees only
+        its terminal voltage, so where the grid alone holds it above the limit it keeps
+        cutting past zero export and the home draws its load from the grid.
         """
         limit = self.config.pv_volt_rise_limit_v
         lo, hi = np.searchsorted(self._pv_rows, [a, b])
@@ -704,8 +706,8 @@ class Fleet:
             return
         curtail_w = np.maximum(excess, np.float32(0.0)) / self._pv_volts_per_w[lo:hi]
         per_minute = np.repeat(curtail_w, seg_len.astype(np.intp), axis=0)
-        net[:, pv] = np.where(pv_net < 0, np.minimum(pv_net + per_minute, np.float32(0.0)),
-                              pv_net)
+        output = self._pv_table[:, self._pv_column[lo:hi]] * self._pv_rated_w[lo:hi]
+        net[:, pv] = np.where(pv_net < 0, pv_net + np.minimum(per_minute, output), pv_net)
 
     def _apply_outages(self, net, m0, width, a, b, outages, conditions):
         unpowered = np.flatnonzero(~self.supplied[a:b])  # restored at the latest in this window
