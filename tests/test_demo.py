@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.test_cli import smame
 
@@ -46,6 +47,13 @@ def test_demo_collects_a_day_with_commands_outage_and_last_gasp():
     assert "MDMS: ingest, VEE and settlement" in out
     assert "30-minute settlement sums" in out
     assert "R01" in out
+    # outages located from the MDMS's data alone, at the right level (S8)
+    assert re.search(r"transformer \d+: 10:00–10:40, \d+ customers", out), out
+    assert re.search(r"feeder \d+: 14:00–14:50, \d+ customers", out), out
+    indices = re.search(r"SAIDI ([\d.]+) min, SAIFI ([\d.]+), CAIDI ([\d.]+) min", out)
+    assert indices, out
+    assert float(indices[1]) > 0
+    assert float(indices[3]) == pytest.approx(float(indices[1]) / float(indices[2]), abs=0.1)
     assert "B-route: a HEMS reads meter" in out
     assert "— the same)" in out
     assert "refilled minute(s)" in out

@@ -144,7 +144,7 @@ def fleet_simulate(
 def demo(
     meters: Annotated[int, typer.Option(help="Meters in the demo fleet.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 2880,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1440,
     console_port: Annotated[int, typer.Option(
         "--port", help="Port of the API and operator console served after the day "
                        "(0: any free port).")] = 8080,

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from smame.analytics.grid import DayOutages, day_outages
 from smame.api.config import ApiConfig
 from smame.api.data import DataService
 from smame.api.live import listen, serve_system
@@ -73,6 +74,9 @@ FLEET_STEP_S = 300
 window, so equal windows give equal load for a seed however the clock's ticks fall."""
 LEAD_IN_S = 1800
 """The fleet runs from 23:30 the day before, so 00:00's registers are collected."""
+DEMO_FEEDER_SIZE = (4, 6)
+"""Pole transformers per feeder: small feeders, so a few hundred meters hang on several and
+a feeder outage leaves the rest of the fleet supplied."""
 PUSH_WINDOW_S = 240
 """The meters spread their interval pushes over 4 minutes after each interval (push setup
 attribute 5)…"""
@@ -80,7 +84,7 @@ PUSH_GRACE_S = 600
 """…and the head-end pulls what has not arrived 10 minutes after it."""
 
 
-def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 2880,
+def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 1440,
              port: int | None = 8080, serve_for: float | None = None) -> None:
     """Run the day; then, unless ``port`` is None, serve the API and console on it until
     Ctrl-C (or for ``serve_for`` seconds) while the fleet keeps running. The port (0: any
@@ -98,10 +102,13 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
     # The fleet starts half an hour before the day, so the day opens with a 00:00 register
     # reading like any day after the first: retail 30-minute values need it (S4).
     fleet = Fleet(FleetConfig(meters=meters, start=datetime.fromtimestamp(
-        _at(0) - LEAD_IN_S, JST), seed=seed))
+        _at(0) - LEAD_IN_S, JST), seed=seed, transformers_per_feeder=DEMO_FEEDER_SIZE))
     outage_meter = fleet.meter(10)
     fleet.meter(outage_meter.index + 1).set_last_gasp(False)  # as later low-voltage meters
     fleet.schedule_outage(_at(10), _at(10, 40), transformers=(outage_meter.transformer,))
+    last_feeder = int(fleet.topology.transformer_feeder.max())
+    if last_feeder != fleet.topology.transformer_feeder[outage_meter.transformer]:
+        fleet.schedule_outage(_at(14), _at(14, 50), feeders=(last_feeder,))
     groups = FiveMinuteGroups.select(fleet.meter_ids, seed=seed)
     ids = [int(m) for m in fleet.meter_ids]
     console.rule(f"[bold]smame demo — {DEMO_DAY.isoformat()} (JST), one simulated day")
@@ -168,6 +175,7 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             _print_commands(console, fleet, commands, system.meter_events)
             _print_readings(console, table, groups)
             _print_mdms(console, mdms, to_mdms)
+            _print_grid(console, day_outages(mdms, DEMO_DAY))
             await _show_broute(console, fleet, table)
             if listener is not None:
                 after = min(speed, AFTER_DAY_SPEED)
@@ -178,6 +186,22 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
                               "it is collected.")
                 await serve_system(system, drive, mdms, ApiConfig(Path(work) / "mdms"),
                                    console=console, run_for=serve_for, listener=listener)
+
+
+def _print_grid(console: Console, outages: DayOutages) -> None:
+    """Outages located from the MDMS's data alone, and the day's IEEE 1366 indices (S8)."""
+    console.print("\n[bold]Outages located from the meters' data (S8, IEEE 1366)")
+    for incident in outages.incidents:
+        end = "ongoing" if incident.end is None else _jst(incident.end)[:5]
+        kind = "momentary " if incident.momentary else ""
+        evidence = ", ".join(f"{n} {k}" for k, n in sorted(incident.evidence.items()))
+        console.print(f"  {kind}{incident.level} {incident.element}: {_jst(incident.start)[:5]}"
+                      f"–{end}, {incident.customers} customers, "
+                      f"{incident.customer_minutes(outages.end):,.0f} customer-minutes "
+                      f"({evidence})")
+    area = outages.area
+    console.print(f"  SAIDI {area.saidi:.2f} min, SAIFI {area.saifi:.4f}, CAIDI "
+                  f"{area.caidi:.1f} min, MAIFI {area.maifi:.4f} over {area.customers} customers")
 
 
 def _ingest_queued(queue: Queue[pa.Table], sink: MdmsSink) -> None:

@@ -175,3 +175,13 @@ def test_rules_change_what_counts_as_a_transformer_outage() -> None:
         Level.PREMISE, Level.PREMISE]
     assert [i.level for i in locate(off_spans(_events(*items)), _topology())] == [
         Level.TRANSFORMER]
+
+
+def test_a_transformer_out_twice_a_day_is_two_incidents() -> None:
+    items = [(m, T, EventKind.LAST_GASP) for m in (100, 101)]
+    items += [(m, T + 600, EventKind.POWER_RESTORED) for m in (100, 101)]
+    items += [(m, T + 7200, EventKind.LAST_GASP) for m in (100, 101)]
+    items += [(m, T + 7800, EventKind.POWER_RESTORED) for m in (100, 101)]
+    incidents = locate(off_spans(_events(*items)), _topology())
+    assert [(i.level, i.element, i.start) for i in incidents] == [
+        (Level.TRANSFORMER, 10, T), (Level.TRANSFORMER, 10, T + 7200)]

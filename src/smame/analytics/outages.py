@@ -427,22 +427,23 @@ def _feeders(transformer_groups: list[tuple[int, list[OffSpan]]], topology: Topo
     incidents: list[Incident] = []
     for feeder, groups in sorted(by_feeder.items()):
         transformers = topology.transformers_of_feeder(feeder)
-        # Transformer outages that overlap in time are candidates for one feeder outage.
-        windows = _overlap_groups([OffSpan(t, min(s.start for s in g), _group_end(g),
-                                           Evidence.PRESUMED) for t, g in groups])
-        spans_of = dict(groups)
+        # Transformer outages that overlap in time are candidates for one feeder outage; a
+        # transformer may be out more than once a day, so each outage keeps its own index.
+        windows = _overlap_groups([OffSpan(k, min(s.start for s in g), _group_end(g),
+                                           Evidence.PRESUMED) for k, (_, g) in enumerate(groups)])
         for window in windows:
-            out = [w.meter_id for w in window]  # transformer ids
+            members_of = [groups[w.meter_id] for w in window]  # (transformer, spans)
+            out = {t for t, _ in members_of}
             if _enough(len(out), len(transformers), rules.feeder_share):
-                members = [s for t in out for s in spans_of[t]]
+                members = [s for _, g in members_of for s in g]
                 for t in transformers.tolist():
-                    if t not in spans_of:
+                    if t not in out:
                         members = _presumed(members, topology.meters_of_transformer(t))
                 incidents.append(Incident(Level.FEEDER, feeder, tuple(members),
                                           _is_momentary(members, rules)))
             else:
-                incidents += [Incident(Level.TRANSFORMER, t, tuple(spans_of[t]),
-                                       _is_momentary(spans_of[t], rules)) for t in out]
+                incidents += [Incident(Level.TRANSFORMER, t, tuple(g), _is_momentary(g, rules))
+                              for t, g in members_of]
     return incidents
 
 

@@ -117,6 +117,7 @@ class FleetConfig:
     water_share: float = 0.2
     transformer_outages_per_year: float = 0.08
     feeder_outages_per_year: float = 0.15
+    transformers_per_feeder: tuple[int, int] = (120, 260)  # drawn per feeder, inclusive
     unit_exponent: int = -2
     first_meter_id: int = 100_000_001
     joint_interval_minutes: int = 60
@@ -132,6 +133,9 @@ class FleetConfig:
     def __post_init__(self) -> None:
         if self.meters <= 0:
             raise ValueError(f"meters must be > 0, got {self.meters}")
+        low, high = self.transformers_per_feeder
+        if not 1 <= low <= high:
+            raise ValueError("transformers_per_feeder must be (low, high) with 1 <= low <= high")
         if self.start.tzinfo is None:
             raise ValueError("start must carry a timezone")
         if self.start.second or self.start.microsecond:

@@ -85,7 +85,8 @@ class Fleet:
         self._seed = (config.seed, config.shard)  # per-shard draws; weather uses seed alone
         rng = np.random.default_rng([*self._seed, 1])
         self.minute = int(to_epoch(config.start)) // 60
-        self.topology: Topology = build_topology(n, rng)
+        self.topology: Topology = build_topology(
+            n, rng, transformers_per_feeder=config.transformers_per_feeder)
         self.traits = profiles.draw_households(n, rng, config.pv_share, config.ev_share)
         self.meter_ids = np.arange(config.first_meter_id, config.first_meter_id + n, dtype=np.int64)
 
