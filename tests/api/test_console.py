@@ -9,6 +9,7 @@ Playwright never downloads a browser here.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -204,8 +205,10 @@ def demo() -> Iterator[_Demo]:
         text = "".join(lines)
         console_url = re.search(r"Operator console: (\S+)", text)
         assert console_url, text
-        logins = {who: (cid, secret) for who, cid, secret in re.findall(
-            r"(operator-\d)\s+client id (\S+)\s+secret (\S+)", text)}
+        # each operator's secret is in its own 0600 login file, never printed (S14)
+        logins = {who: (cid, json.loads(Path(path).read_text())["client_secret"])
+                  for who, cid, path in re.findall(
+                      r"(operator-\d)\s+client id (\S+)\s+login file (\S+)", text)}
         yield _Demo(console_url[1].split("/console")[0], console_url[1], logins,
                     " ".join(text.split()))
     finally:
