@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from machine import machine
+from machine import git_commit, machine
 from smame.analytics.losses import estimate_losses
 from smame.analytics.outages import Topology, locate, off_spans
 from smame.analytics.reliability import reliability
@@ -39,12 +38,6 @@ from smame.meter.events import events_table
 from smame.meter.simulate import meters_table
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, check=False, cwd=Path(__file__).parent)
-    return done.stdout.strip() or "unknown"
 
 
 def simulate(meters: int, day: date, seed: int):
@@ -116,7 +109,7 @@ def main() -> None:
         "benchmark": "analytics day",
         "machine": machine(),
         "load_average": list(os.getloadavg()),
-        "commit": _commit(),
+        "git": git_commit(),
         "meters": meters,
         "shards": args.shards,
         "readings": readings_total,

@@ -21,14 +21,13 @@ import os
 import pstats
 import resource
 import statistics
-import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from machine import machine
+from machine import git_commit, machine
 from smame.clock import JST
 from smame.meter import Fleet, FleetConfig
 
@@ -46,18 +45,6 @@ def rss_kib() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def git_commit() -> dict:
-    """The commit the figures were taken at, and whether the tree differed from it."""
-    root = Path(__file__).parent.parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                              check=False).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"),
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def numpy_build() -> dict:

@@ -31,6 +31,9 @@ import pyarrow as pa
 
 __all__ = [
     "CHANNELS",
+    "CHANNEL_MINUTES",
+    "CHANNEL_QUANTITY",
+    "CHANNEL_SCALE",
     "SCHEMA",
     "BatchError",
     "ChannelInfo",
@@ -183,6 +186,14 @@ class ChannelInfo:
     reading_type: ReadingType
 
     @property
+    def minutes(self) -> int:
+        return self.period.minutes
+
+    @property
+    def scale(self) -> float:
+        return 10.0 ** self.unit_exponent
+
+    @property
     def is_interval(self) -> bool:
         return self.period.minutes > 0
 
@@ -306,6 +317,23 @@ def _build_channels() -> dict[int, ChannelInfo]:
 
 
 CHANNELS: dict[int, ChannelInfo] = _build_channels()
+
+
+def _per_code(field: str, dtype) -> np.ndarray:
+    """One value of a ChannelInfo attribute per channel code, 0 where no channel has the
+    code: channel columns map through it as one array index instead of a loop."""
+    table = np.zeros(max(CHANNELS) + 1, dtype)
+    for code, info in CHANNELS.items():
+        table[code] = getattr(info, field)
+    return table
+
+
+CHANNEL_QUANTITY = _per_code("quantity", np.int16)
+"""Quantity of each channel code (``CHANNEL_QUANTITY[channel_column]``)."""
+CHANNEL_MINUTES = _per_code("minutes", np.int64)
+"""Interval minutes of each channel code; 0 for registers and instantaneous values."""
+CHANNEL_SCALE = _per_code("scale", np.float64)
+"""One value step of each channel code in its base unit (kWh, kvarh, V, W, A, m3)."""
 
 
 def channel_info(code: int) -> ChannelInfo:

@@ -142,8 +142,7 @@ class Incident:
 
     @property
     def end(self) -> int | None:
-        ends = [span.end for span in self.spans]
-        return None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
+        return _group_end(self.spans)
 
     @property
     def customers(self) -> int:
@@ -373,8 +372,7 @@ def _presumed(group: list[OffSpan], meters: np.ndarray) -> list[OffSpan]:
     element's start and end."""
     have = {span.meter_id for span in group}
     start = min(span.start for span in group)
-    ends = [span.end for span in group]
-    end = None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
+    end = _group_end(group)
     extra = [OffSpan(int(m), start, end, Evidence.PRESUMED,
                      None if end is None else Evidence.PRESUMED)
              for m in meters.tolist() if m not in have]
@@ -447,7 +445,8 @@ def _feeders(transformer_groups: list[tuple[int, list[OffSpan]]], topology: Topo
     return incidents
 
 
-def _group_end(group: list[OffSpan]) -> int | None:
+def _group_end(group: Sequence[OffSpan]) -> int | None:
+    """When the last of ``group`` came back; None while any is still off."""
     ends = [span.end for span in group]
     return None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
 

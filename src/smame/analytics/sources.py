@@ -11,7 +11,7 @@ import pyarrow as pa
 from smame.clock import jst_day_start
 from smame.mdms import Mdms
 from smame.meter.events import EventKind
-from smame.readings import CHANNELS, Period, Quantity
+from smame.readings import CHANNEL_MINUTES, CHANNEL_QUANTITY, Quantity
 from smame.store.registry import Registry
 
 __all__ = ["DayInputs", "day_inputs", "energy_channels", "energy_intervals", "topology_table"]
@@ -38,21 +38,13 @@ def topology_table(registry: Registry) -> pa.Table:
     })
 
 
+_IS_ENERGY = (np.isin(CHANNEL_QUANTITY, (Quantity.ACTIVE_IMPORT, Quantity.ACTIVE_EXPORT))
+              & np.isin(CHANNEL_MINUTES, (5, 15, 30)))
+
+
 def energy_channels() -> list[int]:
     """Channel codes of interval active energy, import and export, 5 to 30 minutes."""
-    return sorted(code for code, info in CHANNELS.items()
-                  if info.quantity in (Quantity.ACTIVE_IMPORT, Quantity.ACTIVE_EXPORT)
-                  and info.period in (Period.MIN5, Period.MIN15, Period.MIN30))
-
-
-def _lookups() -> tuple[np.ndarray, np.ndarray]:
-    """Per channel code: whether it is interval energy, and its minutes."""
-    energy = np.zeros(max(CHANNELS) + 1, np.bool_)
-    minutes = np.zeros(max(CHANNELS) + 1, np.int64)
-    for code, info in CHANNELS.items():
-        minutes[code] = info.period.minutes
-    energy[energy_channels()] = True
-    return energy, minutes
+    return np.flatnonzero(_IS_ENERGY).tolist()
 
 
 _SLOT_KEY = 10**7  # meter id × this + 5-minute slot number (mod this): one int64 per interval
@@ -91,9 +83,9 @@ def energy_intervals(readings: pa.Table, events: pa.Table | None = None) -> pa.T
 
     With ``events``, only meters that may have lost supply are kept (:func:`_suspects`), so a
     national day's quiet majority costs one vectorised pass."""
-    is_energy, minutes = _lookups()
+    minutes = CHANNEL_MINUTES
     channel = readings.column("channel").to_numpy()
-    selected = is_energy[channel]
+    selected = _IS_ENERGY[channel]
     meter = readings.column("meter_id").to_numpy()
     end = readings.column("interval_end").cast(pa.int64()).to_numpy()
     value = readings.column("value").to_numpy()

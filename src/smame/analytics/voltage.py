@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smame.readings import CHANNELS, Period, Quantity
+from smame.readings import CHANNEL_MINUTES, CHANNEL_QUANTITY, CHANNEL_SCALE, Quantity
 
 __all__ = [
     "TransformerVoltage",
@@ -44,8 +44,8 @@ def statutory_band(nominal_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def voltage_channels() -> list[int]:
     """Channel codes of 5-minute voltage, every resolution."""
-    return sorted(code for code, info in CHANNELS.items()
-                  if info.quantity is Quantity.VOLTAGE and info.period is Period.MIN5)
+    return np.flatnonzero((CHANNEL_QUANTITY == Quantity.VOLTAGE) & (CHANNEL_MINUTES == 5)
+                          ).tolist()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +102,7 @@ def _sorted_voltages(readings: pa.Table, meters: pa.Table):
     rows = readings.filter(wanted)
     meter = rows.column("meter_id").to_numpy()
     end = rows.column("interval_end").cast(pa.int64()).to_numpy()
-    scale = np.zeros(max(CHANNELS) + 1)
-    for code, info in CHANNELS.items():
-        scale[code] = 10.0 ** info.unit_exponent
-    volts = rows.column("value").to_numpy() * scale[rows.column("channel").to_numpy()]
+    volts = rows.column("value").to_numpy() * CHANNEL_SCALE[rows.column("channel").to_numpy()]
     order = np.lexsort((end, meter))
     meter, end, volts = meter[order], end[order], volts[order]
     ids = meters.column("meter_id").to_numpy()

@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import pandapower as pp
 
-from smame.readings import CHANNELS, Period, Quantity
+from smame.readings import CHANNEL_MINUTES, CHANNEL_QUANTITY, CHANNEL_SCALE, Quantity
 
 __all__ = ["FeederFlows", "GridParams", "build_feeder", "interval_demand", "simulate_flows"]
 
@@ -106,13 +106,10 @@ def interval_demand(readings: pa.Table, topology: pa.Table
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Metered 30-minute energy per transformer: ``(interval ends, transformer ids,
     import Wh [interval, transformer], export Wh [interval, transformer])``."""
-    unit_wh = np.zeros(max(CHANNELS) + 1)
-    flow = np.zeros(max(CHANNELS) + 1, np.int8)
-    for code, info in CHANNELS.items():
-        if info.period is Period.MIN30 and info.quantity in (Quantity.ACTIVE_IMPORT,
-                                                              Quantity.ACTIVE_EXPORT):
-            unit_wh[code] = 10.0 ** info.unit_exponent * 1000
-            flow[code] = 1 if info.quantity is Quantity.ACTIVE_IMPORT else -1
+    half_hour = CHANNEL_MINUTES == 30
+    flow = np.where(half_hour & (CHANNEL_QUANTITY == Quantity.ACTIVE_IMPORT), 1,
+                    np.where(half_hour & (CHANNEL_QUANTITY == Quantity.ACTIVE_EXPORT), -1, 0))
+    unit_wh = CHANNEL_SCALE * 1000  # kWh per step → Wh
     channel = readings.column("channel").to_numpy()
     keep = flow[channel] != 0
     meter = readings.column("meter_id").to_numpy()[keep]

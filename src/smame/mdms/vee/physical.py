@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from smame.clock import JST_OFFSET_S
-from smame.readings import CHANNELS, Quantity
+from smame.readings import CHANNEL_QUANTITY, CHANNEL_SCALE, Quantity
 
 __all__ = ["DEFAULT_RATED_AMPS", "DEFAULT_VOLTS", "INACTIVE_STATES", "SUB_METER_KW",
            "PhysicalLimits", "interval_limit_wh", "watts_per_amp"]
@@ -45,11 +45,8 @@ def _day_starts(dates: pa.ChunkedArray, default: int) -> np.ndarray:
     return np.where(present, days * 86400 - JST_OFFSET_S, default)
 
 
-WH_PER_UNIT = np.zeros(max(CHANNELS) + 1, np.float64)
-IS_EXPORT = np.zeros(max(CHANNELS) + 1, np.bool_)
-for _code, _info in CHANNELS.items():
-    WH_PER_UNIT[_code] = 10.0 ** (_info.unit_exponent + 3)
-    IS_EXPORT[_code] = _info.quantity is Quantity.ACTIVE_EXPORT
+WH_PER_UNIT = CHANNEL_SCALE * 1000  # for energy channels: kWh per step → Wh
+IS_EXPORT = CHANNEL_QUANTITY == Quantity.ACTIVE_EXPORT
 
 
 def watts_per_amp(volts: np.ndarray) -> np.ndarray:
