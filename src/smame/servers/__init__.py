@@ -1,0 +1,1 @@
+"""Servers smame starts and stops itself for local deployments and tests (PostgreSQL, NATS)."""
