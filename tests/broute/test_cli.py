@@ -28,13 +28,29 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_get_over_udp(smame) -> None:
     smame("serve", "--host", "127.0.0.4", "--port", "3620")
-    result = _run("get", "--host", "127.0.0.4", "--port", "3620", "E0", "e7", "0x55")
+    result = _run("get", "--host", "127.0.0.4", "--port", "3620", "E0", "e7")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"E0 {_expected().meter.import_register}"
     assert lines[1].startswith("E7 ")
     assert lines[1].endswith(" W")
-    assert lines[2] == "55 not available"
+
+
+def test_a_property_the_meter_does_not_serve_fails_the_read(smame) -> None:
+    """Exit 1 (ran, part failed): the served values are printed, the refusal is one line."""
+    smame("serve", "--host", "127.0.0.4", "--port", "3622")
+    result = _run("get", "--host", "127.0.0.4", "--port", "3622", "E0", "0x55")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1] == "55 not available"
+    assert result.stderr.strip().splitlines() == ["error: the meter did not serve EPC 55"]
+
+
+def test_a_meter_that_never_answers_fails_the_read_in_one_line() -> None:
+    result = _run("get", "--host", "127.0.0.4", "--port", "3623", "E0")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: no response to TID")
 
 
 def test_serve_keeps_45_days_of_history(smame) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import ipaddress
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -229,6 +229,9 @@ def get(
 
     for epc, edt in values.items():
         print(f"{epc:02X} {describe(epc, edt)}")
+    unserved = [f"{epc:02X}" for epc, edt in values.items() if edt is None]
+    if unserved:  # the read ran, but part of it failed
+        _failed(f"the meter did not serve EPC {', '.join(unserved)}")
 
 
 async def _get(epcs: list[int], eoj: EOJ, host: str | None, port: int, serial: str | None,
@@ -253,9 +256,17 @@ async def _get(epcs: list[int], eoj: EOJ, host: str | None, port: int, serial: s
         finally:
             link.close()
     except (EchonetError, SkstackError) as exc:
-        raise _error(str(exc)) from None
+        _failed(str(exc))
     except OSError as exc:
         raise _error(f"{host or serial}: {exc.strerror or exc}") from None
+
+
+def _failed(message: str) -> NoReturn:
+    """The read was sent but failed (no answer, or a property not served): exit 1."""
+    from smame.clirun import EXIT_FAILED, print_error
+
+    print_error(message)
+    raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:
