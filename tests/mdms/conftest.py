@@ -49,13 +49,8 @@ def postgres_dsn(postgres_server: LocalPostgres) -> str:
 
 
 @pytest.fixture
-def postgres_db(postgres_dsn: str) -> Iterator[str]:
-    """A fresh database in the session's cluster; dropped after the test."""
-    import psycopg
-
+def postgres_db(postgres_server: LocalPostgres) -> Iterator[str]:
+    """A fresh database in the session's cluster (its URL); dropped after the test."""
     name = f"t{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)

@@ -8,12 +8,14 @@ the ``postgres`` account (``nobody`` if there is none) and ``data_dir`` is hande
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -71,6 +73,26 @@ def _server_account() -> pwd.struct_passwd | None:
                         "to run PostgreSQL as (it refuses root)")
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 class LocalPostgres:
     """One local PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1:``port``.
 
@@ -100,6 +122,28 @@ class LocalPostgres:
     def url(self, dbname: str) -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{dbname}"
 
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` (letters, digits, ``_``) unless it exists; its URL."""
+        import psycopg
+        from psycopg import sql
+
+        if not name.replace("_", "").isalnum() or not name.isascii():
+            raise PostgresError(f"database name {name!r} must be ASCII letters, digits or '_'")
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                return self.url(name)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists, closing its connections."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         prefix = [] if self._account is None else ["runuser", "-u", self._account.pw_name,
                                                    "--"]
@@ -110,6 +154,9 @@ class LocalPostgres:
         except subprocess.CalledProcessError as exc:
             why = (exc.stderr or exc.stdout or "").strip().splitlines()
             line = why[-1] if why else f"exit {exc.returncode}"
+            if "Examine the log output" in line and self.log.exists():
+                logged = self.log.read_text(errors="replace").strip().splitlines()
+                line = f"{logged[-1] if logged else line} (log: {self.log})"
             if self._account is not None and "Permission denied" in line:
                 line += (f" (the server runs as {self._account.pw_name}: every directory above "
                          f"{self.root} must be open to it)")
@@ -129,6 +176,12 @@ class LocalPostgres:
         """Create the cluster if new, start the server and wait until it accepts
         connections."""
         self.init()
+        if self.pid() is None:
+            # left by a killed server whose zombie nobody reaps: PostgreSQL would take the
+            # zombie for a live server and refuse to start
+            for stale in (self.cluster / "postmaster.pid",
+                          self.root / f".s.PGSQL.{self.port}.lock"):
+                stale.unlink(missing_ok=True)
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {_FAST}")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.cluster), "-o", options,
                   "-l", str(self.log), "-w", "-t", "60", "start")
@@ -147,17 +200,23 @@ class LocalPostgres:
             pid = int((self.cluster / "postmaster.pid").read_text().split()[0])
         except (FileNotFoundError, IndexError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if _alive(pid) else None
 
-    def kill(self) -> None:
-        """SIGKILL the postmaster, as a crash would (its backends then exit)."""
+    def kill(self, wait_s: float = 30.0) -> None:
+        """SIGKILL the server's processes, as a crash of its machine would, and wait until
+        they are gone (its data is then recovered by the next :meth:`start`)."""
         pid = self.pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+        if pid is None:
+            return
+        doomed = [pid, *_children(pid)]
+        for process in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process, signal.SIGKILL)
+        deadline = time.monotonic() + wait_s
+        while any(_alive(p) for p in doomed):
+            if time.monotonic() > deadline:
+                raise PostgresError(f"the server's processes outlived SIGKILL by {wait_s:g} s")
+            time.sleep(0.01)  # poll interval
 
     def __enter__(self) -> LocalPostgres:
         return self.start()
