@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from smame.api import ApiConfig, ApiState, create_app
+from smame.cli import app as smame_app
 from smame.mdms import Mdms
-from smame.store.registry import Registry, service_point_id
+from smame.store.registry import service_point_id
 
 START_DAY = "2026-07-01"
 LIVE_METERS = 5
@@ -136,25 +139,34 @@ def test_two_api_processes_share_rate_limits_and_the_two_person_rule(two_apis) -
     assert seen["approval"]["decided_by"] == a.login("operator-2")["client_id"]
 
 
-def test_the_api_reads_the_registry_of_the_shared_state(tmp_path: Path, postgres_db: str
-                                                         ) -> None:
-    Mdms(tmp_path / "data").close()  # an empty MDMS store: its own registry has no meters
-    registry = Registry.postgres(postgres_db)
+def test_state_init_copies_the_registry_that_the_api_then_reads(tmp_path: Path,
+                                                                  postgres_db: str) -> None:
     sp = service_point_id(3, 77)
+    with Mdms(tmp_path / "data") as mdms:
+        mdms.registry.load("service_points", {"sp_id": [sp], "transformer_id": [1],
+                                              "voltage": [100], "contract_amps": [30]})
+        mdms.registry.load("meters", {"meter_id": [77], "sp_id": [sp],
+                                      "kind": ["conventional"], "unit_exponent": [-2],
+                                      "installed": [None]})
+    runner = CliRunner()
+    args = ["api", "state-init", "--data", str(tmp_path / "data"), "--state", postgres_db]
+    first = runner.invoke(smame_app, args)
+    assert first.exit_code == 0, first.output
+    assert "1 meters, 1 service points" in " ".join(first.output.split())
+    again = runner.invoke(smame_app, args)
+    assert again.exit_code == 0, again.output
+    assert "already holds 1 meters" in " ".join(again.output.split())
+    added = runner.invoke(smame_app, ["clients", "add", "--name", "operator", "--role",
+                                      "distribution", "--data", str(tmp_path / "data")],
+                          env={"SMAME_STATE": postgres_db})
+    assert added.exit_code == 0, added.output
+    client_id = re.search(r"client_id\s+(\S+)", added.output).group(1)
+    secret = re.search(r"client_secret\s+(\S+)", added.output).group(1)
+    state = ApiState.open(ApiConfig(tmp_path / "data", state_url=postgres_db))
     try:
-        registry.load("service_points", {"sp_id": [sp], "transformer_id": [1],
-                                         "voltage": [100], "contract_amps": [30]})
-        registry.load("meters", {"meter_id": [77], "sp_id": [sp], "kind": ["conventional"],
-                                 "unit_exponent": [-2], "installed": [None]})
-    finally:
-        registry.close()
-    state = ApiState.open(ApiConfig(tmp_path / "data", state_url=postgres_db,
-                                    secret_cost=2**4))
-    try:
-        client, secret = state.clients.add("operator", "distribution")
         with TestClient(create_app(state=state, refresh=False)) as http:
             token = http.post("/v1/oauth/token", data={
-                "grant_type": "client_credentials", "client_id": client.client_id,
+                "grant_type": "client_credentials", "client_id": client_id,
                 "client_secret": secret}).json()["access_token"]
             listed = http.get("/v1/meters", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200, listed.text
@@ -162,3 +174,16 @@ def test_the_api_reads_the_registry_of_the_shared_state(tmp_path: Path, postgres
         assert listed.json()["items"][0]["sp_id"] == sp
     finally:
         state.close()
+
+
+def test_a_bad_or_unreachable_state_is_one_line(tmp_path: Path) -> None:
+    Mdms(tmp_path / "data").close()
+    runner = CliRunner()
+    for state, said in (("sqlite:///x.db", "is not a PostgreSQL URL"),
+                        ("postgresql://smame@127.0.0.1:1/none",
+                         "cannot reach the PostgreSQL state database")):
+        result = runner.invoke(smame_app, ["clients", "list", "--data", str(tmp_path / "data"),
+                                           "--state", state])
+        assert result.exit_code == 2, result.output
+        assert said in " ".join(result.output.split())
+        assert len(result.output.strip().splitlines()) == 1

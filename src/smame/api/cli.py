@@ -156,6 +156,38 @@ def serve(
         server.run(sockets=[listener])
 
 
+@api_app.command("state-init")
+def state_init(
+    state: Annotated[str, typer.Option("--state", envvar="SMAME_STATE", show_envvar=True,
+                                       help="The PostgreSQL state (postgresql://...).")],
+    data: Data = _DEFAULT_DATA,
+) -> None:
+    """Prepare a shared PostgreSQL state: its tables, and the registry of --data's MDMS
+    copied into it once (the API processes on that state read the registry there)."""
+    from smame.mdms import Mdms
+    from smame.store.registry import Registry, RegistryError
+
+    existing_store(data)
+    db, _, _ = _open_access(data, state)
+    db.close()
+    target = Registry.postgres(state)
+    try:
+        if target.has_meters():
+            console.print(f"the state's registry already holds {target.count('meters'):,} "
+                          "meters: left as it is")
+            return
+        with Mdms(data) as mdms:
+            try:
+                copied = mdms.registry.copy_into(target)
+            except RegistryError as exc:
+                _fail(str(exc))
+    finally:
+        target.close()
+    console.print(f"state ready: {copied['meters']:,} meters, "
+                  f"{copied['service_points']:,} service points and the rest of the "
+                  f"registry of {data} copied into it", soft_wrap=True)
+
+
 @contextlib.contextmanager
 def _state_errors():
     """An unreachable shared state database: one line, not a traceback."""
