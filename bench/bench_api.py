@@ -16,7 +16,7 @@ With ``--state both`` the same load runs against the API on its embedded state (
 rate-limit buckets in memory) and on the shared PostgreSQL state (started here; every
 request takes its rate-limit tokens with one SQL upsert), alternating ``--repeat`` times,
 and the cost of one bucket take is timed on its own; written to
-bench/results/api_state.json.
+bench/results/api_state_c<connections>.json.
 
     python bench/bench_api.py                   # 100,000 meters (about a minute to build)
     python bench/bench_api.py --meters 10000    # a quick run
@@ -302,8 +302,9 @@ def both_states(args, work: Path, store: dict, generator: str) -> None:
               "generator": generator, "runs": runs, "summary": summary,
               "bucket_take_us": take_us,
               "request": "GET " + path_of(0).replace("/0/", "/{meter}/")}
-    (RESULTS / "api_state.json").write_text(json.dumps(result, indent=2) + "\n")
-    say(f"wrote {RESULTS / 'api_state.json'}")
+    out = RESULTS / f"api_state_c{args.connections}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    say(f"wrote {out}")
 
 
 def main() -> None:

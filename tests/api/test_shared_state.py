@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typer.testing import CliRunner
 from smame.api import ApiConfig, ApiState, create_app
 from smame.cli import app as smame_app
 from smame.mdms import Mdms
+from smame.servers.postgres import LocalPostgres, PostgresMissingError
 from smame.store.registry import service_point_id
 
 START_DAY = "2026-07-01"
@@ -187,3 +190,33 @@ def test_a_bad_or_unreachable_state_is_one_line(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert said in " ".join(result.output.split())
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_api_answers_again_once_its_postgresql_is_back(tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="smame-pg-restart-"))
+    root.chmod(0o755)  # as root the server runs as `postgres`, which must reach it
+    try:
+        server = LocalPostgres(root / "pg")
+    except PostgresMissingError as exc:
+        pytest.skip(f"PostgreSQL server missing: {exc}")
+    Mdms(tmp_path / "data").close()
+    try:
+        with server:
+            url = server.create_database("state")
+            state = ApiState.open(ApiConfig(tmp_path / "data", state_url=url,
+                                            secret_cost=2**4))
+            try:
+                client, secret = state.clients.add("operator", "distribution")
+                form = {"grant_type": "client_credentials", "client_id": client.client_id,
+                        "client_secret": secret}
+                with TestClient(create_app(state=state, refresh=False),
+                                raise_server_exceptions=False) as http:
+                    assert http.post("/v1/oauth/token", data=form).status_code == 200
+                    server.kill()
+                    assert http.post("/v1/oauth/token", data=form).status_code == 500
+                    server.start()
+                    assert http.post("/v1/oauth/token", data=form).status_code == 200
+            finally:
+                state.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

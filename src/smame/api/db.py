@@ -218,8 +218,9 @@ class PostgresAccessDb(AccessDb):
 
         super().__init__()
         self.url = url
+        self._connect = lambda: psycopg.connect(url, autocommit=True, row_factory=dict_row)
         try:
-            self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+            self._live = self._connect()
         except psycopg.OperationalError as exc:
             reason = str(exc).strip().splitlines()
             raise ConnectionError("cannot reach the PostgreSQL state database: "
@@ -235,13 +236,22 @@ class PostgresAccessDb(AccessDb):
                     self._conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "
                                        f"{name} {kind}")
 
+    @property
+    def _conn(self) -> Any:
+        """The connection; a new one once the old one broke (the server restarted, say):
+        the statement that met the break failed, the next ones run."""
+        if self._live.broken and not self._depth:
+            self._live.close()
+            self._live = self._connect()
+        return self._live
+
     @staticmethod
     def _sql(sql: str) -> str:
         return sql.replace("?", "%s")
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._live.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -257,11 +267,12 @@ class PostgresAccessDb(AccessDb):
             if self._depth:
                 yield
                 return
+            conn = self._conn
             self._depth += 1
             try:
-                with self._conn.transaction():
+                with conn.transaction():
                     yield
-                    self._conn.execute("UPDATE access_changes SET n = n + 1 WHERE id = 1")
+                    conn.execute("UPDATE access_changes SET n = n + 1 WHERE id = 1")
             finally:
                 self._depth -= 1
 
