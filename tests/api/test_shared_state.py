@@ -10,8 +10,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from smame.cli import app as smame_app
 from smame.mdms import Mdms
 from smame.servers.postgres import LocalPostgres, PostgresMissingError
 from smame.store.registry import service_point_id
+from tests.api.support import Api, FakeHeadEnd
 
 START_DAY = "2026-07-01"
 LIVE_METERS = 5
@@ -220,3 +223,68 @@ def test_the_api_answers_again_once_its_postgresql_is_back(tmp_path: Path) -> No
                 state.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def two_on_one_state(dataset, tmp_path: Path, postgres_db: str
+                     ) -> Iterator[tuple[Api, Api, FakeHeadEnd, FakeHeadEnd]]:
+    """Two API instances, each with its head-end, on one PostgreSQL state."""
+    apis = [Api(dataset, tmp_path / name, state_url=postgres_db, mass_command_meters=10,
+                operator_window_meters=10) for name in ("a", "b")]
+    ends = [FakeHeadEnd(dataset.meters, api.state.data_clock) for api in apis]
+    for api, hes in zip(apis, ends, strict=True):
+        api.state.attach_headend(hes)
+    try:
+        yield apis[0], apis[1], ends[0], ends[1]
+    finally:
+        for api in apis:
+            api.close()
+
+
+def _at_once(*calls):
+    """Run the calls in threads released together; their results in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call):
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_two_approvals_at_once_on_two_instances_dispatch_the_command_once(
+        two_on_one_state) -> None:
+    a, b, hes_a, hes_b = two_on_one_state
+    submitter = a.token_for(*a.new_client("distribution", name="operator-1"))
+    second = a.token_for(*a.new_client("distribution", name="operator-2"))
+    third = a.token_for(*a.new_client("distribution", name="operator-3"))
+    meters = a.dataset.meters[:12]
+    command = a.post("/v1/commands", submitter, {"kind": "list_reservations",
+                                                 "meter_ids": meters}).json()
+    assert command["status"] == "pending_approval"
+    approve = f"/v1/commands/{command['correlation_id']}/approve"
+    answers = _at_once(lambda: a.post(approve, second), lambda: b.post(approve, third))
+    assert sorted(r.status_code for r in answers) == [200, 409]
+    a.run(hes_a.commands.drain)
+    b.run(hes_b.commands.drain)
+    assert sorted(m for _k, m, _p in hes_a.executed + hes_b.executed) == sorted(meters)
+
+
+def test_small_commands_at_once_on_two_instances_do_not_slip_under_the_window(
+        two_on_one_state) -> None:
+    a, b, hes_a, hes_b = two_on_one_state
+    login = a.new_client("distribution", name="operator-1")
+    token_a, token_b = a.token_for(*login), b.token_for(*login)
+    meters = a.dataset.meters
+    answers = _at_once(
+        lambda: a.post("/v1/commands", token_a, {"kind": "disconnect",
+                                                 "meter_ids": meters[:6]}),
+        lambda: b.post("/v1/commands", token_b, {"kind": "disconnect",
+                                                 "meter_ids": meters[6:12]}))
+    assert [r.status_code for r in answers] == [202, 202]
+    # 12 meter-commands against a window of 10: the later of the two waits for approval
+    assert sorted(r.json()["status"] == "pending_approval" for r in answers) == [False, True]
+    a.run(hes_a.commands.drain)
+    b.run(hes_b.commands.drain)
+    assert len(hes_a.executed + hes_b.executed) == 6
