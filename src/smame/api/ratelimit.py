@@ -22,7 +22,7 @@ __all__ = ["MemoryBuckets", "RateLimiter", "SqlBuckets", "refill"]
 def refill(tokens: float, then: float, now: float, limit: RateLimit) -> float:
     """Tokens in a bucket that held ``tokens`` at ``then`` (POSIX s), at ``now``: ``rate``
     tokens per second come back, up to ``burst`` (S14). A clock that went back (another
-    process's) adds nothing."""
+    process's) adds nothing, and the bucket keeps ``then``: time is never counted twice."""
     return min(limit.burst, tokens + max(0.0, now - then) * limit.rate)
 
 
@@ -48,7 +48,7 @@ class MemoryBuckets:
             taken = tokens >= cost
             if taken:
                 tokens -= cost
-            self._buckets[(key, kind)] = (tokens, now)
+            self._buckets[(key, kind)] = (tokens, max(then, now))
             return taken, tokens
 
 
