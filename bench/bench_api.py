@@ -250,6 +250,28 @@ def bucket_take_us(db, takes: int = 5000) -> float:
     return (time.perf_counter() - started) / takes * 1e6
 
 
+def state_work_us(work: Path, state_url: str | None, requests: int = 3000) -> float:
+    """Microseconds of state work one authenticated request does: the client looked up
+    (its cache checked against the change counter) and one rate-limit take."""
+    from smame.api.config import RateLimit
+    from smame.api.ratelimit import RateLimiter, SqlBuckets
+    from smame.api.state import open_access
+    from smame.clock import WallClock
+
+    db, clients, _ = open_access(work / "state-bench", state_url=state_url, secret_cost=2**4)
+    try:
+        client, _secret = clients.add("bench", "retailer", RETAILER)
+        limiter = RateLimiter(WallClock(), {"read": RateLimit(1e9, 1e9)},
+                              SqlBuckets(db) if state_url else None)
+        started = time.perf_counter()
+        for _ in range(requests):
+            clients.get(client.client_id)
+            limiter.take(client.client_id, "read")
+        return (time.perf_counter() - started) / requests * 1e6
+    finally:
+        db.close()
+
+
 def copy_registry(data: Path, state_url: str) -> None:
     """The store's registry into the shared state, where the API then reads it."""
     from smame.mdms import Mdms
@@ -286,8 +308,12 @@ def both_states(args, work: Path, store: dict, generator: str) -> None:
                        "postgresql": round(bucket_take_us(db), 1)}
         finally:
             db.close()
+        request_us = {"sqlite": round(state_work_us(work, None), 1),
+                      "postgresql": round(state_work_us(work, url), 1)}
     say(f"one rate-limit take: {take_us['memory']} µs in memory, {take_us['postgresql']} µs "
         "as a PostgreSQL upsert (one round trip on loopback)")
+    say(f"state work per request (client lookup + take): {request_us['sqlite']} µs embedded, "
+        f"{request_us['postgresql']} µs on PostgreSQL")
     summary = {}
     for name, loads in runs.items():
         summary[name] = {key: [run[key] for run in loads]
@@ -300,7 +326,7 @@ def both_states(args, work: Path, store: dict, generator: str) -> None:
     result = {"benchmark": "api_state", "machine": machine(), **git_commit(), "store": store,
               "connections": args.connections, "seconds": args.seconds, "repeat": args.repeat,
               "generator": generator, "runs": runs, "summary": summary,
-              "bucket_take_us": take_us,
+              "bucket_take_us": take_us, "state_work_per_request_us": request_us,
               "request": "GET " + path_of(0).replace("/0/", "/{meter}/")}
     out = RESULTS / f"api_state_c{args.connections}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
