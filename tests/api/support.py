@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from smame.api import ApiConfig, ApiState, RateLimit, create_app
@@ -25,6 +26,8 @@ OPTED_OUT_SP = service_point_id(3, OPTED_OUT_METER)
 GENEROUS = {"read": RateLimit(10_000, 10_000), "export": RateLimit(100, 100),
             "instantaneous": RateLimit(100, 100), "command": RateLimit(100, 100),
             "dangerous": RateLimit(100, 100), "token": RateLimit(1000, 1000)}
+BOTH_STATES = pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
+"""Run a test module's tests on either access state (``pytestmark = BOTH_STATES``)."""
 
 
 @dataclass

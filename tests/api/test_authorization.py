@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from smame.api.roles import Role
-from tests.api.support import DAY1, OPTED_OUT_METER, Api, FakeHeadEnd
+from tests.api.support import BOTH_STATES, DAY1, OPTED_OUT_METER, Api, FakeHeadEnd
+
+pytestmark = BOTH_STATES
 
 ROLES = ["distribution", "retailer", "retailer_other", "aggregator", "energy_management",
          "gas", "water", "data_association", "auditor", "admin"]

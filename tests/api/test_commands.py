@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.support import Api, FakeHeadEnd
+from tests.api.support import BOTH_STATES, Api, FakeHeadEnd
+
+pytestmark = BOTH_STATES
 
 
 @pytest.fixture
-def ops(dataset, tmp_path: Path) -> Iterator[tuple[Api, FakeHeadEnd]]:
-    api = Api(dataset, tmp_path, mass_command_meters=10)
+def ops(dataset, tmp_path: Path, state_url) -> Iterator[tuple[Api, FakeHeadEnd]]:
+    api = Api(dataset, tmp_path, state_url=state_url, mass_command_meters=10)
     hes = FakeHeadEnd(dataset.meters, api.state.data_clock, fail={dataset.meters[-1]})
     api.state.attach_headend(hes)
     yield api, hes
@@ -145,9 +147,10 @@ def test_commands_without_a_head_end_are_refused_clearly(api: Api, dataset) -> N
     assert "head-end" in answer.json()["detail"]
 
 
-def test_splitting_a_mass_command_does_not_escape_the_two_person_rule(dataset,
-                                                                       tmp_path) -> None:
-    api = Api(dataset, tmp_path, mass_command_meters=10, operator_window_meters=10)
+def test_splitting_a_mass_command_does_not_escape_the_two_person_rule(dataset, tmp_path,
+                                                                       state_url) -> None:
+    api = Api(dataset, tmp_path, state_url=state_url, mass_command_meters=10,
+              operator_window_meters=10)
     hes = FakeHeadEnd(dataset.meters, api.state.data_clock)
     api.state.attach_headend(hes)
     try:

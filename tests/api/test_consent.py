@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from smame.api.consents import ConsentStore
-from smame.api.db import AccessDb
-from tests.api.support import DAY1, DAY2, Api
+from smame.api.db import open_access_db
+from tests.api.support import BOTH_STATES, DAY1, DAY2, Api
+
+pytestmark = BOTH_STATES
 
 
 def _readings(api: Api, token: str, meter: int, day) -> tuple[int, int]:
@@ -62,7 +64,8 @@ def test_revocation_from_another_process_takes_effect_at_once(api: Api, dataset)
     consent = api.state.consents.grant(dataset.sp(meter), "EMS2", ["energy", "events"],
                                        "home energy report", DAY1, granted_by="cli")
     assert _readings(api, aggregator, meter, DAY1)[0] == 200
-    other = AccessDb(api.config.state / "access.db")  # what `smame consents revoke` opens
+    # what `smame consents revoke` opens
+    other = open_access_db(api.config.state, api.config.state_url)
     try:
         ConsentStore(other, api.clock).revoke(consent.consent_id, "cli")
     finally:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from smame.api import RateLimit
-from tests.api.support import GENEROUS, Api, FakeHeadEnd
+from tests.api.support import BOTH_STATES, GENEROUS, Api, FakeHeadEnd
+
+pytestmark = BOTH_STATES
 
 
-def test_reads_are_limited_per_client(dataset, tmp_path) -> None:
-    api = Api(dataset, tmp_path, rate_limits={**GENEROUS, "read": RateLimit(1.0, 3.0)})
+def test_reads_are_limited_per_client(dataset, tmp_path, state_url) -> None:
+    api = Api(dataset, tmp_path, state_url=state_url,
+              rate_limits={**GENEROUS, "read": RateLimit(1.0, 3.0)})
     try:
         meter = dataset.meters[0]
         first = api.token("distribution")
@@ -26,9 +29,9 @@ def test_reads_are_limited_per_client(dataset, tmp_path) -> None:
         api.close()
 
 
-def test_dangerous_commands_have_their_own_lower_limit(dataset, tmp_path) -> None:
+def test_dangerous_commands_have_their_own_lower_limit(dataset, tmp_path, state_url) -> None:
     limits = {**GENEROUS, "command": RateLimit(10.0, 20.0), "dangerous": RateLimit(0.01, 2.0)}
-    api = Api(dataset, tmp_path, rate_limits=limits)
+    api = Api(dataset, tmp_path, state_url=state_url, rate_limits=limits)
     try:
         api.state.attach_headend(FakeHeadEnd(dataset.meters, api.state.data_clock))
         token = api.token("distribution")
@@ -48,8 +51,9 @@ def test_dangerous_commands_have_their_own_lower_limit(dataset, tmp_path) -> Non
         api.close()
 
 
-def test_token_requests_are_limited(dataset, tmp_path) -> None:
-    api = Api(dataset, tmp_path, rate_limits={**GENEROUS, "token": RateLimit(0.1, 2.0)})
+def test_token_requests_are_limited(dataset, tmp_path, state_url) -> None:
+    api = Api(dataset, tmp_path, state_url=state_url,
+              rate_limits={**GENEROUS, "token": RateLimit(0.1, 2.0)})
     try:
         client_id, _secret = api.new_client("distribution")
         form = {"grant_type": "client_credentials", "client_id": client_id,

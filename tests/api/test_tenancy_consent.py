@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.api.support import DAY1, DAY2, Api
+from tests.api.support import BOTH_STATES, DAY1, DAY2, Api
 
 
 def _values(api: Api, token: str, meter: int, day) -> int | None:
@@ -35,6 +35,7 @@ def _consent(api: Api, sp: str, **changes):
     return api.post("/v1/consents", api.token("data_association", "ASSOC"), body)
 
 
+@BOTH_STATES
 def test_a_back_dated_consent_is_refused(moved) -> None:
     api, _meter, sp = moved
     answer = _consent(api, sp, data_from="2000-01-01")
@@ -42,6 +43,7 @@ def test_a_back_dated_consent_is_refused(moved) -> None:
     assert "before this customer's tenancy began (2026-07-01)" in answer.json()["detail"]
 
 
+@BOTH_STATES
 def test_the_association_confirms_a_consent_for_one_customer_purpose_and_recipient(
         moved) -> None:
     api, _meter, sp = moved
@@ -56,6 +58,7 @@ def test_the_association_confirms_a_consent_for_one_customer_purpose_and_recipie
     assert wrong.json()["error"] == "not_the_customer"
 
 
+@BOTH_STATES
 def test_a_consent_ends_with_its_customers_tenancy(moved, dataset) -> None:
     api, meter, sp = moved
     aggregator = api.token("aggregator", "AGG1")

@@ -2,7 +2,9 @@
 S14).
 
 ``clients``, ``consents`` and ``audit`` touch only the API's own state under
-``DIR/api`` (SQLite, key files, the audit log), so they work while a server runs.
+``DIR/api`` (SQLite, key files, the audit log), so they work while a server runs. With
+``--state postgresql://...`` (or ``SMAME_STATE``) clients, consents, commands and rate-limit
+buckets are in that PostgreSQL database, shared by every API process naming it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ clients_app = new_app("API clients (OAuth2 client credentials).")
 consents_app = new_app("Customer consents for third parties (S6).")
 audit_app = new_app("The hash-chained audit log (S14).")
 Data = Annotated[Path, typer.Option("--data", help="MDMS data directory.")]
+StateUrl = Annotated[str | None, typer.Option(
+    "--state", envvar="SMAME_STATE", show_envvar=True,
+    help="Shared state in PostgreSQL (postgresql://user@host:port/db): clients, consents, "
+         "commands, rate limits and the registry, for several API processes. Default: "
+         "SQLite under DIR/api.")]
 _DEFAULT_DATA = Path("smame-data")
 
 
@@ -48,6 +55,19 @@ def _state_dir(data: Path) -> Path:
     if not state.is_dir():
         existing_store(data)
     return state
+
+
+def _open_access(data: Path, state: str | None):
+    """The access database and its stores, or one line saying why not."""
+    from smame.api.db import is_state_url
+
+    if state is not None and not is_state_url(state):
+        _fail(f"--state {state!r} is not a PostgreSQL URL (postgresql://user@host:port/db)")
+    try:
+        return open_access(_state_dir(data), state_url=state)
+    except ConnectionError as exc:
+        _fail(str(exc))
+        raise
 
 
 def _audit(data: Path, action: str, **fields) -> None:
@@ -82,6 +102,7 @@ def serve(
     operators: Annotated[bool, typer.Option(
         help="Live mode: create two operator logins and a retailer client, and print "
              "them.")] = True,
+    state: StateUrl = None,
 ) -> None:
     """Serve the API (and the console at /console/) over a data directory."""
     from smame.api.config import ApiConfig, RateLimit
@@ -91,8 +112,12 @@ def serve(
     if mass_threshold < 1 or read_rate <= 0:
         _fail("--mass-threshold and --read-rate must be positive")
     defaults = ApiConfig(data).rate_limits
-    config = ApiConfig(data, mass_command_meters=mass_threshold, rate_limits={
-        **defaults, "read": RateLimit(read_rate, max(1.0, 2 * read_rate))})
+    try:
+        config = ApiConfig(data, state_url=state, mass_command_meters=mass_threshold,
+                           rate_limits={**defaults,
+                                        "read": RateLimit(read_rate, max(1.0, 2 * read_rate))})
+    except ValueError as exc:
+        _fail(str(exc))
     from smame.api.live import ListenError, listen
 
     if live_meters:
@@ -112,7 +137,7 @@ def serve(
         listener = listen(host, port)
     except ListenError as exc:
         _fail(str(exc.strerror))
-    with listener, contextlib.suppress(KeyboardInterrupt):
+    with listener, contextlib.suppress(KeyboardInterrupt), _state_errors():
         if live_meters:
             import asyncio
 
@@ -131,6 +156,47 @@ def serve(
         server.run(sockets=[listener])
 
 
+@api_app.command("state-init")
+def state_init(
+    state: Annotated[str, typer.Option("--state", envvar="SMAME_STATE", show_envvar=True,
+                                       help="The PostgreSQL state (postgresql://...).")],
+    data: Data = _DEFAULT_DATA,
+) -> None:
+    """Prepare a shared PostgreSQL state: its tables, and the registry of --data's MDMS
+    copied into it once (the API processes on that state read the registry there)."""
+    from smame.mdms import Mdms
+    from smame.store.registry import Registry, RegistryError
+
+    existing_store(data)
+    db, _, _ = _open_access(data, state)
+    db.close()
+    target = Registry.postgres(state)
+    try:
+        if target.has_meters():
+            console.print(f"the state's registry already holds {target.count('meters'):,} "
+                          "meters: left as it is")
+            return
+        with Mdms(data) as mdms:
+            try:
+                copied = mdms.registry.copy_into(target)
+            except RegistryError as exc:
+                _fail(str(exc))
+    finally:
+        target.close()
+    console.print(f"state ready: {copied['meters']:,} meters, "
+                  f"{copied['service_points']:,} service points and the rest of the "
+                  f"registry of {data} copied into it", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _state_errors():
+    """An unreachable shared state database: one line, not a traceback."""
+    try:
+        yield
+    except ConnectionError as exc:
+        _fail(str(exc))
+
+
 # ---------------------------------------------------------------------- clients
 
 
@@ -141,9 +207,10 @@ def clients_add(
     party: Annotated[str | None, typer.Option(
         help="Retailer, company or organisation id the client acts for.")] = None,
     data: Data = _DEFAULT_DATA,
+    state: StateUrl = None,
 ) -> None:
     """Create a client; prints its id and secret (the secret is shown only now)."""
-    db, clients, _ = open_access(_state_dir(data))
+    db, clients, _ = _open_access(data, state)
     try:
         client, secret = clients.add(name, role, party)
     except ClientError as exc:
@@ -160,9 +227,9 @@ def clients_add(
 
 
 @clients_app.command("list")
-def clients_list(data: Data = _DEFAULT_DATA) -> None:
+def clients_list(data: Data = _DEFAULT_DATA, state: StateUrl = None) -> None:
     """All clients, revoked ones too."""
-    db, clients, _ = open_access(_state_dir(data))
+    db, clients, _ = _open_access(data, state)
     try:
         rows = clients.list()
     finally:
@@ -177,9 +244,10 @@ def clients_list(data: Data = _DEFAULT_DATA) -> None:
 
 
 @clients_app.command("revoke")
-def clients_revoke(client_id: str, data: Data = _DEFAULT_DATA) -> None:
+def clients_revoke(client_id: str, data: Data = _DEFAULT_DATA, state: StateUrl = None
+                   ) -> None:
     """Revoke a client: no new tokens, and its tokens stop working at once."""
-    db, clients, _ = open_access(_state_dir(data))
+    db, clients, _ = _open_access(data, state)
     try:
         client = clients.revoke(client_id)
     except ClientError as exc:
@@ -213,11 +281,12 @@ def consents_grant(
                        ] = None,
     customer_ref: Annotated[str | None, typer.Option(help="The customer's reference.")] = None,
     data: Data = _DEFAULT_DATA,
+    state: StateUrl = None,
 ) -> None:
     """Record a customer's consent (as the data association would)."""
     first = _day(data_from, "--from")
     last = _day(data_to, "--to") if data_to else None
-    db, _, consents = open_access(_state_dir(data))
+    db, _, consents = _open_access(data, state)
     try:
         consent = consents.grant(sp, grantee, category, purpose, first, last,
                                  customer_ref=customer_ref, granted_by="cli")
@@ -233,11 +302,11 @@ def consents_grant(
 
 
 @consents_app.command("list")
-def consents_list(data: Data = _DEFAULT_DATA,
+def consents_list(data: Data = _DEFAULT_DATA, state: StateUrl = None,
                   grantee: Annotated[str | None, typer.Option()] = None,
                   sp: Annotated[str | None, typer.Option()] = None) -> None:
     """Consents, newest last."""
-    db, _, consents = open_access(_state_dir(data))
+    db, _, consents = _open_access(data, state)
     try:
         rows = consents.list(grantee, sp)
     finally:
@@ -255,9 +324,10 @@ def consents_list(data: Data = _DEFAULT_DATA,
 
 
 @consents_app.command("revoke")
-def consents_revoke(consent_id: str, data: Data = _DEFAULT_DATA) -> None:
+def consents_revoke(consent_id: str, data: Data = _DEFAULT_DATA, state: StateUrl = None
+                    ) -> None:
     """Revoke a consent: effective at once, also for a running server."""
-    db, _, consents = open_access(_state_dir(data))
+    db, _, consents = _open_access(data, state)
     try:
         consent = consents.revoke(consent_id, "cli")
     except ConsentError as exc:

@@ -154,12 +154,16 @@ class CommandService:
                params: dict[str, Any]) -> ApiCommand:
         targets = tuple(dict.fromkeys(int(m) for m in meter_ids))
         clean = self.check(kind, list(targets), params)
-        reason = self._approval_reason(client_id, kind, len(targets))
-        needs = reason is not None
-        command = ApiCommand(str(uuid.uuid4()), kind, targets, clean, client_id,
-                             self.clock.time(), Status.PENDING_APPROVAL if needs
-                             else Status.QUEUED, needs, reason)
-        self._save(command, insert=True)
+        with self.db.transaction():
+            # the operator's window is counted and this command booked with no other
+            # process booking one of theirs between
+            self.db.lock(f"smame-operator:{client_id}")
+            reason = self._approval_reason(client_id, kind, len(targets))
+            needs = reason is not None
+            command = ApiCommand(str(uuid.uuid4()), kind, targets, clean, client_id,
+                                 self.clock.time(), Status.PENDING_APPROVAL if needs
+                                 else Status.QUEUED, needs, reason)
+            self._save(command, insert=True)
         if not needs:
             self._dispatch(command)
         return command
@@ -183,7 +187,7 @@ class CommandService:
         window: supply-changing commands (:data:`DANGEROUS`) that did not need approval."""
         kinds = sorted(k.value for k in DANGEROUS)
         rows = self.db.query(
-            "SELECT COALESCE(SUM(json_array_length(meter_ids)), 0) AS n FROM commands "
+            f"SELECT COALESCE(SUM({self.db.json_length('meter_ids')}), 0) AS n FROM commands "
             f"WHERE submitted_by = ? AND submitted_at > ? AND needs_approval = 0 "
             f"AND kind IN ({', '.join('?' * len(kinds))})",
             [client_id, self.clock.time() - self.window_s, *kinds])
@@ -201,18 +205,28 @@ class CommandService:
             command.decided_at = self.clock.time()
             self._save(command)
             raise CommandRejectedError(f"the command can no longer run: {exc}") from None
-        command.decided_by, command.decided_at = client_id, self.clock.time()
-        command.status = Status.QUEUED
-        self._save(command)
+        self._decide(command, client_id, Status.QUEUED)
         self._dispatch(command)
         return command
 
     def reject(self, client_id: str, command_id: str) -> ApiCommand:
         command = self._pending(command_id)
-        command.status, command.decided_by = Status.REJECTED, client_id
-        command.decided_at = self.clock.time()
-        self._save(command)
+        self._decide(command, client_id, Status.REJECTED)
         return command
+
+    def _decide(self, command: ApiCommand, client_id: str, status: str) -> None:
+        """Book the decision on a pending command, unless another operator (in any API
+        process sharing the book) decided it first."""
+        decided_at = self.clock.time()
+        claimed = self.db.execute(
+            "UPDATE commands SET status = ?, decided_by = ?, decided_at = ?, params = ? "
+            "WHERE command_id = ? AND status = ?",
+            [status, client_id, decided_at, json.dumps(_jsonable(command.params)),
+             command.command_id, Status.PENDING_APPROVAL])
+        if not claimed:
+            raise CommandRejectedError(f"command {command.command_id} was decided meanwhile "
+                                       "by another operator")
+        command.status, command.decided_by, command.decided_at = status, client_id, decided_at
 
     def _pending(self, command_id: str) -> ApiCommand:
         command = self.get(command_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smame.api.db import is_state_url
+
 __all__ = ["ApiConfig", "RateLimit"]
 
 
@@ -26,11 +28,15 @@ class ApiConfig:
 
     ``data_dir`` is the MDMS data directory; the API keeps clients, consents, commands,
     the signing key and the audit log under ``data_dir / "api"`` unless ``state_dir`` says
-    otherwise.
+    otherwise. With ``state_url`` (``postgresql://...``) clients, consents, commands, the
+    rate-limit buckets, the signing key and the registry are in that PostgreSQL database
+    instead, shared by every API process naming it; the audit log stays in the state
+    directory of each process.
     """
 
     data_dir: Path
     state_dir: Path | None = None
+    state_url: str | None = None
     token_ttl_s: int = 300  # API tokens: five minutes (S14)
     console_ttl_s: int = 1800  # console sessions: thirty minutes
     mass_command_meters: int = 100  # above this many meters a command needs a second operator
@@ -57,6 +63,11 @@ class ApiConfig:
     audit_checkpoint_s: float | None = 3600.0  # a signed checkpoint per hour (None: none)
     max_range_days: int = 31  # longest time range of one readings request
     max_export_days: int = 31
+
+    def __post_init__(self) -> None:
+        if self.state_url is not None and not is_state_url(self.state_url):
+            raise ValueError(f"state {self.state_url!r} is not a PostgreSQL URL "
+                             "(postgresql://user@host:port/database)")
 
     @property
     def state(self) -> Path:

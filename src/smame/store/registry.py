@@ -214,6 +214,21 @@ class Registry:
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self.backend.transaction()
 
+    def copy_into(self, target: Registry) -> dict[str, int]:
+        """Copy every table into ``target`` (e.g. an embedded registry into PostgreSQL), in
+        one transaction there; a target that already holds rows is refused. Rows per table."""
+        full = [name for name in REGISTRY_TABLES if target.table_count(name)]
+        if full:
+            raise RegistryError(f"the target registry is not empty ({', '.join(full)})")
+        copied = {}
+        with target.transaction():
+            for name in REGISTRY_TABLES:
+                rows = self.table(name)
+                if rows.num_rows:
+                    target.backend.insert(name, rows)
+                copied[name] = rows.num_rows
+        return copied
+
     def set_retailer(self, sp_id: str, retailer_id: str, valid_from: date) -> None:
         """Switch a service point's retailer from ``valid_from`` on (スイッチング)."""
         check_service_point(sp_id)
