@@ -55,6 +55,7 @@ class Fleet:
     """Simulated reading files: ``days[k]`` is the directory of day k + 1's readings."""
 
     simulation: Path  # the first day only, with the meters to register
+    whole: Path  # every day, as a simulation directory
     days: list[Path]
 
 
@@ -66,7 +67,7 @@ def simulate_fleet(root: Path, days: int = 3, meters: int = METERS) -> Fleet:
         done = smame("fleet", "simulate", "--meters", str(meters), "--days", str(count),
                      "--start", DAY1.isoformat(), "--seed", "5", "--out", str(out))
         assert done.returncode == 0, done.stderr
-    return Fleet(first, sorted((every / "readings").glob("date=*")))
+    return Fleet(first, every, sorted((every / "readings").glob("date=*")))
 
 
 @dataclass
