@@ -77,6 +77,10 @@ def test_ingest_while_the_api_serves_lands_and_the_api_shows_it(fleet, data):
         assert owner.pid == api.process.pid
         assert stat.S_IMODE((data / OWNER_FILE).stat().st_mode) == 0o600
         assert stat.S_IMODE(owner.socket.stat().st_mode) == 0o600
+        second = smame("api", "serve", "--data", str(data), "--port", "0")
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [
+            f"error: {data} is owned by another smame process (pid {owner.pid})"]
         assert api.values(meter, DAY1) == 48
         assert api.values(meter, DAY2) == 0
         done = smame("mdms", "ingest", str(fleet.days[1]), "--data", str(data))
