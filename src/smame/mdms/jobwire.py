@@ -272,22 +272,46 @@ def submit(owner: Owner, sock: socket.socket, name: str, params: dict[str, Any],
                            "terminal": out.is_terminal}}
     with sock:
         sock.settimeout(None)  # a job waits its turn, then runs as long as it needs
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        for line in sock.makefile("rb"):
-            message = json.loads(line)
-            if "out" in message:
-                out.file.write(message["out"])
-                out.file.flush()
-            elif "exit" in message:
-                return int(message["exit"])
-            elif "error" in message:
-                raise CliError(message["error"])
-            elif "crash" in message:
-                err_console.print(message["crash"], markup=False, highlight=False)
-                return 1
-            elif message.get("gone"):
-                break
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            answer = sock.makefile("rb")
+        except OSError:
+            raise OwnerGoneError(owner.pid) from None
+        while (message := _next_message(answer)) is not None:
+            if not _shown(message, out):
+                return _outcome(message)
     raise OwnerGoneError(owner.pid)
+
+
+def _next_message(answer) -> dict[str, Any] | None:
+    """The owner's next answer line; None when the connection ended (or was reset, or
+    cut mid-line) without one: the owner died."""
+    try:
+        line = answer.readline()
+        return json.loads(line) if line.endswith(b"\n") else None
+    except (OSError, ValueError):
+        return None
+
+
+def _shown(message: dict[str, Any], out: Console) -> bool:
+    """Print an output line of the job; False for its outcome."""
+    if "out" not in message:
+        return False
+    out.file.write(message["out"])
+    out.file.flush()
+    return True
+
+
+def _outcome(message: dict[str, Any]) -> int:
+    """The exit code of a finished job (raising its user error)."""
+    if "exit" in message:
+        return int(message["exit"])
+    if "error" in message:
+        raise CliError(message["error"])
+    if "crash" in message:
+        err_console.print(message["crash"], markup=False, highlight=False)
+        return 1
+    raise OwnerGoneError(message)  # "gone": the owner is stopping and did not start it
 
 
 def take_store_lock(data: Path) -> StoreLock:
