@@ -211,3 +211,15 @@ def test_kill_9_of_the_api_mid_ingest_leaves_the_batch_or_nothing(tmp_path):
     assert again.returncode == 0, again.stderr
     assert ", 0 stored in" in again.stdout
     assert _stored_rows(data) == sum(rows)
+
+
+def test_a_refused_file_leaves_an_empty_directory_empty(tmp_path):
+    """No store, so no owner and no lock file: nothing is made before the files pass."""
+    data = tmp_path / "empty"
+    data.mkdir()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("meter_id,interval_end,channel,value\n1,yesterday,140,5\n")
+    done = smame("mdms", "ingest", str(bad), "--data", str(data))
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert list(data.iterdir()) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import socket
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +90,24 @@ def test_a_stopped_owner_is_withdrawn(mdms):
     assert not socket_file.exists()
     assert find_owner(mdms.data_dir) is None
 
+
+
+def test_an_owner_too_deep_for_a_socket_path_listens_in_a_private_temporary_directory(
+        tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "data"
+    with Mdms(deep) as mdms:
+        lock = StoreLock(deep)
+        assert lock.try_acquire()
+        server = JobServer(mdms, lock).start()
+        try:
+            owner = read_owner(deep)
+            assert owner is not None
+            assert owner.socket.parent.parent == Path(tempfile.gettempdir())
+            assert stat.S_IMODE(owner.socket.parent.stat().st_mode) == 0o700
+            found = find_owner(deep)
+            assert found is not None
+            found[1].close()
+        finally:
+            server.stop()
+            lock.release()
+        assert not owner.socket.parent.exists()

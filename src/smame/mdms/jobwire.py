@@ -37,6 +37,7 @@ from rich.console import Console
 from smame.clirun import CliError, console, err_console
 from smame.mdms.jobs import JOBS, READ_ONLY, JobContext
 from smame.mdms.owner import Owner, StoreLock, clear_stale, find_owner, owned, publish
+from smame.store.catalog import CATALOG_FILE
 
 __all__ = ["JobServer", "OwnerGoneError", "run_job", "take_store_lock"]
 
@@ -347,7 +348,7 @@ def run_job(data: Path, name: str, params: dict[str, Any],
     ``open_here(now)`` opens the store in this process (with ``create``, ``data`` may not
     exist yet: nothing is created before the job needs the store).
     """
-    if create and not data.is_dir():
+    if create and not (data / CATALOG_FILE).is_file():  # no store yet, so no owner
         return _run_here_new(data, name, params, open_here)
     began, noted = time.monotonic(), False
     while True:
@@ -388,7 +389,8 @@ def _run_here(name: str, params: dict[str, Any],
 
 def _run_here_new(data: Path, name: str, params: dict[str, Any],
                   open_here: Callable[[datetime | None], Any]) -> int:
-    """A job that creates the store: the directory appears only when the job needs it."""
+    """A job that creates the store: the directory and its lock file appear only when
+    the job needs the store (a bad input file leaves nothing behind)."""
     lock = StoreLock(data)
 
     def open_new(now: datetime | None):
