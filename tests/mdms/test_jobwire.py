@@ -57,7 +57,12 @@ def test_a_malformed_request_gets_one_error_and_the_owner_keeps_working(owner, l
 
 
 def test_unknown_jobs_and_non_objects_are_refused(owner):
-    for line in (b'{"job": "rm -rf"}\n', b'[1, 2]\n', b'"ingest"\n'):
+    good_console = '"console": {"width": 80, "color_system": null, "terminal": false}'
+    for line in (b'{"job": "rm -rf", "params": {}}\n', b'[1, 2]\n', b'"ingest"\n',
+                 b'{"job": ["vee"], "params": {}}\n', b'{"job": "vee"}\n',
+                 b'{"job": "vee", "params": [], %s}\n' % good_console.encode(),
+                 b'{"job": "vee", "params": {}, "console": {"width": "wide"}}\n',
+                 b'{"job": "vee", "params": {}, "console": {"color_system": "ansi"}}\n'):
         assert _ask(owner.root, line) == [
             {"error": "the store owner got a malformed job request"}]
 

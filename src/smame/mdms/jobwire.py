@@ -180,12 +180,14 @@ class JobServer:
             _send(conn, {"error": "the store owner takes jobs only from its own user"})
             return
         request = _read_request(conn)
-        if request is None or request.get("job") not in JOBS:
+        out = None if request is None else _console_for(request.get("console"), conn)
+        name = None if request is None else request.get("job")
+        if (request is None or out is None or not isinstance(name, str) or name not in JOBS
+                or not isinstance(request.get("params"), dict)):
             _send(conn, {"error": "the store owner got a malformed job request"})
             return
-        name = request["job"]
         if name in READ_ONLY:
-            self._run(conn, request, writing=False)
+            self._run(conn, out, name, request["params"], writing=False)
             return
         while not self._turn.acquire(timeout=_STOP_POLL_S):
             if self._stopping.is_set():
@@ -198,22 +200,18 @@ class JobServer:
                 _send(conn, {"gone": True})
                 return
             with self.mdms.store.write_lock:  # API edits wait too: one writer at a time
-                self._run(conn, request, writing=True)
+                self._run(conn, out, name, request["params"], writing=True)
             if self.after_write is not None:
                 with contextlib.suppress(Exception):
                     self.after_write()
         finally:
             self._turn.release()
 
-    def _run(self, conn: socket.socket, request: dict[str, Any], writing: bool) -> None:
-        shape = request.get("console") or {}
-        out = Console(file=_Wire(conn), width=int(shape.get("width") or 80),
-                      color_system=shape.get("color_system"),
-                      force_terminal=bool(shape.get("terminal")), soft_wrap=True,
-                      highlight=False)
+    def _run(self, conn: socket.socket, out: Console, name: str, params: dict[str, Any],
+             writing: bool) -> None:
         try:
             with self._clock_for_job(writing) as store:
-                code = JOBS[request["job"]](request.get("params") or {}, JobContext(out, store))
+                code = JOBS[name](params, JobContext(out, store))
         except CliError as exc:
             _send(conn, {"error": str(exc)})
             return
@@ -242,6 +240,22 @@ class JobServer:
             yield lend
         finally:
             store.clock = kept
+
+
+_COLOR_SYSTEMS = (None, "standard", "256", "truecolor", "windows")
+
+
+def _console_for(shape: object, conn: socket.socket) -> Console | None:
+    """A console printing to the client as its own would; None for a malformed shape."""
+    if not isinstance(shape, dict):
+        return None
+    width, colors, terminal = (shape.get("width", 80), shape.get("color_system"),
+                               shape.get("terminal", False))
+    if (not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= 10_000
+            or colors not in _COLOR_SYSTEMS or not isinstance(terminal, bool)):
+        return None
+    return Console(file=_Wire(conn), width=width, color_system=colors,
+                   force_terminal=terminal, soft_wrap=True, highlight=False)
 
 
 def _read_request(conn: socket.socket) -> dict[str, Any] | None:
