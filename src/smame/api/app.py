@@ -46,13 +46,15 @@ hash-chained audit log (S14).
 
 def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None,
                mdms=None, clock=None, data_clock=None, headend=None, console: bool = True,
-               refresh: bool = True, fast_lane: bool = True) -> FastAPI:
+               refresh: bool = True, fast_lane: bool = True, store_lock=None) -> FastAPI:
     """The API (and console) over ``config.data_dir``, or over a ready :class:`ApiState`.
 
     ``headend`` connects a live head-end (commands reach meters). With ``refresh`` a
     background task keeps the read model up to date with the MDMS. ``fast_lane`` answers
     the commonest request (a meter's readings of a day) without FastAPI's parameter
-    machinery (:mod:`smame.api.fastlane`).
+    machinery (:mod:`smame.api.fastlane`). With ``store_lock`` (the held
+    :class:`~smame.mdms.owner.StoreLock` of the data directory) the server is the store's
+    owner and runs ``smame mdms`` jobs for other processes (:mod:`smame.mdms.jobwire`).
     """
     if state is None:
         if config is None:
@@ -65,9 +67,12 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_refresher(state)) if refresh else None
+        jobs = _job_server(state, store_lock) if store_lock is not None else None
         try:
             yield
         finally:
+            if jobs is not None:  # a running job finishes before the store closes
+                await run_in_threadpool(jobs.stop)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -91,6 +96,12 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
         app.add_middleware(FastLane, get_state=lambda: state)
     app.add_middleware(AuditMiddleware, get_audit=lambda: state.audit)  # outermost
     return app
+
+
+def _job_server(state: ApiState, store_lock):
+    from smame.mdms.jobwire import JobServer
+
+    return JobServer(state.mdms, store_lock, after_write=state.data.reload_registry).start()
 
 
 async def _refresher(state: ApiState) -> None:

@@ -147,13 +147,16 @@ def serve(
         import uvicorn
 
         from smame.api.app import create_app
+        from smame.mdms.jobwire import take_store_lock
 
-        app = create_app(config)
-        url = f"http://{host}:{listener.getsockname()[1]}"
-        console.print(f"smame API on {url}/v1 — console at {url}/console/ — OpenAPI at "
-                      "/v1/openapi.json", soft_wrap=True)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        server.run(sockets=[listener])
+        with take_store_lock(data) as store_lock:  # the owner: `smame mdms` jobs come here
+            app = create_app(config, store_lock=store_lock)
+            url = f"http://{host}:{listener.getsockname()[1]}"
+            console.print(f"smame API on {url}/v1 — console at {url}/console/ — OpenAPI at "
+                          "/v1/openapi.json", soft_wrap=True)
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
+                                                   access_log=False))
+            server.run(sockets=[listener])
 
 
 @api_app.command("state-init")

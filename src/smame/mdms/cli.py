@@ -4,23 +4,21 @@ Every command takes ``--data DIR`` (default ``./smame-data``). Only ``ingest`` c
 store there; every other command refuses a directory that holds none, so a mistyped
 ``--data`` creates nothing. Bad arguments and bad input files end with one line on stderr and
 exit code 2.
+
+A command checks its arguments here, then runs its job (:mod:`smame.mdms.jobs`) at the
+store's owner when ``smame api serve`` runs on the directory, else in this process
+(:mod:`smame.mdms.jobwire`).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import pyarrow as pa
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 import typer
-from rich.table import Table
 
-from smame.clirun import CliError, console, existing_store, new_app, run_app
+from smame.clirun import CliError, existing_store, new_app, run_app
 from smame.messages import tr
 
 app = new_app("Meter data management: ingest, VEE, settlement, retention, export.")
@@ -90,66 +88,49 @@ def _reading_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return files, simulations
 
 
+def _pair(path: Path) -> list[str]:
+    """A path as the user wrote it (for messages) and absolute (for whoever opens it)."""
+    return [str(path), str(path.absolute())]
+
+
+def _job(data: Path, name: str, params: dict, create: bool = False) -> int:
+    """Run a job on the store in ``data``: at its owner (``smame api serve``) if one runs,
+    else here; with ``create`` (ingest) the store may be new."""
+    from smame.mdms.jobwire import run_job
+
+    if data.exists() and not data.is_dir():
+        _fail(tr("--data {data} is not a directory", data=data))
+    if not create:
+        existing_store(data)
+    params = {**params, "data": str(data)}
+    return run_job(data, name, params, lambda now: _open(data, now, create), create)
+
+
 @app.command("ingest")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Parquet/CSV reading files, directories "
                                                 "of them, or fleet simulation directories.")],
     data: DataDir = DEFAULT_DATA,
     validate: Annotated[bool, typer.Option(help="Run VEE as data arrives.")] = True,
-) -> None:
+) -> int:
     """Ingest reading files; every file is checked before anything is stored."""
-    from smame.mdms.files import FileFormatError, read_reading_file
-    from smame.mdms.seed import ingest_simulation
-
     files, simulations = _reading_files(paths)
-    batches = []
-    for path in files:
-        try:
-            batches.append((path, read_reading_file(path)))
-        except FileFormatError as exc:
-            _fail(str(exc))
-    mdms = _open(data, create=True)
-    with mdms:
-        stored = received = 0
-        for path, batch in batches:
-            result = mdms.ingest(batch, source_name=str(path), validate=validate)
-            stored += result.stored
-            received += result.received
-            note = " (already ingested)" if result.duplicate_batch else ""
-            console.print(f"{path}: {result.received:,} rows, {result.stored:,} new{note}")
-        for directory in simulations:
-            seeded = ingest_simulation(mdms, directory, validate)
-            got = sum(b.received for b in seeded.batches)
-            stored += seeded.rows_stored
-            received += got
-            console.print(f"{directory}: {seeded.meters_registered:,} meters registered, "
-                          f"{seeded.events:,} events, {got:,} rows, "
-                          f"{seeded.rows_stored:,} new")
-    console.print(tr("ingested {received:,} rows, {stored:,} stored in {data}",
-                     received=received, stored=stored, data=data))
+    return _job(data, "ingest", {"files": [_pair(p) for p in files],
+                                 "simulations": [_pair(p) for p in simulations],
+                                 "validate": validate}, create=True)
 
 
 @app.command("ingest-feed")
 def ingest_feed(
     paths: Annotated[list[Path], typer.Argument(help="特例計量器 feed files (.csv or .json).")],
     data: DataDir = DEFAULT_DATA,
-) -> None:
+) -> int:
     """Ingest sub-meter (EV charger, PV inverter) feeds of registered sub-meters."""
-    from smame.mdms.files import FileFormatError
-    from smame.mdms.submeter import read_sub_meter_feed
-
-    with _open(data) as mdms:
-        batches = []
-        for path in paths:
-            if not path.is_file():
-                _fail(f"{path}: no such file")
-            try:
-                batches.append((path, read_sub_meter_feed(path, mdms.registry)))
-            except FileFormatError as exc:
-                _fail(str(exc))
-        for path, batch in batches:
-            result = mdms.ingest(batch, source_name=str(path))
-            console.print(f"{path}: {result.received:,} rows, {result.stored:,} new")
+    existing_store(data)
+    for path in paths:
+        if not path.is_file():
+            _fail(f"{path}: no such file")
+    return _job(data, "ingest-feed", {"files": [_pair(p) for p in paths]})
 
 
 @app.command("vee")
@@ -160,25 +141,11 @@ def vee(
     ] = None,
     now: Annotated[str | None, typer.Option(help="Treat this ISO time as now.")] = None,
     compact: Annotated[bool, typer.Option(help="Compact closed days into one file.")] = True,
-) -> None:
+) -> int:
     """Validate pending data, then estimate gaps and failed values of whole days."""
-    days = [_day(d, "--date") for d in day or []]
-    with _open(data, _moment(now, "--now")) as mdms:
-        pending = mdms.validate_pending()
-        if pending:
-            console.print(f"validated {len(pending)} pending batch(es)")
-        if not days:  # days not closed, and closed days that received late data
-            days = mdms.days_to_close()
-        for target in days:
-            result = mdms.close_day(target)
-            console.print(f"{target}: {result.series:,} series, {result.estimated:,} estimated "
-                          f"({result.replaced_failed:,} replacing failed values, "
-                          f"{result.scaled:,} register-scaled)")
-            if compact:
-                mdms.compact(target)
-        if compact:  # closed days a crash (or late data) left uncompacted
-            for target in mdms.days_to_compact():
-                mdms.compact(target)
+    days = [_day(d, "--date").isoformat() for d in day or []]
+    return _job(data, "vee", {"days": days, "now": _iso(_moment(now, "--now")),
+                              "compact": compact})
 
 
 @app.command("settle")
@@ -190,7 +157,7 @@ def settle(
     by: Annotated[str, typer.Option(help="retailer or group.")] = "retailer",
     output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead.")] = None,
-) -> None:
+) -> int:
     """30-minute (or 15-minute) sums per retailer or balancing group, estimated share."""
     target = _day(day, "--date")
     if minutes not in (15, 30):
@@ -200,57 +167,12 @@ def settle(
     if output not in ("table", "csv", "json"):
         _fail(f"--format must be table, csv or json, not {output!r}")
     _check_out(out)
-    with _open(data) as mdms:
-        result = mdms.settle(target, minutes)
-    table = result.retailers if by == "retailer" else result.groups
-    if output == "table" and out is None:
-        _print_settlement(table, "retailer_id" if by == "retailer" else "bg_id", target)
-        return
-    _write(table, out, "csv" if output == "table" else output)
+    return _job(data, "settle", {"day": target.isoformat(), "minutes": minutes, "by": by,
+                                 "format": output, "out": None if out is None else _pair(out)})
 
 
-def _print_settlement(table: pa.Table, party: str, day: date) -> None:
-    view = Table(title=f"settlement {day.isoformat()} by {party}")
-    for name in (party, "slots", "import kWh", "estimated kWh", "export kWh", "excluded"):
-        view.add_column(name, justify="right")
-    rows: dict[str, list[int]] = {}
-    for row in table.to_pylist():
-        acc = rows.setdefault(row[party], [0, 0, 0, 0, 0])
-        acc[0] += 1
-        acc[1] += row["import_wh"]
-        acc[2] += row["import_estimated_wh"]
-        acc[3] += row["export_wh"]
-        acc[4] += row["excluded_values"]
-    for key, (slots, imp, est, exp, excluded) in sorted(rows.items()):
-        view.add_row(key, str(slots), f"{imp / 1000:,.1f}", f"{est / 1000:,.1f}",
-                     f"{exp / 1000:,.1f}", str(excluded))
-    console.print(view)
-
-
-def _write(table: pa.Table, out: Path | None, fmt: str) -> None:
-    if out is None:
-        if fmt == "parquet":
-            _fail("--format parquet needs --out FILE")
-        sys.stdout.write(_text(table, fmt))
-        return
-    try:
-        if fmt == "parquet":
-            pq.write_table(table, out, compression="zstd")
-        elif fmt == "csv":
-            pcsv.write_csv(table, out)
-        else:
-            out.write_text(_text(table, fmt))
-    except OSError as exc:
-        _fail(tr("--out {out}: cannot write: {reason}", out=out, reason=exc.strerror or exc))
-    console.print(f"wrote {table.num_rows:,} rows to {out}")
-
-
-def _text(table: pa.Table, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n"
-    sink = pa.BufferOutputStream()
-    pcsv.write_csv(table, sink)
-    return sink.getvalue().to_pybytes().decode()
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _check_out(out: Path | None) -> None:
@@ -270,33 +192,22 @@ def purge(
     now: Annotated[str | None, typer.Option(help="Treat this ISO time as now.")] = None,
     force: Annotated[bool, typer.Option(help="Allow less than the 3 years of SPEC S5.")
                      ] = False,
-) -> None:
+) -> int:
     """Remove data older than the retention period and report what was removed."""
-    from smame.store.retention import RetentionError
-
     if years < 1:
         _fail(f"--years must be at least 1, got {years}")
-    with _open(data, _moment(now, "--now")) as mdms:
-        try:
-            report = mdms.purge(years, force)
-        except RetentionError as exc:
-            _fail(str(exc))
-    console.print_json(json.dumps(report.as_dict()))
+    return _job(data, "purge", {"years": years, "now": _iso(_moment(now, "--now")),
+                                "force": force})
 
 
 @app.command("housekeeping")
 def housekeeping(
     data: DataDir = DEFAULT_DATA,
     now: Annotated[str | None, typer.Option(help="Treat this ISO time as now.")] = None,
-) -> None:
+) -> int:
     """Validate, close ended and re-VEE-queued days, compact, purge once a day: for a
     timer (cron or systemd) to run, e.g. hourly."""
-    with _open(data, _moment(now, "--now")) as mdms:
-        done = mdms.housekeeping()
-    console.print_json(json.dumps({
-        "validated": done.validated, "closed": [d.isoformat() for d in done.closed],
-        "compacted": [d.isoformat() for d in done.compacted],
-        "purge": done.purge.as_dict() if done.purge else None}))
+    return _job(data, "housekeeping", {"now": _iso(_moment(now, "--now"))})
 
 
 @app.command("export")
@@ -314,10 +225,9 @@ def export(
                             ] = False,
     retail: Annotated[bool, typer.Option(help="6-digit retail registers and intervals.")
                       ] = False,
-) -> None:
+) -> int:
     """Export readings (8-digit by default, or 6-digit retail values) as Parquet or CSV."""
     from smame.readings import CHANNELS
-    from smame.store import IMD, MEAS
 
     if output not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, not {output!r}")
@@ -328,13 +238,9 @@ def export(
     if first and last and last < first:
         _fail("--end is before --start")
     _check_out(out)
-    with _open(data) as mdms:
-        if retail:
-            table = mdms.retail(meter, first or 0, last or 2**40)
-        else:
-            table = mdms.readings(meter, first, last, channel, current=not all_versions,
-                                  kind=IMD if raw else MEAS)
-    _write(table, out, output)
+    return _job(data, "export", {"out": _pair(out), "format": output, "start": _iso(first),
+                                 "end": _iso(last), "meters": meter, "channels": channel,
+                                 "raw": raw, "all_versions": all_versions, "retail": retail})
 
 
 def main() -> None:
