@@ -208,3 +208,25 @@ def test_incidents_per_transformer_and_their_place() -> None:
     assert (rows[0].start, rows[0].end) == (T, T + 1800)
     assert sum(len(r.meter_ids) for r in rows) == feeder.customers + premise.customers
     assert feeder.restored_by == {Evidence.RESTORE_NOTICE: 5, Evidence.PRESUMED: 4, "open": 3}
+
+
+def test_a_meter_gone_silent_is_a_communication_fault_not_an_outage() -> None:
+    """False-alarm suppression: intervals that never arrived are no evidence of supply loss."""
+    arrived = [row for row in _half_hours(100, T, 8, dead=set())
+               if not 2 <= (row[1] - T) // 1800 < 6]
+    assert len(arrived) == 4
+    assert off_spans(_events(), _energy(arrived)) == []
+    assert locate(off_spans(_events(), _energy(arrived)), _topology()) == []
+
+
+def test_a_lone_meter_reading_zero_is_an_outage_only_when_long_enough() -> None:
+    """Reads alone (no alarm, no log, no neighbour) locate a premise outage of at least an
+    hour; a shorter run of zeros is left to confirmation by an on-demand read."""
+    short = _energy(_half_hours(100, T, 6, dead={2}))
+    [span] = off_spans(_events(), short)
+    assert (span.start, span.end, span.start_by) == (T + 3600, T + 5400, Evidence.DEAD_READS)
+    assert locate([span], _topology()) == []
+    long = _energy(_half_hours(100, T, 6, dead={2, 3}))
+    [incident] = locate(off_spans(_events(), long), _topology())
+    assert (incident.level, incident.element) == (Level.PREMISE, 100)
+    assert (incident.start, incident.end) == (T + 3600, T + 7200)
