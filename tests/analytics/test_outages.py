@@ -13,9 +13,11 @@ from smame.analytics.outages import (
     Level,
     OutageRules,
     Topology,
+    by_transformer,
     confirm_open,
     locate,
     off_spans,
+    place,
 )
 from smame.analytics.reliability import reliability, reliability_by_feeder
 from smame.meter.events import EventKind, MeterEvent, events_table
@@ -185,3 +187,46 @@ def test_a_transformer_out_twice_a_day_is_two_incidents() -> None:
     incidents = locate(off_spans(_events(*items)), _topology())
     assert [(i.level, i.element, i.start) for i in incidents] == [
         (Level.TRANSFORMER, 10, T), (Level.TRANSFORMER, 10, T + 7200)]
+
+
+def test_incidents_per_transformer_and_their_place() -> None:
+    """The per-transformer view (``/v1/fleet/outages``) is the located incidents split by
+    transformer: a feeder incident is one row per transformer, with its presumed meters."""
+    topology = _topology()
+    items = [(m, T, EventKind.LAST_GASP) for m in (100, 101, 110, 111, 120, 121)]
+    items += [(m, T + 1800, EventKind.POWER_RESTORED) for m in (100, 101, 110, 111, 120)]
+    items += [(200, T + 3600, EventKind.LAST_GASP), (200, T + 7200, EventKind.POWER_RESTORED)]
+    feeder, premise = locate(off_spans(_events(*items)), topology)
+    assert place(feeder, topology) == (None, 1)
+    assert place(premise, topology) == (20, 2)
+    rows = by_transformer([feeder, premise], topology)
+    assert [(r.transformer, r.level, r.customers, r.last_gasp) for r in rows] == [
+        (10, Level.FEEDER, 4, 2), (11, Level.FEEDER, 4, 2), (12, Level.FEEDER, 4, 2),
+        (20, Level.PREMISE, 4, 1)]
+    assert rows[0].meter_ids == (100, 101, 102, 103)
+    assert rows[2].end is None  # meter 121 sent no restore and has no reads: still off
+    assert (rows[0].start, rows[0].end) == (T, T + 1800)
+    assert sum(len(r.meter_ids) for r in rows) == feeder.customers + premise.customers
+    assert feeder.restored_by == {Evidence.RESTORE_NOTICE: 5, Evidence.PRESUMED: 4, "open": 3}
+
+
+def test_a_meter_gone_silent_is_a_communication_fault_not_an_outage() -> None:
+    """False-alarm suppression: intervals that never arrived are no evidence of supply loss."""
+    arrived = [row for row in _half_hours(100, T, 8, dead=set())
+               if not 2 <= (row[1] - T) // 1800 < 6]
+    assert len(arrived) == 4
+    assert off_spans(_events(), _energy(arrived)) == []
+    assert locate(off_spans(_events(), _energy(arrived)), _topology()) == []
+
+
+def test_a_lone_meter_reading_zero_is_an_outage_only_when_long_enough() -> None:
+    """Reads alone (no alarm, no log, no neighbour) locate a premise outage of at least an
+    hour; a shorter run of zeros is left to confirmation by an on-demand read."""
+    short = _energy(_half_hours(100, T, 6, dead={2}))
+    [span] = off_spans(_events(), short)
+    assert (span.start, span.end, span.start_by) == (T + 3600, T + 5400, Evidence.DEAD_READS)
+    assert locate([span], _topology()) == []
+    long = _energy(_half_hours(100, T, 6, dead={2, 3}))
+    [incident] = locate(off_spans(_events(), long), _topology())
+    assert (incident.level, incident.element) == (Level.PREMISE, 100)
+    assert (incident.start, incident.end) == (T + 3600, T + 7200)

@@ -181,7 +181,8 @@ def test_console_from_login_to_an_approved_mass_reservation(live: LiveApi, brows
 
 @dataclass
 class _Demo:
-    """``smame demo`` serving its console after the day: what it printed, where, logins."""
+    """``smame demo`` serving its console after the day: what it printed, where, logins.
+    150 meters hang on more than one feeder, so the day has a feeder outage too."""
 
     url: str
     console_url: str
@@ -192,7 +193,7 @@ class _Demo:
 @pytest.fixture(scope="module")
 def demo() -> Iterator[_Demo]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "smame.cli", "demo", "--meters", "60", "--speed", "5760",
+        [sys.executable, "-m", "smame.cli", "demo", "--meters", "150", "--speed", "2880",
          "--port", "0", "--serve-for", "600"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "COLUMNS": "200"})
@@ -238,9 +239,7 @@ def test_console_pages_after_the_demo_day(demo: _Demo, browser, tmp_path) -> Non
     expect(first_meter).to_contain_text(re.compile("real-time|historical"))
     page.screenshot(path=str(tmp_path / "fleet.png"), full_page=True)
 
-    page.goto(f"{demo.url}/console/outages?date={day}")
-    expect(page.get_by_test_id("outage-count")).to_contain_text("1")
-    expect(page.locator("#outages tbody tr").first).to_contain_text("10:00")
+    _check_outage_page(page, demo, day)
     page.screenshot(path=str(tmp_path / "outages.png"), full_page=True)
 
     page.goto(f"{demo.url}/console/fleet?date={day}")
@@ -266,6 +265,55 @@ def test_console_pages_after_the_demo_day(demo: _Demo, browser, tmp_path) -> Non
     context.close()
 
 
+_PRINTED_INCIDENT = re.compile(
+    r"(momentary )?(premise|transformer|feeder) (\d+): (\d\d:\d\d)–(\d\d:\d\d|ongoing), "
+    r"(\d+) customers, ([\d,]+) customer-minutes")
+_PRINTED_INDICES = re.compile(r"SAIDI ([\d.]+) min, SAIFI ([\d.]+), CAIDI ([\d.]+) min, "
+                              r"MAIFI ([\d.]+) over (\d+) customers")
+
+
+def _check_outage_page(page, demo: _Demo, day: str) -> None:
+    """The outage view shows the incidents and indices the demo printed (S8): the cards,
+    one table row and one timeline bar per incident in the same order, and the feeders
+    they reached with the transformer and feeder outages marked."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{demo.url}/console/outages?date={day}")
+    indices = _PRINTED_INDICES.search(demo.printed)
+    assert indices, demo.printed
+    for testid, printed in zip(("saidi", "saifi", "caidi", "maifi", "customers-served"),
+                               indices.groups(), strict=True):
+        expect(page.get_by_test_id(testid)).to_contain_text(printed)
+    incidents = _PRINTED_INCIDENT.findall(demo.printed)
+    assert {"transformer", "feeder"} <= {i[1] for i in incidents}, demo.printed
+    rows = page.locator("#incidents tbody tr")
+    expect(rows).to_have_count(len(incidents))
+    for k, (_, level, element, start, end, customers, minutes) in enumerate(incidents):
+        row = rows.nth(k)
+        expect(row.locator("td.level")).to_have_attribute("data-level", level)
+        expect(row.locator("td.where")).to_contain_text(f"{level} {element}")
+        expect(row.locator("td.start")).to_have_text(start)
+        expect(row.locator("td.end")).to_have_text("open" if end == "ongoing" else end)
+        expect(row.locator("td.customers")).to_have_text(customers)
+        # the API rounds to 0.1 and the page to 1, the demo straight to 1
+        shown = float(row.locator("td.customer-minutes").inner_text().replace(",", ""))
+        assert abs(shown - float(minutes.replace(",", ""))) <= 1, (shown, minutes)
+        expect(row.locator("td.located")).not_to_be_empty()
+    sustained = sum(1 for i in incidents if not i[0])
+    expect(page.get_by_test_id("outage-count")).to_have_text(re.compile(rf"^{sustained}\D"))
+    bars = page.locator("#outage-timeline rect.incident")
+    expect(bars).to_have_count(len(incidents))
+    for k, (_, level, element, *_rest) in enumerate(incidents):
+        expect(bars.nth(k)).to_have_attribute("data-level", level)
+        expect(bars.nth(k)).to_have_attribute("data-element", element)
+    topology = page.get_by_test_id("outage-topology")
+    transformer = next(i[2] for i in incidents if i[1] == "transformer")
+    expect(topology.locator(f'.tx[data-transformer="{transformer}"]')).to_have_attribute(
+        "data-level", "transformer")
+    expect(topology.locator('.tx[data-level="feeder"]').first).to_be_attached()
+    expect(topology.locator('.tx[data-level="supplied"]').first).to_be_attached()
+
+
 def test_console_speaks_the_browsers_language_and_switches(demo: _Demo, browser,
                                                            tmp_path) -> None:
     from playwright.sync_api import expect
@@ -276,7 +324,14 @@ def test_console_speaks_the_browsers_language_and_switches(demo: _Demo, browser,
     expect(page.locator("#nav")).to_contain_text("停電")
     expect(page.get_by_test_id("on-time-rate")).to_contain_text("定刻")
     page.screenshot(path=str(tmp_path / "fleet-ja.png"), full_page=True)
+    page.goto(f"{demo.url}/console/outages?date={DAY.isoformat()}")
+    expect(page.locator("h1")).to_contain_text("計器データから特定")
+    expect(page.get_by_test_id("saidi")).to_contain_text("需要家あたり分")
+    expect(page.locator("#incidents thead")).to_contain_text("需要家・分")
+    expect(page.locator("#incidents td.level").first).to_have_text(
+        re.compile("需要家|柱上変圧器|配電線"))
+    page.screenshot(path=str(tmp_path / "outages-ja.png"), full_page=True)
     page.click("#lang-switch")
-    expect(page.locator("h1")).to_have_text("Fleet overview")
+    expect(page.locator("h1")).to_contain_text("Outages")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     context.close()

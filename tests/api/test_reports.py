@@ -66,6 +66,26 @@ def test_outages_grouped_by_transformer(api: Api, dataset) -> None:
     assert {"outage", "restore"} <= {e["category"] for e in events}
 
 
+def test_fleet_outages_are_the_located_incidents_per_transformer(api: Api, dataset) -> None:
+    """One grouping (S8): /v1/fleet/outages splits /v1/grid/outages's incidents by
+    transformer, so both name the same meters, starts and restorations."""
+    token = api.token("distribution")
+    grid = api.get("/v1/grid/outages", token, date=DAY2.isoformat()).json()["incidents"]
+    fleet = api.get("/v1/fleet/outages", token, date=DAY2.isoformat()).json()["outages"]
+    transformers = [i for i in grid if i["level"] == "transformer"]
+    assert transformers
+    for incident in transformers:
+        [row] = [r for r in fleet if r["transformer_id"] == incident["transformer_id"]
+                 and r["start"] == incident["start"]]
+        assert row["level"] == "transformer"
+        assert row["meter_ids"] == incident["meter_ids"]
+        assert row["restored"] == incident["end"]
+        assert row["feeder_id"] == incident["feeder_id"]
+        assert row["momentary"] == incident["momentary"]
+    assert sorted(m for r in fleet for m in r["meter_ids"]) == sorted(
+        m for i in grid for m in i["meter_ids"])
+
+
 def test_collection_report(api: Api, dataset) -> None:
     body = api.get("/v1/fleet/collection", api.token("distribution"),
                    date=DAY1.isoformat()).json()
@@ -110,6 +130,14 @@ def test_grid_outages_locate_the_transformer_outage_with_indices(api: Api, datas
     for incident in sustained:
         assert incident["customers"] == len(incident["meter_ids"])
         assert incident["end"] is None or incident["end"] > incident["start"]
+    # where each incident is, and the feeders it reached with all their transformers
+    reached = body["topology"]["feeders"]
+    for incident in body["incidents"]:
+        assert str(incident["feeder_id"]) in reached
+        assert set(incident["transformers"]) <= set(reached[str(incident["feeder_id"])])
+        if incident["level"] == "transformer":
+            assert incident["transformers"] == [incident["transformer_id"]]
+        assert sum(incident["restored_by"].values()) == incident["customers"]
 
 
 def test_grid_voltage_reports_the_band(api: Api) -> None:

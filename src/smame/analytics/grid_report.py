@@ -42,6 +42,7 @@ def incident_row(incident: Incident, now: int) -> dict:
         "momentary": incident.momentary,
         "confirmed": incident.confirmed,
         "evidence": incident.evidence,
+        "restored_by": incident.restored_by,
     }
 
 

@@ -34,9 +34,12 @@ __all__ = [
     "OffSpan",
     "OutageRules",
     "Topology",
+    "TransformerOutage",
+    "by_transformer",
     "confirm_open",
     "locate",
     "off_spans",
+    "place",
 ]
 
 
@@ -97,6 +100,10 @@ class Topology:
 
     def transformers_of_feeder(self, feeder: int) -> np.ndarray:
         return np.unique(self.transformer[self.feeder == feeder])
+
+    def knows(self, meter_id: int) -> bool:
+        at = int(np.searchsorted(self.meter_id, meter_id))
+        return at < self.meter_id.size and int(self.meter_id[at]) == meter_id
 
     def transformer_of(self, meter_id: int) -> int:
         return int(self.transformer[np.searchsorted(self.meter_id, meter_id)])
@@ -159,9 +166,19 @@ class Incident:
 
     @property
     def evidence(self) -> dict[str, int]:
+        """How many customers' loss of supply each kind of evidence told (or presumed)."""
         counts: dict[str, int] = {}
         for span in self.spans:
             counts[span.start_by] = counts.get(span.start_by, 0) + 1
+        return counts
+
+    @property
+    def restored_by(self) -> dict[str, int]:
+        """How many customers' restoration each kind of evidence told; ``open``: not yet."""
+        counts: dict[str, int] = {}
+        for span in self.spans:
+            key = "open" if span.end_by is None else str(span.end_by)
+            counts[key] = counts.get(key, 0) + 1
         return counts
 
 
@@ -449,6 +466,61 @@ def _group_end(group: Sequence[OffSpan]) -> int | None:
     """When the last of ``group`` came back; None while any is still off."""
     ends = [span.end for span in group]
     return None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
+
+
+# ---------------------------------------------------------------- where incidents are
+
+
+def place(incident: Incident, topology: Topology) -> tuple[int | None, int | None]:
+    """The transformer and feeder an incident is at: a feeder incident has no one
+    transformer; a premise no longer on the topology has neither."""
+    if incident.level is Level.FEEDER:
+        return None, incident.element
+    if incident.level is Level.TRANSFORMER:
+        return incident.element, topology.feeder_of_transformer(incident.element)
+    if not topology.knows(incident.element):
+        return None, None
+    transformer = topology.transformer_of(incident.element)
+    return transformer, topology.feeder_of_transformer(transformer)
+
+
+@dataclass(frozen=True, slots=True)
+class TransformerOutage:
+    """One transformer's share of an incident: the incidents seen per transformer."""
+
+    transformer: int
+    feeder: int
+    level: Level
+    """The level of the incident it is part of."""
+    start: int
+    end: int | None
+    customers: int
+    """Meters on the transformer."""
+    meter_ids: tuple[int, ...]
+    """Its meters off supply in the incident, by their own evidence or presumed."""
+    last_gasp: int
+    """Of those, the meters whose Last Gasp told it."""
+    momentary: bool
+
+
+def by_transformer(incidents: Sequence[Incident], topology: Topology) -> list[TransformerOutage]:
+    """Every incident split by the transformers its customers hang on, by start: a feeder
+    incident is one row per transformer, a premise one row of one meter. Spans of meters no
+    longer on the topology are left out."""
+    rows: list[TransformerOutage] = []
+    for incident in incidents:
+        parts: dict[int, list[OffSpan]] = {}
+        for span in incident.spans:
+            if topology.knows(span.meter_id):
+                parts.setdefault(topology.transformer_of(span.meter_id), []).append(span)
+        for transformer, spans in parts.items():
+            gasps = {s.meter_id for s in spans if s.start_by is Evidence.LAST_GASP}
+            rows.append(TransformerOutage(
+                transformer, topology.feeder_of_transformer(transformer), incident.level,
+                min(s.start for s in spans), _group_end(spans),
+                int(topology.meters_of_transformer(transformer).size),
+                tuple(sorted({s.meter_id for s in spans})), len(gasps), incident.momentary))
+    return sorted(rows, key=lambda r: (r.start, r.transformer))
 
 
 # ---------------------------------------------------------------- confirmation

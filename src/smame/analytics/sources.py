@@ -8,13 +8,14 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
-from smame.clock import jst_day_start
+from smame.clock import jst_day, jst_day_start
 from smame.mdms import Mdms
 from smame.meter.events import EventKind
 from smame.readings import CHANNEL_MINUTES, CHANNEL_QUANTITY, Quantity
 from smame.store.registry import Registry
 
-__all__ = ["DayInputs", "day_inputs", "energy_channels", "energy_intervals", "topology_table"]
+__all__ = ["DayInputs", "day_inputs", "energy_channels", "energy_intervals", "span_inputs",
+           "topology_table"]
 
 OUTAGE_EVENT_KINDS = (
     EventKind.LAST_GASP, EventKind.POWER_DOWN, EventKind.POWER_RESTORED,
@@ -105,6 +106,7 @@ def energy_intervals(readings: pa.Table, events: pa.Table | None = None) -> pa.T
 @dataclass(frozen=True, slots=True)
 class DayInputs:
     day: date
+    """The JST day ``start`` falls on."""
     start: int
     end: int
     topology: pa.Table
@@ -112,11 +114,16 @@ class DayInputs:
     readings: pa.Table
 
 
-def day_inputs(mdms: Mdms, day: date, channels: list[int]) -> DayInputs:
-    """One JST settlement day's topology, events and readings of ``channels``."""
-    start = jst_day_start(day)
-    end = start + 86400
+def span_inputs(mdms: Mdms, start: int, end: int, channels: list[int]) -> DayInputs:
+    """The topology, the outage and switch events in ``[start, end]`` and the readings of
+    ``channels`` of intervals ending in ``(start, end]`` (POSIX s)."""
     topology = topology_table(mdms.registry)
     events = mdms.events(lo=start, hi=end, kinds=[int(k) for k in OUTAGE_EVENT_KINDS])
     readings = mdms.readings(start=start + 1, end=end, channels=channels)
-    return DayInputs(day, start, end, topology, events, readings)
+    return DayInputs(jst_day(start), start, end, topology, events, readings)
+
+
+def day_inputs(mdms: Mdms, day: date, channels: list[int]) -> DayInputs:
+    """One JST settlement day's topology, events and readings of ``channels``."""
+    start = jst_day_start(day)
+    return span_inputs(mdms, start, start + 86400, channels)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,6 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from smame.analytics.grid import DayOutages, span_outages
+from smame.analytics.outages import TransformerOutage, by_transformer
 from smame.api.readcache import (
     FAMILIES,
     DayBlock,
@@ -384,61 +385,18 @@ class DataService:
                               estimated_t)
         return {"date": day.isoformat(), **figures}
 
-    def outages(self, lo: int, hi: int, gap_s: int = 600) -> list[dict[str, Any]]:
-        """Outages in ``[lo, hi]`` grouped by transformer (S8): Last Gasp alarms, meters
-        affected, customers on the transformer, restoration and duration."""
-        view = self.view
-        down_kinds = ("power_down", "last_gasp")
-        by_meter: dict[int, dict[str, list[Event]]] = defaultdict(lambda: defaultdict(list))
-        for event in self.events(None, lo - 86400, hi):
-            if event.name in (*down_kinds, "power_restored"):
-                by_meter[event.meter_id][event.name].append(event)
-        episodes: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for meter_id, kinds in by_meter.items():
-            sp = view.sp_of(meter_id)
-            if sp is None or sp.transformer_id is None:
-                continue
-            downs = []
-            for moment in sorted({e.time for k in down_kinds for e in kinds.get(k, [])}):
-                if not downs or moment - downs[-1] > 120:  # POWER_DOWN and its Last Gasp
-                    downs.append(moment)
-            restores = sorted(e.time for e in kinds.get("power_restored", []))
-            gasps = {e.time for e in kinds.get("last_gasp", [])}
-            for down in downs:
-                restored = next((r for r in restores if r >= down), None)
-                if down > hi or (restored is not None and restored < lo):
-                    continue
-                episodes[sp.transformer_id].append({
-                    "meter_id": meter_id, "down": down, "restored": restored,
-                    "last_gasp": any(abs(g - down) <= 120 for g in gasps)})
-        out = []
-        for transformer, items in episodes.items():
-            items.sort(key=lambda x: x["down"])
-            group: list[dict[str, Any]] = []
-            for item in [*items, None]:
-                if item is not None and (not group or item["down"] - group[-1]["down"] <= gap_s):
-                    group.append(item)
-                    continue
-                if group:
-                    out.append(self._outage(transformer, group))
-                group = [item] if item is not None else []
-        return sorted(out, key=lambda o: (o["start"], o["transformer_id"]))
+    def grid_outages(self, lo: int, hi: int) -> DayOutages:
+        """Incidents located in ``[lo, hi]`` with their IEEE 1366 indices (S8): the one
+        computation, :func:`smame.analytics.grid.span_outages`, for each MDMS version."""
+        def compute():
+            with self._registry_lock:
+                return span_outages(self.mdms, lo, hi)
+        return self._memoised(("outages", lo, hi), compute)
 
-    def _outage(self, transformer: int, group: list[dict[str, Any]]) -> dict[str, Any]:
-        view = self.view
-        meters = sorted({g["meter_id"] for g in group})
-        start = min(g["down"] for g in group)
-        restored = [g["restored"] for g in group]
-        end = None if any(r is None for r in restored) else max(restored)
-        customers = len(view.meters_of_transformer(transformer))
-        return {
-            "transformer_id": transformer, "feeder_id": view.transformer_feeder.get(transformer),
-            "start": start, "restored": end, "duration_s": None if end is None else end - start,
-            "customers": customers, "affected": len(meters),
-            "last_gasp_alarms": sum(g["last_gasp"] for g in group),
-            "silent": len(meters) - sum(g["last_gasp"] for g in group),
-            "meter_ids": meters, "ongoing": end is None,
-        }
+    def outages(self, lo: int, hi: int) -> list[TransformerOutage]:
+        """The incidents of :meth:`grid_outages` per transformer they reach (S8)."""
+        located = self.grid_outages(lo, hi)
+        return by_transformer(located.incidents, located.topology)
 
 
 class _NoSp:

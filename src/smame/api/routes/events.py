@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from smame.analytics.outages import TransformerOutage
 from smame.api.data import EVENT_CATEGORIES
 from smame.api.deps import State, TimeRange, access, note, time_range
 from smame.api.errors import ERROR_RESPONSES, bad_request
@@ -95,19 +96,29 @@ async def fleet_events(*, request: Request, category: CategoryFilter = None,
 
 
 @router.get("/fleet/outages", responses=_ERRORS,
-            summary="Outages grouped by transformer and feeder (Last Gasp, restore)")
+            summary="Located outages per transformer (the incidents of /v1/grid/outages)")
 async def outages(*, request: Request, span: Annotated[TimeRange, Depends(time_range(31))],
                   who: Annotated[Principal, Depends(access(Scope.FLEET_READ))],
                   state: State):
-    """Each outage: the transformer and feeder, customers on it, meters affected, Last
-    Gasp alarms received, meters that stayed silent, start, restoration, duration (S8)."""
-    groups = await run_in_threadpool(state.data.outages, span.lo, span.hi)
-    for group in groups:
-        group["start"] = iso(group["start"])
-        if group["restored"] is not None:
-            group["restored"] = iso(group["restored"])
-    note(request, outages=len(groups))
-    return json_answer({"start": iso(span.lo), "end": iso(span.hi), "outages": groups})
+    """The incidents ``/v1/grid/outages`` locates, one row per transformer they reach: its
+    feeder, the incident's level, customers on it, meters off (own evidence or presumed),
+    Last Gasp alarms among them, the others (silent), start, restoration, duration (S8)."""
+    rows = await run_in_threadpool(state.data.outages, span.lo, span.hi)
+    body = [_transformer_outage(row) for row in rows]
+    note(request, outages=len(body))
+    return json_answer({"start": iso(span.lo), "end": iso(span.hi), "outages": body})
+
+
+def _transformer_outage(row: TransformerOutage) -> dict:
+    return {
+        "transformer_id": row.transformer, "feeder_id": row.feeder, "level": str(row.level),
+        "start": iso(row.start), "restored": None if row.end is None else iso(row.end),
+        "duration_s": None if row.end is None else row.end - row.start,
+        "customers": row.customers, "affected": len(row.meter_ids),
+        "last_gasp_alarms": row.last_gasp, "silent": len(row.meter_ids) - row.last_gasp,
+        "meter_ids": list(row.meter_ids), "ongoing": row.end is None,
+        "momentary": row.momentary,
+    }
 
 
 @router.get("/fleet/collection", responses=_ERRORS,

@@ -72,12 +72,24 @@ const JA = {
   "live system": "稼働中", "yes": "はい", "no": "いいえ", "no (opted out)": "いいえ（停止）",
   "real-time": "リアルタイム", "historical": "翌日取得", "electric": "電力", "gas": "ガス",
   "water": "水道", "no data": "データなし",
-  "Outages (Last Gasp and restoration, S8)": "停電（ラストガスプと復電、S8）",
-  "(Last Gasp and restoration, S8)": "（ラストガスプと復電、S8）",
-  "outages": "停電件数", "customers affected": "影響需要家", "Last Gasp alarms": "ラストガスプ",
   "feeder": "配電線", "transformer": "柱上変圧器", "start": "開始", "restored": "復電",
-  "duration": "継続", "customers": "需要家", "affected": "影響", "silent": "無応答",
+  "customers": "需要家",
   "ongoing": "継続中",
+  "(located from the meters' data, S8)": "（計器データから特定、S8）", "Timeline": "タイムライン",
+  "On the topology": "系統上の位置", "(every transformer of each feeder an incident reached)": "（停電が及んだ配電線の全変圧器）",
+  "Incidents": "停電事象", "level": "区分", "where": "場所", "end": "終了", "minutes": "分",
+  "customer-minutes": "需要家・分", "located by": "検知の根拠", "restoration by": "復電の根拠",
+  "Feeders with interruptions": "停電のあった配電線", "premise": "需要家", "open": "継続中",
+  "momentary": "瞬時", "no incidents": "停電なし", "sustained incidents": "持続停電",
+  "customers served": "需要家数", "SAIDI (minutes per customer)": "SAIDI（需要家あたり分）",
+  "SAIFI (interruptions per customer)": "SAIFI（需要家あたり回数）",
+  "CAIDI (minutes per interruption)": "CAIDI（停電1回あたり分）",
+  "MAIFI (momentary per customer)": "MAIFI（需要家あたり瞬時停電）",
+  "Last Gasp": "ラストガスプ", "meter log": "計器ログ", "reads without energy": "無電力の検針値",
+  "restore notice": "復電通知", "reads with energy": "電力量のある検針値",
+  "on-demand read": "オンデマンド検針", "presumed": "推定",
+  "IEEE 1366 over every customer served: SAIDI and SAIFI count sustained interruptions (over 5 minutes), MAIFI momentary ones.":
+    "IEEE 1366、全需要家が対象：SAIDI と SAIFI は持続停電（5分超）、MAIFI は瞬時停電を数えます。",
   "Meter": "計器", "30-minute load": "30分電力", "(mean kW per slot)": "（コマ平均 kW）",
   "5-minute load": "5分電力", "(mean kW)": "（平均 kW）", "Voltage": "電圧",
   "(5-minute mean against 101 ± 6 V)": "（5分平均、101 ± 6 V）",
@@ -344,16 +356,107 @@ async function fleetPage() {
   if (s.live) setInterval(() => draw().catch(() => {}), 5000);
 }
 
+/* ---------------------------------------------------------------- outages
+   The incidents /v1/grid/outages locates (premise, transformer, feeder) with the day's
+   IEEE 1366 indices: cards, a timeline, the feeders they reached, and the table. */
+
+const LEVEL_RANK = { premise: 1, transformer: 2, feeder: 3 };
+const EVIDENCE = { last_gasp: "Last Gasp", meter_log: "meter log", dead_reads: "reads without energy",
+  restore_notice: "restore notice", live_reads: "reads with energy", on_demand_read: "on-demand read",
+  presumed: "presumed", open: "open" };
+const seconds = (iso) => Date.parse(iso) / 1000;
+
+function evidenceText(counts) {
+  return Object.entries(counts).sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, n]) => `${t(EVIDENCE[kind] || kind)} ${n}`).join(", ");
+}
+
+function incidentPlace(i) {
+  if (i.level === "feeder") return `${t("feeder")} ${i.feeder_id}`;
+  if (i.level === "transformer") return `${t("transformer")} ${i.transformer_id} (${t("feeder")} ${i.feeder_id})`;
+  const on = i.transformer_id === null ? "" : ` (${t("transformer")} ${i.transformer_id}, ${t("feeder")} ${i.feeder_id})`;
+  return `${t("meter")} ${i.element}${on}`;
+}
+
+/** One bar per incident from its start to its end (to the day's end while open). */
+function outageTimeline(container, incidents, start, end) {
+  container.replaceChildren();
+  if (!incidents.length) { container.append(el("div", { class: "empty", text: t("no incidents") })); return; }
+  const width = 960, row = 20, pad = { l: 170, r: 8, t: 6, b: 22 };
+  const height = pad.t + pad.b + row * incidents.length;
+  const root = frame(width, height, pad);
+  const x = (s) => pad.l + (Math.min(Math.max(s, start), end) - start) / (end - start) * (width - pad.l - pad.r);
+  for (let h = 0; h <= 24; h += 3) {
+    const at = x(start + h * 3600);
+    root.append(svg("line", { class: "grid", x1: at, x2: at, y1: pad.t, y2: height - pad.b }));
+    const label = svg("text", { x: at, y: height - 6, "text-anchor": h === 24 ? "end" : "middle" });
+    label.textContent = String(h).padStart(2, "0") + ":00"; root.append(label);
+  }
+  incidents.forEach((i, k) => {
+    const y = pad.t + k * row;
+    const name = svg("text", { x: pad.l - 6, y: y + row / 2 + 3, "text-anchor": "end" });
+    name.textContent = `${t(i.level)} ${i.element}`; root.append(name);
+    const from = x(seconds(i.start)), to = x(i.end ? seconds(i.end) : end);
+    const bar = svg("rect", { class: `incident ${i.level}${i.end ? "" : " open"}${i.momentary ? " momentary" : ""}`,
+      x: from, y: y + 3, width: Math.max(2, to - from), height: row - 6, "data-level": i.level, "data-element": i.element });
+    const tip = svg("title");
+    tip.textContent = `${incidentPlace(i)}: ${hhmm(i.start)}–${i.end ? hhmm(i.end) : t("open")}, ${i.customers} ${t("customers")}`;
+    bar.append(tip); root.append(bar);
+  });
+  container.append(root);
+}
+
+/** Every transformer of each feeder an incident reached, marked by the widest incident on it. */
+function outageTopology(container, feeders, incidents) {
+  container.replaceChildren();
+  const ids = Object.keys(feeders);
+  if (!ids.length) { container.append(el("div", { class: "empty", text: t("no incidents") })); return; }
+  const level = new Map();
+  const mark = (transformer, lvl) => { if ((LEVEL_RANK[lvl] || 0) > (LEVEL_RANK[level.get(transformer)] || 0)) level.set(transformer, lvl); };
+  for (const i of incidents) {
+    const reached = i.level === "feeder" ? feeders[String(i.feeder_id)] || [] : i.transformers;
+    for (const transformer of reached) mark(transformer, i.level);
+  }
+  for (const feeder of ids) {
+    const boxes = feeders[feeder].map((transformer) => {
+      const lvl = level.get(transformer);
+      return el("span", { class: `tx ${lvl || "supplied"}`, "data-transformer": transformer, "data-level": lvl || "supplied",
+        title: `${t("transformer")} ${transformer}${lvl ? ": " + t(lvl) : ""}` }, String(transformer));
+    });
+    container.append(el("div", { class: "feeder-row", "data-feeder": feeder },
+      el("span", { class: "feeder-name", text: `${t("feeder")} ${feeder}` }), ...boxes));
+  }
+}
+
 async function outagesPage() {
   const day = await dayInput();
-  const report = await api(`/v1/fleet/outages?date=${day}`);
-  const customers = report.outages.reduce((a, o) => a + o.affected, 0);
-  $("#outage-summary").replaceChildren(card(t("outages"), report.outages.length, "", "outage-count"), card(t("customers affected"), customers),
-    card(t("Last Gasp alarms"), report.outages.reduce((a, o) => a + o.last_gasp_alarms, 0)));
-  const sorted = [...report.outages].sort((a, b) => (a.feeder_id - b.feeder_id) || (a.transformer_id - b.transformer_id));
-  rows($("#outages"), sorted, (o) => [o.feeder_id, o.transformer_id, hhmm(o.start), o.restored ? hhmm(o.restored) : t("ongoing"),
-    o.duration_s === null ? "–" : `${Math.round(o.duration_s / 60)} min`, o.customers, o.affected, o.last_gasp_alarms, o.silent,
-    el("span", {}, ...o.meter_ids.slice(0, 8).flatMap((m, k) => [k ? ", " : "", el("a", { href: `/console/meter?id=${m}&date=${day}`, text: m })]))]);
+  const report = await api(`/v1/grid/outages?date=${day}`);
+  const area = report.reliability.area;
+  const sustained = report.incidents.filter((i) => !i.momentary);
+  $("#outage-summary").replaceChildren(
+    card(t("SAIDI (minutes per customer)"), number(area.saidi, 2), area.saidi ? "warn" : "", "saidi"),
+    card(t("SAIFI (interruptions per customer)"), number(area.saifi, 4), "", "saifi"),
+    card(t("CAIDI (minutes per interruption)"), number(area.caidi, 1), "", "caidi"),
+    card(t("MAIFI (momentary per customer)"), number(area.maifi, 4), "", "maifi"),
+    card(t("sustained incidents"), sustained.length, "", "outage-count"),
+    card(t("customers served"), number(area.customers), "", "customers-served"));
+  const start = seconds(report.start), end = seconds(report.end);
+  outageTimeline($("#outage-timeline"), report.incidents, start, end);
+  outageTopology($("#outage-topology"), report.topology.feeders, report.incidents);
+  rows($("#incidents"), report.incidents, (i) => [
+    el("td", { class: `level ${i.level}`, "data-level": i.level, text: t(i.level) + (i.momentary ? ` (${t("momentary")})` : "") }),
+    el("td", { class: "where", text: incidentPlace(i) }),
+    el("td", { class: "start", text: hhmm(i.start) }),
+    el("td", { class: "end", text: i.end ? hhmm(i.end) : t("open") }),
+    i.minutes === null ? "–" : number(i.minutes, 0),
+    el("td", { class: "customers", text: i.customers }),
+    el("td", { class: "customer-minutes", text: number(i.customer_minutes, 0) }),
+    el("td", { class: "located", text: evidenceText(i.evidence) }),
+    el("td", { class: "restored", text: evidenceText(i.restored_by) }),
+    el("span", {}, ...i.meter_ids.slice(0, 8).flatMap((m, k) => [k ? ", " : "", el("a", { href: `/console/meter?id=${m}&date=${day}`, text: m })]),
+      i.meter_ids.length > 8 ? ` … (${i.meter_ids.length})` : "")]);
+  const feeders = Object.entries(report.reliability.feeders).sort(([a], [b]) => Number(a) - Number(b));
+  rows($("#feeder-indices"), feeders, ([f, r]) => [f, number(r.customers), number(r.saidi, 2), number(r.saifi, 4), number(r.caidi, 1), number(r.maifi, 4)]);
 }
 
 async function meterPage() {
