@@ -29,9 +29,47 @@ from smame.hes.keystore import KeyStore, MasterKey
 from smame.hes.registry import Registry
 from smame.hes.session import Endpoint
 from smame.hes.sinks import MemorySink
+from smame.mdms.collection import day_figures, slot_arrivals
 from smame.meter import Fleet
+from smame.readings import CHANNELS, Period, Quantity
 
-__all__ = ["FieldDay", "FieldTransport", "field_day"]
+__all__ = ["ArrivalSink", "FieldDay", "FieldTransport", "field_day"]
+
+_IMPORT_PERIOD_S = {code: 1800 if info.period is Period.MIN30 else 900
+                    for code, info in CHANNELS.items() if info.quantity is Quantity.ACTIVE_IMPORT
+                    and info.period in (Period.MIN30, Period.MIN15)}
+
+
+class ArrivalSink(MemorySink):
+    """The head-end's batches, each stamped with the simulated moment it was handed over:
+    the moment an MDMS behind it would commit them (S1's arrival)."""
+
+    def __init__(self, clock: EventClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.handed_at: list[float] = []
+
+    def __call__(self, batch) -> None:
+        super().__call__(batch)
+        self.handed_at.append(self.clock.time())
+
+    def s1_figures(self, meters: int, day_start: int) -> dict:
+        """The S1 figures of the JST day from ``day_start`` (POSIX s) for ``meters``
+        expected meters, by :func:`smame.mdms.collection.day_figures` (the one definition)
+        over the first arrival of each 30-minute import value (or both 15-minute ones)."""
+        meter, end, period, arrived = [], [], [], []
+        for batch, at in zip(self.batches, self.handed_at, strict=True):
+            channel = batch.column("channel").to_numpy()
+            keep = np.isin(channel, list(_IMPORT_PERIOD_S))
+            if not keep.any():
+                continue
+            meter.append(batch.column("meter_id").to_numpy()[keep])
+            end.append(batch.column("interval_end").cast("int64").to_numpy()[keep])
+            period.append(np.vectorize(_IMPORT_PERIOD_S.get, otypes=[np.int64])(channel[keep]))
+            arrived.append(np.full(int(keep.sum()), at))
+        joined = [np.concatenate(c) if c else np.zeros(0) for c in (meter, end, period, arrived)]
+        _, slot_end, slot_arrived = slot_arrivals(*joined)
+        return day_figures(meters, slot_end, slot_arrived, day_start, self.clock.time())
 
 
 class _FieldWriter:
@@ -114,7 +152,7 @@ class FieldDay:
     clock: EventClock
     areas: list[FieldArea]
     headend: HeadEnd
-    sink: MemorySink
+    sink: ArrivalSink
     pushes_sent: int = 0
     pushes_arrived: int = 0
     push_latency: list[float] = field(default_factory=list)
@@ -175,7 +213,7 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
         area_of.update(dict.fromkeys(area.hops, area))
     # the head-end's own timeout is wall time: the model times answers out on its clock
     config = config or HesConfig(session_timeout=3600.0)
-    headend = HeadEnd(Registry(registry_entries), keystore, MemorySink(), clock, config,
+    headend = HeadEnd(Registry(registry_entries), keystore, ArrivalSink(clock), clock, config,
                       groups, transport=FieldTransport(area_of, endpoints))
     day = FieldDay(fleet, clock, areas, headend, headend.sink)
     schedulers = [PushScheduler(e) for e in endpoints.values()]
