@@ -13,6 +13,7 @@ real time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from smame.dlms import DEMO_KEYS, MeterEndpoint, PushScheduler
 from smame.dlms.push import push_frame
-from smame.fan.events import EventClock
+from smame.fan.events import EventClock, FrameClock
 from smame.fan.mesh import FieldArea
 from smame.fan.radio import Medium
 from smame.hes.groups import FiveMinuteGroups
@@ -33,7 +34,7 @@ from smame.mdms.collection import day_figures, slot_arrivals
 from smame.meter import Fleet
 from smame.readings import CHANNELS, Period, Quantity
 
-__all__ = ["ArrivalSink", "FieldDay", "FieldTransport", "field_day"]
+__all__ = ["ArrivalSink", "FieldDay", "FieldTransport", "field_areas", "field_day", "push_through"]
 
 _IMPORT_PERIOD_S = {code: 1800 if info.period is Period.MIN30 else 900
                     for code, info in CHANNELS.items() if info.quantity is Quantity.ACTIVE_IMPORT
@@ -179,6 +180,33 @@ class FieldDay:
         return await task
 
 
+def field_areas(clock: FrameClock, medium: Medium, meter_ids: np.ndarray, hops: np.ndarray,
+                per: float, rng: np.random.Generator, concentrator: np.ndarray
+                ) -> dict[int, FieldArea]:
+    """One :class:`FieldArea` per concentrator: meter id -> its area (``meter_ids[i]`` at
+    ``hops[i]`` hops behind concentrator ``concentrator[i]``, all at link error rate
+    ``per``)."""
+    area_of: dict[int, FieldArea] = {}
+    for k in np.unique(concentrator):
+        rows = np.flatnonzero(concentrator == k)
+        area = FieldArea(clock, medium, {int(meter_ids[r]): int(hops[r]) for r in rows}, per,
+                         rng)
+        area_of.update(dict.fromkeys(area.hops, area))
+    return area_of
+
+
+def push_through(area: FieldArea, meter: int, apdu: bytes,
+                 deliver: Callable[[bytes], None]) -> None:
+    """Carry one push APDU of ``meter``, wrapped as it leaves the meter, up through
+    ``area``; ``deliver(frame)`` when it arrives. A lost push is gone, as over UDP: the
+    head-end's pull finds the gap."""
+    frame = push_frame(apdu)
+    if area.medium.cellular and area.transaction_lost():
+        return
+    area.transfer(meter, len(frame), True, lambda ok: deliver(frame) if ok else None,
+                  area.medium.up_latency_s)
+
+
 def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, per: float,
               rng: np.random.Generator, push_window: int = 60,
               config: HesConfig | None = None, groups: FiveMinuteGroups | None = None,
@@ -203,14 +231,8 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
         registry_entries.append(Endpoint(meter.meter_id, "field", 0,
                                          cell=f"concentrator-{concentrator[row]}",
                                          unit_exponent=meter.unit_exponent))
-    areas = []
-    area_of: dict[int, FieldArea] = {}
-    for k in np.unique(concentrator):
-        rows = np.flatnonzero(concentrator == k)
-        area = FieldArea(clock, medium, {int(fleet.meter_ids[r]): int(hops[r]) for r in rows},
-                         per, rng)
-        areas.append(area)
-        area_of.update(dict.fromkeys(area.hops, area))
+    area_of = field_areas(clock, medium, fleet.meter_ids, hops, per, rng, concentrator)
+    areas = list({id(a): a for a in area_of.values()}.values())
     # the head-end's own timeout is wall time: the model times answers out on its clock
     config = config or HesConfig(session_timeout=3600.0)
     headend = HeadEnd(Registry(registry_entries), keystore, ArrivalSink(clock), clock, config,
@@ -223,19 +245,13 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
         for scheduler in schedulers:
             meter = scheduler.endpoint.meter.meter_id
             for _destination, apdu in scheduler.due():
-                frame = push_frame(apdu)
                 day.pushes_sent += 1
-                area = area_of[meter]
-                if area.medium.cellular and area.transaction_lost():
-                    continue
-                area.transfer(meter, len(frame), True, lambda ok, f=frame: arrived(ok, f),
-                              area.medium.up_latency_s)
+                push_through(area_of[meter], meter, apdu, arrived)
         clock.call_at(clock.time() + step_s, step)
 
-    def arrived(ok: bool, frame: bytes) -> None:
-        if ok:
-            day.pushes_arrived += 1
-            headend.receive_push(frame)
+    def arrived(frame: bytes) -> None:
+        day.pushes_arrived += 1
+        headend.receive_push(frame)
 
     clock.call_at(clock.time(), step)
     return day
