@@ -110,7 +110,9 @@ def hes_over_field(config, meters: int, hours: float, per_concentrator: int) -> 
         field = field_day(fleet, Path(work), medium_for(config, "multihop"), hops,
                           config.multihop.link_per, rng, push_window=window,
                           config=HesConfig(session_timeout=3600.0,
-                                           push_grace_seconds=window + config.traffic.pull_grace_s),
+                                           push_grace_seconds=window + config.traffic.pull_grace_s,
+                                           pull_rounds=config.traffic.pull_rounds,
+                                           pull_backoff_seconds=config.traffic.pull_backoff_s),
                           groups=FiveMinuteGroups.select(int(m) for m in fleet.meter_ids),
                           concentrator=concentrator)
         start = field.clock.time()
@@ -131,7 +133,8 @@ def hes_over_field(config, meters: int, hours: float, per_concentrator: int) -> 
             "events": field.clock.events, "slots_settled": on_time["slots_settled"],
             "on_time_rate": on_time["on_time_rate"], "late": on_time["late"],
             "missing_after_schedule": on_time["missing"], "refilled": refilled,
-            "eventual_rate": eventual["rate"]}
+            "eventual_rate": eventual["rate"],
+            "sessions_peak_per_concentrator": max(a.sessions_peak for a in field.areas)}
 
 
 def main() -> None:

@@ -84,6 +84,7 @@ class _FieldWriter:
         self._conn = transport.endpoints[meter].connection()
         self._closed = False
         self._first = True
+        self._area.session_opened()
 
     def write(self, data: bytes) -> None:
         area, clock = self._area, self._area.clock
@@ -91,8 +92,7 @@ class _FieldWriter:
 
         def give_up() -> None:
             if not answered and not self._closed:
-                self._closed = True
-                self._conn.close()
+                self._close()
                 self._reader.feed_eof()
 
         def answer_arrived(ok: bool, out: bytes) -> None:
@@ -113,7 +113,7 @@ class _FieldWriter:
         setup = 0.0
         if self._first and area.medium.cellular:  # page the meter, connect; or lose it all
             if area.transaction_lost():
-                self._closed = True
+                self._close()
                 clock.call_at(clock.time() + self._t.answer_timeout_s, self._reader.feed_eof)
                 return
             setup = area.medium.pull_latency_s
@@ -122,8 +122,12 @@ class _FieldWriter:
 
     def close(self) -> None:
         if not self._closed:
-            self._closed = True
-            self._conn.close()
+            self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._conn.close()
+        self._area.session_closed()
 
     async def wait_closed(self) -> None:
         return None

@@ -51,6 +51,15 @@ class FieldArea:
     channel_busy_s: float = 0.0
     attempts: int = 0
     lost: int = 0
+    sessions_open: int = 0  # head-end connections through this concentrator now
+    sessions_peak: int = 0
+
+    def session_opened(self) -> None:
+        self.sessions_open += 1
+        self.sessions_peak = max(self.sessions_peak, self.sessions_open)
+
+    def session_closed(self) -> None:
+        self.sessions_open -= 1
 
     def reachable(self, meter: int) -> bool:
         now = self.clock.time()

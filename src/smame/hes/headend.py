@@ -72,6 +72,11 @@ class HesConfig:
     realtime_delay_seconds: float = 60.0
     """Read the real-time 5-minute group this long after each 5-minute boundary (S3: within
     10 minutes), whatever the push grace of the 30-minute data."""
+    pull_rounds: int = 1
+    """Pulls of an interval's missing meters within the hour: the first
+    ``push_grace_seconds`` after it closes, each further one ``pull_backoff_seconds``
+    later while some are still missing (back-off on loss, S1)."""
+    pull_backoff_seconds: float = 600.0
     session_timeout: float = 10.0
     per_cell: int = 8
     cell_sessions: tuple[tuple[str, int], ...] = ()
@@ -440,7 +445,8 @@ class HeadEnd:
         """Collect on schedule from ``since`` (default now) until ``until`` (POSIX s):
 
         * each 15- and 30-minute interval, ``push_grace_seconds`` after it closes, from the
-          meters on that soft switch whose push did not arrive (S1, S10);
+          meters on that soft switch whose push did not arrive (S1, S10), and again
+          ``pull_backoff_seconds`` apart up to ``pull_rounds`` times while some are missing;
         * the real-time 5-minute group ``realtime_delay_seconds`` after every 5-minute
           boundary (within 10 minutes, S3), whichever meters it holds then (S16);
         * the historical 5-minute group once a day, for the day before (S3).
@@ -473,7 +479,7 @@ class HeadEnd:
 
         def start(boundary: int) -> None:  # a slow boundary must not hold up the next one
             pending[:] = [t for t in pending if not t.done()]
-            pending.append(asyncio.ensure_future(self._settle_boundary(boundary)))
+            pending.append(asyncio.ensure_future(self._settle_boundary(boundary, until)))
 
         try:
             await self._at_boundaries(first_tick, 900, self.config.push_grace_seconds, until,
@@ -483,13 +489,22 @@ class HeadEnd:
             for task in pending:
                 task.cancel()
 
-    async def _settle_boundary(self, boundary: int) -> None:
-        await self.collect(boundary, 15)
-        if boundary % 1800 == 0:
-            await self.collect(boundary, 30)
+    async def _settle_boundary(self, boundary: int, until: float) -> None:
+        periods = (15, 30) if boundary % 1800 == 0 else (15,)
+        for period in periods:
+            await self.collect(boundary, period)
         if (boundary + JST_OFFSET_S) % 86400 == 0:  # 00:00 JST: yesterday's history
             await self._collect_group("historical", sorted(self.groups.historical),
                                       boundary, 86400, Priority.HISTORICAL)
+        first_pull = boundary + self.config.push_grace_seconds
+        for round_ in range(1, self.config.pull_rounds):
+            moment = first_pull + round_ * self.config.pull_backoff_seconds
+            if moment > until:
+                return
+            await self.clock.sleep(moment - self.clock.time())
+            for period in periods:
+                if self.missing(boundary, period):
+                    await self.collect(boundary, period)
 
     async def _realtime_rounds(self, first_tick: int, until: float) -> None:
         await self._at_boundaries(
