@@ -84,7 +84,7 @@ class _FieldWriter:
         self._conn = transport.endpoints[meter].connection()
         self._closed = False
         self._first = True
-        self._area.session_opened()
+        self._area.session_opened(meter)
 
     def write(self, data: bytes) -> None:
         area, clock = self._area, self._area.clock

@@ -53,8 +53,10 @@ class FieldArea:
     lost: int = 0
     sessions_open: int = 0  # head-end connections through this concentrator now
     sessions_peak: int = 0
+    session_log: list[tuple[float, int]] = field(default_factory=list)  # (opened, meter)
 
-    def session_opened(self) -> None:
+    def session_opened(self, meter: int) -> None:
+        self.session_log.append((self.clock.time(), meter))
         self.sessions_open += 1
         self.sessions_peak = max(self.sessions_peak, self.sessions_open)
 
