@@ -152,6 +152,9 @@ def demo(
         help="Serve the API and console after the day (--no-serve: print and exit).")] = True,
     serve_for: Annotated[float | None, typer.Option(
         help="Seconds to serve the console; default until Ctrl-C.")] = None,
+    network: Annotated[str, typer.Option(
+        help="How the head-end reaches the meters: mesh (the multi-hop 920 MHz model) "
+             "or tcp (loopback).")] = "mesh",
 ) -> None:
     """Run the system on a small fleet for a simulated day and print what happened."""
     from smame.api.live import ListenError
@@ -165,9 +168,11 @@ def demo(
         raise CliError("--serve-for must be > 0")
     if not 0 <= console_port <= 65535:
         raise CliError("--port must be within 0–65535")
+    if network not in ("mesh", "tcp"):
+        raise CliError(f"--network must be mesh or tcp, not {network!r}")
     try:
         run_demo(console, meters=meters, seed=seed, speed=speed,
-                 port=console_port if serve else None, serve_for=serve_for)
+                 port=console_port if serve else None, serve_for=serve_for, network=network)
     except ListenError as exc:
         raise CliError(tr("{reason}; choose another port: --port N, or make demo PORT=N "
                           "(0: any free port)", reason=exc.strerror)) from exc

@@ -1,9 +1,11 @@
 """``make demo``: the system lives through one summer day.
 
-A fleet of a few hundred meters is served over DLMS/COSEM on loopback and collected by the
-head-end on an accelerated clock: pushes every 30 minutes, pulls for what did not arrive,
-the 5-minute groups, a mass ampere reservation, a disconnect, a clock sync, and an outage
-whose Last Gasp alarms reach the head-end.
+A fleet of a few hundred meters is served over DLMS/COSEM and collected by the head-end on
+an accelerated clock: pushes every 30 minutes, pulls for what did not arrive, the 5-minute
+groups, a mass ampere reservation, a disconnect, a clock sync, and an outage whose Last
+Gasp alarms reach the head-end. By default the DLMS bytes cross the per-packet multi-hop
+920 MHz model (``smame.fan``: frames, hops, MAC retries, losses); ``network="tcp"`` serves
+the meters on loopback TCP instead.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ from smame.echonet.node import Node
 from smame.echonet.smartmeter import SmartMeterObject
 from smame.echonet.udp import open_udp_node
 from smame.hes.commands import Command, CommandKind
-from smame.hes.groups import FiveMinuteGroups
+from smame.hes.groups import (
+    HISTORICAL_WITHIN_S,
+    REALTIME_WITHIN_S,
+    FiveMinuteGroups,
+    on_time_share,
+)
 from smame.hes.headend import HeadEnd, HesConfig
 from smame.hes.sinks import MemorySink
 from smame.mdms import Mdms, MdmsSink
@@ -40,7 +47,7 @@ from smame.mdms.seed import seed_registry
 from smame.meter import EventKind, Fleet, FleetConfig
 from smame.meter.events import events_table
 from smame.meter.simulate import BatchSummary, meters_table
-from smame.readings import Period, Quantity, channel_code
+from smame.readings import CHANNELS, Period, Quantity, channel_code
 from smame.system import ARoute, running_a_route
 
 DEMO_DAY = date(2026, 7, 1)
@@ -85,20 +92,21 @@ PUSH_GRACE_S = 600
 
 
 def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 1440,
-             port: int | None = 8080, serve_for: float | None = None) -> None:
+             port: int | None = 8080, serve_for: float | None = None,
+             network: str = "mesh") -> None:
     """Run the day; then, unless ``port`` is None, serve the API and console on it until
     Ctrl-C (or for ``serve_for`` seconds) while the fleet keeps running. The port (0: any
     free one) is taken before the day starts, so a busy port fails at once (ListenError)."""
     listener = listen("127.0.0.1", port) if port is not None else None
     try:
-        asyncio.run(_demo(console, meters, seed, speed, listener, serve_for))
+        asyncio.run(_demo(console, meters, seed, speed, listener, serve_for, network))
     finally:
         if listener is not None:
             listener.close()
 
 
 async def _demo(console: Console, meters: int, seed: int, speed: float,
-                listener: socket.socket | None, serve_for: float | None) -> None:
+                listener: socket.socket | None, serve_for: float | None, network: str) -> None:
     # The fleet starts half an hour before the day, so the day opens with a 00:00 register
     # reading like any day after the first: retail 30-minute values need it (S4).
     fleet = Fleet(FleetConfig(meters=meters, start=datetime.fromtimestamp(
@@ -112,10 +120,13 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
     groups = FiveMinuteGroups.select(fleet.meter_ids, seed=seed)
     ids = [int(m) for m in fleet.meter_ids]
     console.rule(f"[bold]smame demo — {DEMO_DAY.isoformat()} (JST), one simulated day")
-    console.print(f"Serving {meters} meters over DLMS/COSEM on loopback; the head-end collects "
+    how = ("through the per-packet multi-hop 920 MHz model" if network == "mesh"
+           else "on loopback TCP")
+    console.print(f"Serving {meters} meters over DLMS/COSEM {how}; the head-end collects "
                   f"them at {speed:g}× real time ({86400 / speed:.0f} s for the day)…")
     with tempfile.TemporaryDirectory(prefix="smame-demo-") as work:
         memory = MemorySink()
+        handed_at: list[float] = []  # system-clock moment of each batch, for S3's figures
         to_mdms: MdmsSink | None = None
         # The MDMS ingests in a thread of its own, as behind a real head-end's queue: its
         # validation must not hold up the event loop that receives the meters' pushes.
@@ -123,12 +134,14 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
 
         def sink(batch: pa.Table) -> None:  # the head-end's output: kept, and into the MDMS
             memory(batch)
+            handed_at.append(system.clock.time())
             queue.put(batch)
 
         async with running_a_route(fleet, speed, sink, Path(work),
                                    HesConfig(push_grace_seconds=PUSH_GRACE_S), groups,
-                                   push_window=PUSH_WINDOW_S,
-                                   fleet_step_s=FLEET_STEP_S) as (system, drive):
+                                   push_window=PUSH_WINDOW_S, fleet_step_s=FLEET_STEP_S,
+                                   network=network, mesh_seed=seed) as (system, drive):
+            _print_network(console, system)
             # The MDMS stamps arrivals on the system's (simulated) clock: S1's 60 minutes
             # are simulated minutes, as the head-end's are. The clock waits while it opens.
             system.clock.set_speed(0)
@@ -171,9 +184,10 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             mdms.ingest_events(events_table(system.meter_events))
             figures = DataService(mdms, system.clock).collection(DEMO_DAY)
             _print_collection(console, hes, figures, refilled, system.pushes_sent)
+            _print_field(console, system)
             _print_outages(console, hes, fleet)
             _print_commands(console, fleet, commands, system.meter_events)
-            _print_readings(console, table, groups)
+            _print_readings(console, table, groups, handed_at, memory.batches)
             _print_mdms(console, mdms, to_mdms)
             _print_grid(console, day_outages(mdms, DEMO_DAY))
             await _show_broute(console, fleet, table)
@@ -366,7 +380,8 @@ def breaker_counts(events) -> dict[str, int]:
                                    if e.kind is EventKind.BREAKER_TRIP})}
 
 
-def _print_readings(console: Console, table: pa.Table, groups: FiveMinuteGroups) -> None:
+def _print_readings(console: Console, table: pa.Table, groups: FiveMinuteGroups,
+                    handed_at: list[float], batches: list[pa.Table]) -> None:
     summary = BatchSummary()
     summary.add(table)
     data = summary.as_dict()
@@ -375,12 +390,66 @@ def _print_readings(console: Console, table: pa.Table, groups: FiveMinuteGroups)
         f"  5-minute groups (S3): {len(groups.realtime)} real-time meters every 5 minutes, "
         f"{len(groups.historical)} historical meters for the whole day; "
         f"{data['channels'].get('120', {}).get('rows', 0):,} 5-minute intervals")
+    meter, end, arrived = _five_minute_arrivals(batches, handed_at)
+    realtime = on_time_share(groups.realtime, meter, end, arrived, _at(0) + 300, _at(24),
+                             REALTIME_WITHIN_S)
+    historical = on_time_share(groups.historical, meter, end, arrived, _at(0) + 300,
+                               _at(24), HISTORICAL_WITHIN_S)
+    console.print(f"  real-time group: {_pct(realtime)} of its 5-minute values within "
+                  f"{REALTIME_WITHIN_S // 60} minutes; historical group: {_pct(historical)} "
+                  f"of the day's within {HISTORICAL_WITHIN_S // 86400} days (S3)")
     volts = data["voltage"]["100V"]
     if volts["within_band_share"] is not None:
         console.print(f"  voltage within 101±6 V: {volts['within_band_share']:.2%} of "
                       f"{volts['values']:,} 5-minute values")
     console.print(f"  energy collected: import {data['energy_kwh']['import']:,.1f} kWh, "
                   f"export {data['energy_kwh']['export']:,.1f} kWh")
+
+
+_FIVE_MINUTE_IMPORT = [code for code, info in CHANNELS.items()
+                       if info.quantity is Quantity.ACTIVE_IMPORT and info.period is Period.MIN5]
+
+
+def _five_minute_arrivals(batches: list[pa.Table], handed_at: list[float]
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(meter, interval end, system-clock moment the head-end handed it over) of every
+    5-minute active-import value delivered, one row per value (its first delivery)."""
+    parts = []
+    for batch, at in zip(batches, handed_at, strict=True):
+        keep = np.isin(batch.column("channel").to_numpy(), _FIVE_MINUTE_IMPORT)
+        if keep.any():
+            parts.append((batch.column("meter_id").to_numpy()[keep],
+                          batch.column("interval_end").cast(pa.int64()).to_numpy()[keep],
+                          np.full(int(keep.sum()), at)))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    meter, end, arrived = (np.concatenate(c) for c in zip(*parts, strict=True))
+    return meter, end, arrived
+
+
+def _print_network(console: Console, system: ARoute) -> None:
+    """What carries the DLMS bytes: the mesh's concentrators and routes, or loopback."""
+    if not system.field_areas:
+        return
+    hops = np.concatenate([np.fromiter(a.hops.values(), np.int64) for a in system.field_areas])
+    area = system.field_areas[0]
+    console.print(
+        f"  {len(system.field_areas)} concentrator(s), routes of 1–{hops.max()} hops "
+        f"(median {np.median(hops):.0f}), link frame error rate {area.per:.0%}, "
+        f"{area.medium.retries} MAC retries; the head-end runs {system.headend.config.per_cell} "
+        "sessions at a time per concentrator (smame.fan, default.yaml)")
+
+
+def _print_field(console: Console, system: ARoute) -> None:
+    """How hard the mesh worked for the day, and what it lost."""
+    if not system.field_areas:
+        return
+    attempts = sum(a.attempts for a in system.field_areas)
+    lost = sum(a.lost for a in system.field_areas)
+    busy = max(a.channel_busy_s for a in system.field_areas)
+    console.print(f"  over the mesh: {attempts:,} frame attempts, {lost:,} transfers lost "
+                  f"after their MAC retries; busiest concentrator channel "
+                  f"{busy / 86400:.2%} of the day")
 
 
 async def _show_broute(console: Console, fleet: Fleet, table: pa.Table) -> None:

@@ -133,41 +133,6 @@ def test_the_vectorized_model_matches_the_per_packet_model_for_the_same_area(tmp
     assert vector_latency == pytest.approx(packet_latency, rel=0.25)
 
 
-def test_retry_rounds_with_back_off_bring_lossy_meters_in_within_the_hour(tmp_path):
-    from smame.fan.schedule import retry_rounds
-
-    config = load_config()
-    hours = 4
-
-    def collect(rounds: int, work) -> tuple[int, int]:
-        fleet = fleet_of(24)
-        rng = np.random.default_rng(9)
-        area = build_area(config, "multihop", fleet.n, rng)
-        day = field_day(fleet, work, medium_for(config, "multihop"), area.hops, 0.65, rng,
-                        groups=FiveMinuteGroups(fleet.n, set(), set()))
-        start = day.clock.time()
-        until = start + hours * 3600
-
-        async def both():
-            retries = asyncio.ensure_future(
-                retry_rounds(day.headend, day.clock, until, rounds, 600.0, since=start))
-            await day.run(until + 1800, since=start)  # the last rounds fall after ``until``
-            return await retries
-
-        by_retries = asyncio.run(both())
-        report = [r for r in day.headend.collection_report(30) if r["end"] <= until]
-        return sum(r["missing"] for r in report), by_retries
-
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    missing_once, none = collect(0, tmp_path / "a")
-    missing_retried, recovered = collect(2, tmp_path / "b")
-    assert none == 0
-    assert missing_once >= 5  # PER 0.65: one pull is often not enough
-    assert recovered > 0
-    assert missing_retried < missing_once
-
-
 def test_the_vectorized_cell_matches_the_per_packet_cell(tmp_path):
     """1:N: one transaction loss draw per push or session, connect and paging delays, the
     cell's capacity as a FIFO channel; the head-end pulls at boundary + 120 s."""

@@ -12,10 +12,21 @@ import heapq
 import itertools
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from smame.clock import from_epoch
 
-__all__ = ["EventClock"]
+__all__ = ["EventClock", "FrameClock"]
+
+
+class FrameClock(Protocol):
+    """What the field network's frames need of time: the time, and a callback at a moment
+    (:class:`EventClock` as fast as it goes; :class:`smame.fan.paced.PacedEvents` on a
+    demo's accelerated clock)."""
+
+    def time(self) -> float: ...
+
+    def call_at(self, moment: float, callback: Callable[[], None]) -> None: ...
 
 
 class EventClock:

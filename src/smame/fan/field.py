@@ -13,6 +13,7 @@ real time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from smame.dlms import DEMO_KEYS, MeterEndpoint, PushScheduler
 from smame.dlms.push import push_frame
-from smame.fan.events import EventClock
+from smame.fan.events import EventClock, FrameClock
 from smame.fan.mesh import FieldArea
 from smame.fan.radio import Medium
 from smame.hes.groups import FiveMinuteGroups
@@ -29,9 +30,47 @@ from smame.hes.keystore import KeyStore, MasterKey
 from smame.hes.registry import Registry
 from smame.hes.session import Endpoint
 from smame.hes.sinks import MemorySink
+from smame.mdms.collection import day_figures, slot_arrivals
 from smame.meter import Fleet
+from smame.readings import CHANNELS, Period, Quantity
 
-__all__ = ["FieldDay", "FieldTransport", "field_day"]
+__all__ = ["ArrivalSink", "FieldDay", "FieldTransport", "field_areas", "field_day", "push_through"]
+
+_IMPORT_PERIOD_S = {code: 1800 if info.period is Period.MIN30 else 900
+                    for code, info in CHANNELS.items() if info.quantity is Quantity.ACTIVE_IMPORT
+                    and info.period in (Period.MIN30, Period.MIN15)}
+
+
+class ArrivalSink(MemorySink):
+    """The head-end's batches, each stamped with the simulated moment it was handed over:
+    the moment an MDMS behind it would commit them (S1's arrival)."""
+
+    def __init__(self, clock: EventClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.handed_at: list[float] = []
+
+    def __call__(self, batch) -> None:
+        super().__call__(batch)
+        self.handed_at.append(self.clock.time())
+
+    def s1_figures(self, meters: int, day_start: int) -> dict:
+        """The S1 figures of the JST day from ``day_start`` (POSIX s) for ``meters``
+        expected meters, by :func:`smame.mdms.collection.day_figures` (the one definition)
+        over the first arrival of each 30-minute import value (or both 15-minute ones)."""
+        meter, end, period, arrived = [], [], [], []
+        for batch, at in zip(self.batches, self.handed_at, strict=True):
+            channel = batch.column("channel").to_numpy()
+            keep = np.isin(channel, list(_IMPORT_PERIOD_S))
+            if not keep.any():
+                continue
+            meter.append(batch.column("meter_id").to_numpy()[keep])
+            end.append(batch.column("interval_end").cast("int64").to_numpy()[keep])
+            period.append(np.vectorize(_IMPORT_PERIOD_S.get, otypes=[np.int64])(channel[keep]))
+            arrived.append(np.full(int(keep.sum()), at))
+        joined = [np.concatenate(c) if c else np.zeros(0) for c in (meter, end, period, arrived)]
+        _, slot_end, slot_arrived = slot_arrivals(*joined)
+        return day_figures(meters, slot_end, slot_arrived, day_start, self.clock.time())
 
 
 class _FieldWriter:
@@ -45,6 +84,7 @@ class _FieldWriter:
         self._conn = transport.endpoints[meter].connection()
         self._closed = False
         self._first = True
+        self._area.session_opened(meter)
 
     def write(self, data: bytes) -> None:
         area, clock = self._area, self._area.clock
@@ -52,8 +92,7 @@ class _FieldWriter:
 
         def give_up() -> None:
             if not answered and not self._closed:
-                self._closed = True
-                self._conn.close()
+                self._close()
                 self._reader.feed_eof()
 
         def answer_arrived(ok: bool, out: bytes) -> None:
@@ -74,7 +113,7 @@ class _FieldWriter:
         setup = 0.0
         if self._first and area.medium.cellular:  # page the meter, connect; or lose it all
             if area.transaction_lost():
-                self._closed = True
+                self._close()
                 clock.call_at(clock.time() + self._t.answer_timeout_s, self._reader.feed_eof)
                 return
             setup = area.medium.pull_latency_s
@@ -83,8 +122,12 @@ class _FieldWriter:
 
     def close(self) -> None:
         if not self._closed:
-            self._closed = True
-            self._conn.close()
+            self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._conn.close()
+        self._area.session_closed()
 
     async def wait_closed(self) -> None:
         return None
@@ -114,7 +157,7 @@ class FieldDay:
     clock: EventClock
     areas: list[FieldArea]
     headend: HeadEnd
-    sink: MemorySink
+    sink: ArrivalSink
     pushes_sent: int = 0
     pushes_arrived: int = 0
     push_latency: list[float] = field(default_factory=list)
@@ -141,6 +184,33 @@ class FieldDay:
         return await task
 
 
+def field_areas(clock: FrameClock, medium: Medium, meter_ids: np.ndarray, hops: np.ndarray,
+                per: float, rng: np.random.Generator, concentrator: np.ndarray
+                ) -> dict[int, FieldArea]:
+    """One :class:`FieldArea` per concentrator: meter id -> its area (``meter_ids[i]`` at
+    ``hops[i]`` hops behind concentrator ``concentrator[i]``, all at link error rate
+    ``per``)."""
+    area_of: dict[int, FieldArea] = {}
+    for k in np.unique(concentrator):
+        rows = np.flatnonzero(concentrator == k)
+        area = FieldArea(clock, medium, {int(meter_ids[r]): int(hops[r]) for r in rows}, per,
+                         rng)
+        area_of.update(dict.fromkeys(area.hops, area))
+    return area_of
+
+
+def push_through(area: FieldArea, meter: int, apdu: bytes,
+                 deliver: Callable[[bytes], None]) -> None:
+    """Carry one push APDU of ``meter``, wrapped as it leaves the meter, up through
+    ``area``; ``deliver(frame)`` when it arrives. A lost push is gone, as over UDP: the
+    head-end's pull finds the gap."""
+    frame = push_frame(apdu)
+    if area.medium.cellular and area.transaction_lost():
+        return
+    area.transfer(meter, len(frame), True, lambda ok: deliver(frame) if ok else None,
+                  area.medium.up_latency_s)
+
+
 def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, per: float,
               rng: np.random.Generator, push_window: int = 60,
               config: HesConfig | None = None, groups: FiveMinuteGroups | None = None,
@@ -165,17 +235,11 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
         registry_entries.append(Endpoint(meter.meter_id, "field", 0,
                                          cell=f"concentrator-{concentrator[row]}",
                                          unit_exponent=meter.unit_exponent))
-    areas = []
-    area_of: dict[int, FieldArea] = {}
-    for k in np.unique(concentrator):
-        rows = np.flatnonzero(concentrator == k)
-        area = FieldArea(clock, medium, {int(fleet.meter_ids[r]): int(hops[r]) for r in rows},
-                         per, rng)
-        areas.append(area)
-        area_of.update(dict.fromkeys(area.hops, area))
+    area_of = field_areas(clock, medium, fleet.meter_ids, hops, per, rng, concentrator)
+    areas = list({id(a): a for a in area_of.values()}.values())
     # the head-end's own timeout is wall time: the model times answers out on its clock
     config = config or HesConfig(session_timeout=3600.0)
-    headend = HeadEnd(Registry(registry_entries), keystore, MemorySink(), clock, config,
+    headend = HeadEnd(Registry(registry_entries), keystore, ArrivalSink(clock), clock, config,
                       groups, transport=FieldTransport(area_of, endpoints))
     day = FieldDay(fleet, clock, areas, headend, headend.sink)
     schedulers = [PushScheduler(e) for e in endpoints.values()]
@@ -185,19 +249,13 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
         for scheduler in schedulers:
             meter = scheduler.endpoint.meter.meter_id
             for _destination, apdu in scheduler.due():
-                frame = push_frame(apdu)
                 day.pushes_sent += 1
-                area = area_of[meter]
-                if area.medium.cellular and area.transaction_lost():
-                    continue
-                area.transfer(meter, len(frame), True, lambda ok, f=frame: arrived(ok, f),
-                              area.medium.up_latency_s)
+                push_through(area_of[meter], meter, apdu, arrived)
         clock.call_at(clock.time() + step_s, step)
 
-    def arrived(ok: bool, frame: bytes) -> None:
-        if ok:
-            day.pushes_arrived += 1
-            headend.receive_push(frame)
+    def arrived(frame: bytes) -> None:
+        day.pushes_arrived += 1
+        headend.receive_push(frame)
 
     clock.call_at(clock.time(), step)
     return day

@@ -1,5 +1,5 @@
 """The per-packet model of one concentrator area: every frame, hop and MAC attempt is an
-event on an :class:`EventClock`.
+event on a :class:`FrameClock`.
 
 A transfer of ``octets`` to or from a meter is cut into frames; each frame crosses the
 meter's hops one after the other; each crossing is up to ``retries + 1`` attempts, each
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from smame.fan.events import EventClock
+from smame.fan.events import FrameClock
 from smame.fan.radio import Medium, frames_for
 
 __all__ = ["FieldArea"]
@@ -39,7 +39,7 @@ class FieldArea:
     """A concentrator and its meters' routes; ``down``: concentrator outages, ``off``: a
     meter's time off the mesh (no route), both POSIX s."""
 
-    clock: EventClock
+    clock: FrameClock
     medium: Medium
     hops: dict[int, int]          # meter id -> hop count
     per: float
@@ -51,6 +51,17 @@ class FieldArea:
     channel_busy_s: float = 0.0
     attempts: int = 0
     lost: int = 0
+    sessions_open: int = 0  # head-end connections through this concentrator now
+    sessions_peak: int = 0
+    session_log: list[tuple[float, int]] = field(default_factory=list)  # (opened, meter)
+
+    def session_opened(self, meter: int) -> None:
+        self.session_log.append((self.clock.time(), meter))
+        self.sessions_open += 1
+        self.sessions_peak = max(self.sessions_peak, self.sessions_open)
+
+    def session_closed(self) -> None:
+        self.sessions_open -= 1
 
     def reachable(self, meter: int) -> bool:
         now = self.clock.time()

@@ -71,3 +71,28 @@ class FiveMinuteGroups:
             self.realtime |= chosen
         elif to == "historical":
             self.historical |= chosen
+
+
+REALTIME_WITHIN_S = 600
+"""S3: real-time 5-minute data reaches the server within 10 minutes."""
+HISTORICAL_WITHIN_S = 3 * 86400
+"""S3: historical 5-minute data within "a few days" — taken here as three."""
+
+
+def on_time_share(members: Iterable[int], meter: np.ndarray, interval_end: np.ndarray,
+                  arrived: np.ndarray, first_end: int, last_end: int,
+                  within_s: float) -> float | None:
+    """Share of a group's 5-minute values ending in [first_end, last_end] (POSIX s) that
+    arrived within ``within_s`` seconds of their interval end (S3): ``members`` × the
+    5-minute intervals is the expected count; ``meter``/``interval_end``/``arrived`` are
+    the first arrival of each delivered value. None for an empty group or span."""
+    ids = np.array(sorted(set(int(m) for m in members)), np.int64)
+    intervals = (last_end - first_end) // 300 + 1
+    if not ids.size or intervals <= 0:
+        return None
+    meter, end = np.asarray(meter, np.int64), np.asarray(interval_end, np.int64)
+    arrived = np.asarray(arrived, np.float64)
+    inside = np.isin(meter, ids) & (end >= first_end) & (end <= last_end) & (end % 300 == 0)
+    on_time = inside & (arrived - end <= within_s)
+    return int(np.unique(np.stack([meter[on_time], end[on_time]]), axis=1).shape[1]) / (
+        ids.size * intervals)

@@ -54,7 +54,7 @@ from smame.hes.session import (
     open_session,
 )
 from smame.hes.sinks import ReadingSink
-from smame.hes.throttle import Throttle
+from smame.hes.throttle import Priority, Throttle
 from smame.meter.events import EventKind
 from smame.readings import Period, Quantity, Source, channel_code, make_batch
 from smame.registers import REGISTER_MODULUS
@@ -69,8 +69,20 @@ PUSH_RECEIVE_BUFFER = 16 * 2**20
 class HesConfig:
     client_title: bytes = b"SMMHES01"
     push_grace_seconds: float = 120.0  # wait this long after an interval before pulling
+    realtime_delay_seconds: float = 60.0
+    """Read the real-time 5-minute group this long after each 5-minute boundary (S3: within
+    10 minutes), whatever the push grace of the 30-minute data."""
+    pull_rounds: int = 1
+    """Pulls of an interval's missing meters within the hour: the first
+    ``push_grace_seconds`` after it closes, each further one ``pull_backoff_seconds``
+    later while some are still missing (back-off on loss, S1)."""
+    pull_backoff_seconds: float = 600.0
     session_timeout: float = 10.0
     per_cell: int = 8
+    cell_sessions: tuple[tuple[str, int], ...] = ()
+    """Sessions at a time for cells whose name starts with a prefix (e.g.
+    ``(("concentrator-", 4), ("cell-", 16))``: a mesh concentrator and a 1:N cell);
+    other cells take ``per_cell``."""
     total_sessions: int = 128
     retries: int = 2
     flush_rows: int = 200_000
@@ -130,7 +142,7 @@ class HeadEnd:
         self.groups = groups or FiveMinuteGroups.select(registry.meter_ids())
         self.events: list[HesEvent] = []
         self._on_event = on_event
-        self.throttle = Throttle(registry.cell_of, self.config.per_cell,
+        self.throttle = Throttle(registry.cell_of, self._sessions_in,
                                  self.config.total_sessions)
         self.commands = CommandQueue(self._execute, clock, retries=self.config.retries)
         self.soft_switch: dict[int, int] = dict.fromkeys(registry.meter_ids(), 30)
@@ -145,6 +157,10 @@ class HeadEnd:
         self._channels: dict[tuple[int, Quantity, Period], int] = {}
         self.expected: dict[tuple[int, int], set[int]] = {}  # fixed when an interval is collected
         self._five_minute_done: dict[str, int] = {}
+
+    def _sessions_in(self, cell: str) -> int:
+        return next((n for prefix, n in self.config.cell_sessions if cell.startswith(prefix)),
+                    self.config.per_cell)
 
     # ------------------------------------------------------------------ events, flushing
 
@@ -272,10 +288,12 @@ class HeadEnd:
 
     # ------------------------------------------------------------------ sessions
 
-    async def session_with(self, meter_id: int, work):
-        """Run ``work(session)`` in an association with one meter, one at a time per meter."""
+    async def session_with(self, meter_id: int, work,
+                           priority: Priority = Priority.SETTLEMENT):
+        """Run ``work(session)`` in an association with one meter, one at a time per meter;
+        sessions waiting for a place in the throttle go by ``priority``."""
         endpoint = self.registry.get(meter_id)
-        async with self._locks[meter_id], self.throttle.slot(meter_id):
+        async with self._locks[meter_id], self.throttle.slot(meter_id, priority):
             keys = self.keystore.get(meter_id)
             first = self.keystore.begin_session(meter_id)
             session: DlmsSession | None = None
@@ -317,11 +335,13 @@ class HeadEnd:
                     f"send counter {refused_at} was behind the meter; resumed at {resumed}")
         return resumed
 
-    async def _pull(self, meter_id: int, period: int, first_end: int, last_end: int) -> int:
+    async def _pull(self, meter_id: int, period: int, first_end: int, last_end: int,
+                    priority: Priority = Priority.SETTLEMENT) -> int:
         """Read intervals ending in [first_end, last_end] (s) from the meter's profile."""
         step = period * 60
         rows = await self.session_with(
-            meter_id, lambda s: ops.read_profile(s, period, first_end - step, last_end))
+            meter_id, lambda s: ops.read_profile(s, period, first_end - step, last_end),
+            priority)
         now = self.clock.time()
         added = 0
         for before, row in itertools.pairwise(rows):
@@ -354,11 +374,12 @@ class HeadEnd:
                 row.status, Source.PULL)
         self.delivered[(5, row.end)][meter_id] = "pull"
 
-    async def _pull_many(self, jobs: list[tuple[int, int, int, int]], what: str) -> int:
+    async def _pull_many(self, jobs: list[tuple[int, int, int, int]], what: str,
+                         priority: Priority = Priority.SETTLEMENT) -> int:
         async def one(job) -> int:
             meter_id = job[0]
             try:
-                return await self._pull(*job)
+                return await self._pull(*job, priority)
             except (TransientError, CommandError, KeyStoreError) as exc:
                 self._event(meter_id, "pull_failed", f"{what}: {exc}")
                 return 0
@@ -400,10 +421,11 @@ class HeadEnd:
             jobs.append((gap.meter_id, period, gap.first * 60, gap.last * 60))
         return await self._pull_many(jobs, "gap fill")
 
-    async def collect_five_minute(self, meter_ids: list[int], start: int, end: int) -> int:
+    async def collect_five_minute(self, meter_ids: list[int], start: int, end: int,
+                                  priority: Priority = Priority.REALTIME) -> int:
         """5-minute active, reactive and voltage values in (start, end] (s) (S3)."""
         jobs = [(m, 5, start + 300, end) for m in meter_ids]
-        return await self._pull_many(jobs, "5-minute group")
+        return await self._pull_many(jobs, "5-minute group", priority)
 
     async def read_instantaneous(self, meter_id: int) -> dict[str, float]:
         """Instantaneous values on demand (S2, M5); they also leave as a reading batch."""
@@ -423,36 +445,79 @@ class HeadEnd:
         """Collect on schedule from ``since`` (default now) until ``until`` (POSIX s):
 
         * each 15- and 30-minute interval, ``push_grace_seconds`` after it closes, from the
-          meters on that soft switch whose push did not arrive (S1, S10);
-        * the real-time 5-minute group every 5 minutes (within 10 minutes, S3);
+          meters on that soft switch whose push did not arrive (S1, S10), and again
+          ``pull_backoff_seconds`` apart up to ``pull_rounds`` times while some are missing;
+        * the real-time 5-minute group ``realtime_delay_seconds`` after every 5-minute
+          boundary (within 10 minutes, S3), whichever meters it holds then (S16);
         * the historical 5-minute group once a day, for the day before (S3).
+
+        The three run side by side; their sessions wait for the throttle's places by
+        :class:`Priority`: settlement pulls, then the real-time group, then history.
         """
-        grace = self.config.push_grace_seconds
-        clock = self.clock
-        first = int(clock.time() - grace if since is None else since)
+        first = int(self.clock.time() - self.config.push_grace_seconds if since is None
+                    else since)
         next_tick = (first // 300 + 1) * 300
         self._five_minute_done.setdefault("realtime", next_tick - 300)
-        while True:
-            due = next_tick + grace
-            if due > until:
-                return
-            await clock.sleep(due - clock.time())
-            boundary = next_tick
-            next_tick += 300
-            if boundary % 900 == 0:
-                await self.collect(boundary, 15)
-            if boundary % 1800 == 0:
-                await self.collect(boundary, 30)
-            await self._collect_group("realtime", sorted(self.groups.realtime), boundary, 300)
-            if (boundary + JST_OFFSET_S) % 86400 == 0:  # 00:00 JST: yesterday's history
-                await self._collect_group("historical", sorted(self.groups.historical),
-                                          boundary, 86400)
+        await asyncio.gather(self._settlement_rounds(next_tick, until),
+                             self._realtime_rounds(next_tick, until))
 
-    async def _collect_group(self, name: str, meters: list[int], end: int, span: int) -> None:
+    async def _at_boundaries(self, first_tick: int, step: int, delay: float, until: float,
+                             work: Callable[[int], Any]) -> None:
+        """``work(boundary)`` ``delay`` s after every ``step``-s boundary from ``first_tick``
+        on, while that moment is within ``until``; each boundary's work is awaited before
+        the next one's when ``work`` returns a coroutine."""
+        boundary = (first_tick + step - 1) // step * step
+        while boundary + delay <= until:
+            await self.clock.sleep(boundary + delay - self.clock.time())
+            result = work(boundary)
+            if asyncio.iscoroutine(result):
+                await result
+            boundary += step
+
+    async def _settlement_rounds(self, first_tick: int, until: float) -> None:
+        pending: list[asyncio.Task] = []
+
+        def start(boundary: int) -> None:  # a slow boundary must not hold up the next one
+            pending[:] = [t for t in pending if not t.done()]
+            pending.append(asyncio.ensure_future(self._settle_boundary(boundary, until)))
+
+        try:
+            await self._at_boundaries(first_tick, 900, self.config.push_grace_seconds, until,
+                                      start)
+            await asyncio.gather(*pending)
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _settle_boundary(self, boundary: int, until: float) -> None:
+        periods = (15, 30) if boundary % 1800 == 0 else (15,)
+        for period in periods:
+            await self.collect(boundary, period)
+        if (boundary + JST_OFFSET_S) % 86400 == 0:  # 00:00 JST: yesterday's history
+            await self._collect_group("historical", sorted(self.groups.historical),
+                                      boundary, 86400, Priority.HISTORICAL)
+        first_pull = boundary + self.config.push_grace_seconds
+        for round_ in range(1, self.config.pull_rounds):
+            moment = first_pull + round_ * self.config.pull_backoff_seconds
+            if moment > until:
+                return
+            await self.clock.sleep(moment - self.clock.time())
+            for period in periods:
+                if self.missing(boundary, period):
+                    await self.collect(boundary, period)
+
+    async def _realtime_rounds(self, first_tick: int, until: float) -> None:
+        await self._at_boundaries(
+            first_tick, 300, self.config.realtime_delay_seconds, until,
+            lambda boundary: self._collect_group("realtime", sorted(self.groups.realtime),
+                                                 boundary, 300, Priority.REALTIME))
+
+    async def _collect_group(self, name: str, meters: list[int], end: int, span: int,
+                             priority: Priority) -> None:
         start = self._five_minute_done.get(name, end - span)
+        self._five_minute_done[name] = max(end, start)
         if meters and end > start:
-            await self.collect_five_minute(meters, start, end)
-        self._five_minute_done[name] = end
+            await self.collect_five_minute(meters, start, end, priority)
 
     # ------------------------------------------------------------------ commands
 
