@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -36,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from machine import machine
+from machine import git_commit, machine
 from smame.clock import SimulatedClock
 from smame.mdms import Mdms
 from smame.mdms.seed import seed_registry
@@ -87,32 +88,42 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def fleet_table(fleet: Path, name: str) -> pa.Table | None:
+    """``name.parquet`` or the parts ``name/*.parquet`` of a simulation directory."""
+    if (fleet / f"{name}.parquet").exists():
+        return pq.read_table(fleet / f"{name}.parquet")
+    parts = sorted((fleet / name).glob("*.parquet"))
+    return pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+
+
 def seed(mdms: Mdms, fleet: Path | None) -> None:
-    """Register the simulated fleet, as a utility's MDMS would have it, so that the
-    registry checks (physical bounds, registration, installation dates) run."""
+    """Register the simulated fleet (meters, and the gas and water meters they relay) and
+    store its meter events, as a utility's MDMS would have them, so that the registry
+    checks (physical bounds, registration, installation dates) and the outage spans run."""
     if fleet is None:
         return
-    meters = pq.read_table(fleet / "meters.parquet") if (fleet / "meters.parquet").exists() \
-        else pa.concat_tables([pq.read_table(p) for p in sorted((fleet / "meters").glob("*"))])
-    joint = fleet / "joint_meters.parquet"
-    seed_registry(mdms.registry, meters, pq.read_table(joint) if joint.exists() else None,
+    seed_registry(mdms.registry, fleet_table(fleet, "meters"), fleet_table(fleet, "joint_meters"),
                   FIRST)
+    for path in sorted((fleet / "events").glob("date=*/*.parquet")):
+        mdms.ingest_events(pq.read_table(path))
 
 
-def ingest_run(tables: list[pa.Table], days: int, work: Path, fleet: Path | None = None
+def ingest_run(tables: list[pa.Table], work: Path, fleet: Path | None = None
                ) -> dict:
     """One run: every table through Mdms.ingest, then the same table raw into DuckDB."""
-    clock = SimulatedClock(day_start(FIRST) + (days + 1) * 86400)
+    clock = SimulatedClock(day_start(FIRST))
     mdms = Mdms(work / "store", clock=clock)
     seed(mdms, fleet)
     raw = duckdb.connect(str(work / "raw.duckdb"))
     raw.execute("CREATE TABLE readings (meter_id BIGINT, interval_end TIMESTAMPTZ, "
                 "channel USMALLINT, value BIGINT, quality USMALLINT, source UTINYINT)")
     ours = theirs = ours_cpu = theirs_cpu = 0.0
-    rows = 0
-    for table in tables:
+    rows = suspect = 0
+    load = os.getloadavg()[0]
+    for day, table in enumerate(tables, start=1):
+        clock.set(day_start(FIRST) + day * 86400 + 3600)  # the day arrives an hour after it ends
         started, cpu = time.perf_counter(), cpu_seconds()
-        mdms.ingest(table, source_name="bench")
+        suspect += mdms.ingest(table, source_name="bench").suspect
         ours += time.perf_counter() - started
         ours_cpu += cpu_seconds() - cpu
         started, cpu = time.perf_counter(), cpu_seconds()
@@ -128,13 +139,14 @@ def ingest_run(tables: list[pa.Table], days: int, work: Path, fleet: Path | None
     mdms.close()
     shutil.rmtree(work, ignore_errors=True)
     return {"readings": rows, "ingest_s": ours, "ingest_cpu_s": ours_cpu, "raw_duckdb_s": theirs,
-            "raw_duckdb_cpu_s": theirs_cpu, "stored_bytes": stored}
+            "raw_duckdb_cpu_s": theirs_cpu, "stored_bytes": stored, "suspect": suspect,
+            "load_average": load}
 
 
 def bench_ingest(meters: int, days: int, runs: int, work: Path) -> dict:
     tables = simulated_days(meters, days, work / "fleet")
     warm_up(tables[0], work)
-    done = [ingest_run(tables, days, work / f"run{k}", work / "fleet") for k in range(runs)]
+    done = [ingest_run(tables, work / f"run{k}", work / "fleet") for k in range(runs)]
     rows = done[0]["readings"]
     rates = [rows / d["ingest_s"] for d in done]
     raw_rates = [rows / d["raw_duckdb_s"] for d in done]
@@ -154,6 +166,10 @@ def bench_ingest(meters: int, days: int, runs: int, work: Path) -> dict:
         "ingest_readings_per_cpu_s": round(rows / pick["ingest_cpu_s"]),
         "raw_duckdb_cpu_s": round(pick["raw_duckdb_cpu_s"], 3),
         "stored_bytes_per_reading_imd_and_meas": round(pick["stored_bytes"] / rows, 3),
+        "suspect_readings": pick["suspect"],
+        "per_run": [{"readings_per_s": round(rates[k]), "ingest_cpu_s": round(d["ingest_cpu_s"], 3),
+                     "vs_raw_duckdb": round(ratios[k], 3), "load_average": d["load_average"]}
+                    for k, d in enumerate(done)],
     }
     say(f"ingest: {rows:,} readings of {meters:,} meters × {days} day(s), {runs} run(s): "
         f"{rates[middle] / 1e6:.2f} M readings/s end to end "
@@ -163,7 +179,10 @@ def bench_ingest(meters: int, days: int, runs: int, work: Path) -> dict:
         f"{ratios[middle]:.2f} ({min(ratios):.2f}–{max(ratios):.2f}); "
         f"ingest CPU {result['ingest_cpu_s']:.2f} s "
         f"({result['ingest_readings_per_cpu_s'] / 1e6:.2f} M readings per CPU-second), "
-        f"raw DuckDB CPU {result['raw_duckdb_cpu_s']:.2f} s")
+        f"raw DuckDB CPU {result['raw_duckdb_cpu_s']:.2f} s; "
+        f"CPU per run {', '.join(format(d['ingest_cpu_s'], '.2f') for d in done)} s; "
+        f"load average {', '.join(format(d['load_average'], '.1f') for d in done)}; "
+        f"{pick['suspect']:,} readings suspect")
     return result
 
 
@@ -330,7 +349,7 @@ def main() -> None:
     }
     work = Path(tempfile.mkdtemp(prefix="smame-bench-", dir=args.work))
     try:
-        results = {"machine": machine(), "goals": GOALS}
+        results = {"machine": machine(), "commit": git_commit(), "goals": GOALS}
         for part in args.only or PARTS:
             results[part] = runs[part]()
     finally:

@@ -3,6 +3,7 @@ a closed day (issue 11.3, 11.8)."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -58,3 +59,21 @@ def test_vee_recloses_a_day_that_received_late_data(tmp_path: Path) -> None:
         assert mdms.readings(1, slot_end(10), slot_end(10), channels=[140]
                              ).column("value").to_pylist() == [33]
         assert mdms.days_to_compact() == []
+
+
+def test_store_files_are_owner_only(tmp_path: Path) -> None:
+    """Readings and the registry are personal data (S14): the data directory is 0700, the
+    catalog and every data file, ingested, estimated or compacted, 0600."""
+    data = tmp_path / "data"
+    with Mdms(data, clock=SimulatedClock(START + 5 * 86400)) as mdms:
+        mdms.ingest(drop_slots(day_batch(flat_day(20)), [10], channels=(140, 100)))
+        mdms.close_day(DAY)
+        written = {p for p in data.rglob("*.parquet")}
+        mdms.compact(DAY)
+        written |= {p for p in data.rglob("*.parquet")}
+        mdms.edit(1, 140, slot_end(4), 21, user="sato", reason="FIELD_READ")
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert len(written) >= 3
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert {p.name for p in files} >= {"catalog.duckdb"}
+    assert {p: stat.S_IMODE(p.stat().st_mode) for p in files} == {p: 0o600 for p in files}

@@ -125,3 +125,15 @@ def test_readings_of_an_inactive_meter_fail(now_mdms: Mdms) -> None:
     reasons, quality = outcome(now_mdms, 2, slot_end(1), 140)
     assert reasons & Reason.OUTSIDE_INSTALLATION
     assert quality & Quality.SUSPECT
+
+
+def test_an_export_register_is_not_held_to_an_interval_history(now_mdms: Mdms) -> None:
+    # A new PV installation: the export register starts near 0 and grows day by day, far
+    # beyond 3 × its first days' maximum; that is what a register does, not a HIGH value.
+    register(now_mdms, 1, generation=True)
+    ends = [START - 86400 * 10 + 1800 * k for k in range(1, 49)]
+    now_mdms.ingest(make_batch(1, ends, 200, list(range(1, 49))))
+    now_mdms.ingest(make_batch(1, slot_end(1), 200, 500))
+    reasons, quality = outcome(now_mdms, 1, slot_end(1), 200)
+    assert not reasons & (Reason.HIGH | Reason.SPIKE)
+    assert quality & Quality.VALIDATED

@@ -115,3 +115,21 @@ def test_validation_in_parts_equals_validation_whole() -> None:
             assert np.array_equal(getattr(whole.state, name), getattr(joined, name)), name
         assert (whole.reasons & Reason.SUM_CHECK).any()
         assert (whole.reasons & Reason.TIME_MISALIGNED).sum() == 0
+
+
+def test_sum_check_where_only_some_meters_have_the_interval_channel(mdms: Mdms) -> None:
+    # Three meters with 30-minute values and registers; meter 2 alone also sends its first
+    # hour in 5-minute values, one of which is 1 unit too high.
+    five = [5] * 12
+    five[8] = 6  # in the second half hour
+    mdms.ingest(pa.concat_tables([
+        day_batch(flat_day(30, meters=3)),
+        make_batch(2, [START + 300 * k for k in range(1, 13)], 120, five)]))
+    flags = bits(mdms, 2, 120)
+    assert not any(flags[START + 300 * k] & Reason.SUM_CHECK for k in range(1, 7))
+    assert all(flags[START + 300 * k] & Reason.SUM_CHECK for k in range(7, 13))
+    assert bits(mdms, 2, 100)[slot_end(2)] & Reason.SUM_CHECK
+    assert not bits(mdms, 2, 100)[slot_end(1)] & Reason.SUM_CHECK
+    for meter in (1, 3):
+        assert not any(b & Reason.SUM_CHECK for b in bits(mdms, meter, 100).values())
+    assert not any(b & Reason.SUM_CHECK for m in (1, 2, 3) for b in bits(mdms, m, 140).values())

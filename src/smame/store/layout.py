@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from smame.clock import JST_OFFSET_S, jst_day_start
 from smame.readings import SCHEMA
+from smame.store.private import OWNER_FILE
 
 __all__ = [
     "COMPACT_ROW_GROUP_ROWS",
@@ -198,6 +199,10 @@ def write_parquet(table: pa.Table, path: Path, row_group_rows: int = ROW_GROUP_R
     names = table.schema.names
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    # Readings are personal data (S14): the file is owner-only before a byte is written.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_FILE)
+    os.fchmod(fd, OWNER_FILE)
+    os.close(fd)
     try:
         with pq.ParquetWriter(
             tmp,

@@ -59,9 +59,16 @@ def ts_seconds(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def channels_present(channel: np.ndarray) -> list[int]:
-    """The distinct channel codes of a uint16 column, ascending (one pass, no sort)."""
+    """The distinct channel codes of a uint16 column, ascending (no sort).
+
+    Every value starts a run of equal values, at the first row or just after a change;
+    sorted readings change channel only at series starts, so only those are looked up.
+    """
+    if not channel.size:
+        return []
     present = np.zeros(1 << 16, np.bool_)
-    present[channel] = True
+    present[channel[np.flatnonzero(channel[1:] != channel[:-1]) + 1]] = True
+    present[channel[0]] = True
     return np.flatnonzero(present).tolist()
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 
 import numpy as np
 
 from smame.mdms.vee.precedence import Precedence
-from smame.mdms.vee.reasons import Action
+from smame.mdms.vee.reasons import Action, Reason
 from smame.readings import CHANNELS, Period, Quantity
 
-__all__ = ["ChannelRules", "VeeConfig", "default_rules"]
+__all__ = ["RULE_FIELDS", "RULE_REASONS", "ChannelRules", "VeeConfig", "default_rules"]
 
 
 @dataclass(frozen=True)
@@ -73,21 +74,51 @@ class ChannelRules:
 
 
 RULE_FIELDS = tuple(f.name for f in fields(ChannelRules) if f.type in ("Action", Action))
+"""The rules of the catalogue: the :class:`Action` fields of :class:`ChannelRules`."""
+
+RULE_REASONS: dict[str, Reason] = {
+    "negative": Reason.NEGATIVE,
+    "out_of_range": Reason.OUT_OF_RANGE,
+    "spike": Reason.SPIKE,
+    "high": Reason.HIGH,
+    "low": Reason.LOW,
+    "sum_check": Reason.SUM_CHECK,
+    "future": Reason.TIME_FUTURE,
+    "misaligned": Reason.TIME_MISALIGNED,
+    "clock": Reason.CLOCK_ADJUSTED,
+    "prolonged_zero": Reason.PROLONGED_ZERO,
+    "duplicate_conflict": Reason.DUPLICATE_CONFLICT,
+    "energy_while_off": Reason.ENERGY_WHILE_OFF,
+    "physical": Reason.PHYSICAL_LIMIT,
+    "unregistered": Reason.NOT_REGISTERED,
+    "register_decrease": Reason.REGISTER_DECREASE,
+    "unexpected_export": Reason.UNEXPECTED_EXPORT,
+    "statutory_voltage": Reason.VOLTAGE_STATUTORY,
+    "late_arrival": Reason.LATE_ARRIVAL,
+    "stale": Reason.STALE,
+    "outside_installation": Reason.OUTSIDE_INSTALLATION,
+}
+"""The reason code each rule records (the catalogue of ``docs/mdms.md`` is tested against
+this, :class:`ChannelRules` and :func:`default_rules`)."""
+if set(RULE_REASONS) != set(RULE_FIELDS):
+    raise RuntimeError("every VEE rule needs exactly one reason code")
 
 
+@cache
 def default_rules(code: int) -> ChannelRules:
-    """Sensible rules for a channel code by its quantity and period."""
+    """Sensible rules for a channel code by its quantity and period (immutable: shared)."""
     info = CHANNELS[code]
     base = ChannelRules()
     if info.quantity is Quantity.VOLTAGE:
         return replace(base, negative=Action.FAIL, spike=Action.OFF, high=Action.WARN,
                        high_factor=1.15, low=Action.WARN, low_factor=0.85,
                        prolonged_zero=Action.OFF)
+    if info.period in (Period.REGISTER, Period.INSTANT):
+        # Cumulative or momentary values: no interval history to exceed, no zero runs.
+        return replace(base, spike=Action.OFF, high=Action.OFF, prolonged_zero=Action.OFF)
     if info.quantity is Quantity.ACTIVE_EXPORT:
         # No export all night, and no export at all without PV: zero runs are normal.
-        return replace(base, prolonged_zero=Action.OFF)
-    if info.period in (Period.REGISTER, Period.INSTANT):
-        return replace(base, spike=Action.OFF, high=Action.OFF, prolonged_zero=Action.OFF)
+        base = replace(base, prolonged_zero=Action.OFF)
     # Spike floors scale with the interval: 50 units (0.5 kWh) per 30 minutes.
     if info.period is Period.MIN5:
         return replace(base, zero_run_limit=864, linear_gap_max=12, spike_floor=50 / 6)

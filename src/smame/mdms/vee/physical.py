@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from smame.clock import JST_OFFSET_S
 from smame.readings import CHANNEL_QUANTITY, CHANNEL_SCALE, Quantity
@@ -43,6 +44,11 @@ def _day_starts(dates: pa.ChunkedArray, default: int) -> np.ndarray:
         days.size, np.bool_)
     days = np.nan_to_num(days.astype(np.float64), nan=0).astype(np.int64)
     return np.where(present, days * 86400 - JST_OFFSET_S, default)
+
+
+def _flags(mask: pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow column as a numpy mask, null as False."""
+    return mask.fill_null(False).to_numpy().astype(np.bool_)
 
 
 WH_PER_UNIT = CHANNEL_SCALE * 1000  # for energy channels: kWh per step → Wh
@@ -92,7 +98,7 @@ class PhysicalLimits:
     def of(cls, facts: pa.Table) -> PhysicalLimits:
         """From :meth:`smame.store.registry.Registry.physical_facts` rows."""
         meter = facts.column("meter_id").to_numpy()
-        kind = facts.column("kind").to_pylist()
+        kind = facts.column("kind")
 
         def column(name: str, default: float) -> np.ndarray:
             return facts.column(name).cast(pa.float64()).fill_null(default).to_numpy()
@@ -102,17 +108,19 @@ class PhysicalLimits:
         contract = column("contract_amps", np.inf)
         import_w = watts_per_amp(volts) * np.minimum(contract, rated)
         export_w = watts_per_amp(volts) * rated
-        sub_w = np.array([SUB_METER_KW.get(k, _OTHER_SUB_KW) * 1000.0 for k in kind])
-        is_sub = np.array([k not in ("electric", "joint") for k in kind], np.bool_)
-        import_w = np.where(is_sub, sub_w, import_w) if meter.size else import_w
-        export_w = np.where(is_sub, sub_w, export_w) if meter.size else export_w
-        electric = np.array([k != "joint" for k in kind], np.bool_)
+        kinds = pa.array(list(SUB_METER_KW))
+        kw = np.array([*SUB_METER_KW.values(), _OTHER_SUB_KW])
+        sub_w = kw[pc.index_in(kind, value_set=kinds).fill_null(len(kinds)).to_numpy()] * 1000.0
+        is_sub = ~_flags(pc.is_in(kind, value_set=pa.array(["electric", "joint"])))
+        import_w = np.where(is_sub, sub_w, import_w)
+        export_w = np.where(is_sub, sub_w, export_w)
+        electric = _flags(pc.not_equal(kind, "joint"))
         generation = facts.column("generation").fill_null(False).to_numpy(
             zero_copy_only=False).astype(np.bool_)
         first_t = _day_starts(facts.column("installed"), _SMALL)
         last_t = _day_starts(facts.column("removed"), _BIG)
-        inactive = np.array([(v or "active").lower() in INACTIVE_STATES
-                             for v in facts.column("state").to_pylist()], np.bool_)
+        inactive = _flags(pc.is_in(pc.utf8_lower(facts.column("state")),
+                                   value_set=pa.array(sorted(INACTIVE_STATES))))
         order = np.argsort(meter, kind="stable")
         return cls(meter[order], import_w[order], export_w[order], electric[order],
                    volts[order], generation[order], first_t[order], last_t[order],

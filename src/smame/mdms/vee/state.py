@@ -96,8 +96,14 @@ class SeriesState:
         rows = update.table()
         con.register("_state_update", rows)
         try:
-            con.execute("DELETE FROM series_state s USING _state_update u "
+            # In place for the series already there (most of them, batch after batch):
+            # measured faster than deleting them all and inserting them again.
+            con.execute("UPDATE series_state s SET "
+                        + ", ".join(f"{name} = u.{name}" for name in STATE_COLUMNS)
+                        + " FROM _state_update u "
                         "WHERE s.meter_id = u.meter_id AND s.channel = u.channel")
-            con.execute("INSERT INTO series_state SELECT * FROM _state_update")
+            con.execute("INSERT INTO series_state SELECT * FROM _state_update u WHERE NOT EXISTS "
+                        "(SELECT 1 FROM series_state s "
+                        "WHERE s.meter_id = u.meter_id AND s.channel = u.channel)")
         finally:
             con.unregister("_state_update")

@@ -33,7 +33,7 @@ from smame.mdms.vee.channels import (
     REGISTER_OF,
     VOLT_UNIT,
 )
-from smame.mdms.vee.config import VeeConfig
+from smame.mdms.vee.config import RULE_REASONS, VeeConfig
 from smame.mdms.vee.physical import IS_EXPORT, WH_PER_UNIT, PhysicalLimits, interval_limit_wh
 from smame.mdms.vee.reasons import Action, Reason
 from smame.mdms.vee.state import STATE_COLUMNS, SeriesState, series_key
@@ -149,16 +149,16 @@ class _Marks:
         self.config = config
         self.channel = channel
 
-    def apply(self, rule: str, mask: np.ndarray, reason: Reason) -> None:
+    def apply(self, rule: str, mask: np.ndarray) -> None:
         """Mark the rows of ``mask`` (a boolean mask or row indices) that ``rule`` hits."""
         index = np.flatnonzero(mask) if mask.dtype == np.bool_ else mask
         if not index.size:
             return
         action = self.config.action_table(rule)[self.channel[index]]
-        self.reasons[index[action > Action.OFF]] |= np.uint32(reason)
+        self.reasons[index[action > Action.OFF]] |= np.uint32(RULE_REASONS[rule])
         self.failed[index[action == Action.FAIL]] = True
 
-    def apply_series(self, rule: str, which: np.ndarray, reason: Reason, series: _Series
+    def apply_series(self, rule: str, which: np.ndarray, series: _Series
                      ) -> None:
         """Mark every row of the series ``which`` (a boolean mask over series)."""
         action = self.config.action_table(rule)[series.channel]
@@ -168,7 +168,7 @@ class _Marks:
                 continue
             rows = slice(None) if hit.all() else np.repeat(hit, series.length)
             if target is None:
-                self.reasons[rows] |= np.uint32(reason)
+                self.reasons[rows] |= np.uint32(RULE_REASONS[rule])
             else:
                 target[rows] = True
 
@@ -259,20 +259,19 @@ def validate_rows(
     tolerance = config.param_table("future_tolerance_s")
     late = series.rows(t[series.last] > now + tolerance.min())
     late = late[t[late] > now + tolerance.min()]
-    marks.apply("future", late[t[late] > now + tolerance[c[late]]], Reason.TIME_FUTURE)
+    marks.apply("future", late[t[late] > now + tolerance[c[late]]])
     off_boundary, series.grid = _misaligned(t, series)
-    marks.apply("misaligned", off_boundary, Reason.TIME_MISALIGNED)
+    marks.apply("misaligned", off_boundary)
     flagged = np.flatnonzero(rows.quality)
     flags = rows.quality[flagged]
-    marks.apply("clock", flagged[(flags & Quality.CLOCK_ADJUSTED) > 0], Reason.CLOCK_ADJUSTED)
+    marks.apply("clock", flagged[(flags & Quality.CLOCK_ADJUSTED) > 0])
     odd = series.rows((series.vmin < 0) | (series.vmax >= REGISTER_MODULUS))
     odd = odd[rules.out_of_range(v[odd])]
     negative = odd[v[odd] < 0]
-    marks.apply("negative", negative[(IS_ENERGY_INTERVAL | IS_REGISTER)[c[negative]]],
-                Reason.NEGATIVE)
-    marks.apply("out_of_range", odd[IS_REGISTER[c[odd]]], Reason.OUT_OF_RANGE)
+    marks.apply("negative", negative[(IS_ENERGY_INTERVAL | IS_REGISTER)[c[negative]]])
+    marks.apply("out_of_range", odd[IS_REGISTER[c[odd]]])
     if conflict is not None:
-        marks.apply("duplicate_conflict", conflict, Reason.DUPLICATE_CONFLICT)
+        marks.apply("duplicate_conflict", conflict)
     if revised is not None and revised.any():
         marks.reasons[revised] |= np.uint32(Reason.REVISED)
 
@@ -281,19 +280,18 @@ def validate_rows(
     hist_max = state.get("max_value", series.pos, series.found, 0).astype(np.float64)
     hist_mean = state.get("total", series.pos, series.found, 0.0) / np.maximum(hist_n, 1)
     has_history = hist_n >= config.param_table("min_history")[s_channel]
-    _history_rule(marks, "spike", Reason.SPIKE, v, series, has_history,
+    _history_rule(marks, "spike", v, series, has_history,
                   config.param_table("spike_factor")[s_channel] * np.maximum(
                       hist_max, config.param_table("spike_floor")[s_channel]), above=True)
-    _history_rule(marks, "high", Reason.HIGH, v, series, has_history & (hist_max > 0),
+    _history_rule(marks, "high", v, series, has_history & (hist_max > 0),
                   config.param_table("high_factor")[s_channel] * hist_max, above=True)
     low_factor = config.param_table("low_factor")[s_channel]
-    _history_rule(marks, "low", Reason.LOW, v, series, has_history & (low_factor > 0),
+    _history_rule(marks, "low", v, series, has_history & (low_factor > 0),
                   low_factor * hist_mean, above=False)
     if limits is not None and limits.checked:
         _physical(marks, v, series, limits)
         _registry_rules(marks, rows, series, limits)
     _statutory_voltage(marks, v, series, limits)
-    _register_decrease(marks, v, series, state)
     _arrival(marks, t, series, state, now)
 
     off = flagged[(flags & (Quality.POWER_OUTAGE | Quality.DISCONNECTED)) > 0]
@@ -308,11 +306,10 @@ def validate_rows(
     if len(spans):
         off_all = _apply_off_spans(rows, PERIOD_S[c], spans, marks)
         off_any = (marks.reasons & np.uint32(Reason.OUTAGE | Reason.DISCONNECTED)) > 0
-        marks.apply("energy_while_off", off_all & IS_ENERGY_INTERVAL[c] & (v > 0),
-                    Reason.ENERGY_WHILE_OFF)
+        marks.apply("energy_while_off", off_all & IS_ENERGY_INTERVAL[c] & (v > 0))
 
     run = _zero_runs(marks, rows, series, state, off_any)
-    _sum_check(rows, series, state, marks)
+    _register_rules(rows, series, state, marks)
 
     failed = np.flatnonzero(marks.failed)
     quality = np.full(n, np.uint16(Quality.VALIDATED), np.uint16)
@@ -346,15 +343,13 @@ def _registry_rules(marks: _Marks, rows: Rows, series: _Series, limits: Physical
         lo = np.repeat(first_t[index], series.length[index])
         hi = np.repeat(last_t[index], series.length[index])
         marks.apply("outside_installation",
-                    candidates[(t[candidates] <= lo) | (t[candidates] > hi)],
-                    Reason.OUTSIDE_INSTALLATION)
+                    candidates[(t[candidates] <= lo) | (t[candidates] > hi)])
     inactive = found & limits.at("inactive", pos, False).astype(np.bool_)
     if inactive.any():
-        marks.apply_series("outside_installation", inactive, Reason.OUTSIDE_INSTALLATION,
-                           series)
+        marks.apply_series("outside_installation", inactive, series)
     generation = limits.at("generation", pos, True).astype(np.bool_)
     exporting = found & ~generation & IS_EXPORT[code] & IS_ENERGY_INTERVAL[code]
-    _history_rule(marks, "unexpected_export", Reason.UNEXPECTED_EXPORT, rows.value, series,
+    _history_rule(marks, "unexpected_export", rows.value, series,
                   exporting, np.zeros(code.size), above=True)
 
 
@@ -378,33 +373,10 @@ def _statutory_voltage(marks: _Marks, value: np.ndarray, series: _Series,
         nominal = np.where(found & (volts > 0), volts >= 150, nominal)
     low = np.where(nominal, _STATUTORY_V[200][0], _STATUTORY_V[100][0]) / scale
     high = np.where(nominal, _STATUTORY_V[200][1], _STATUTORY_V[100][1]) / scale
-    _history_rule(marks, "statutory_voltage", Reason.VOLTAGE_STATUTORY, value, series,
+    _history_rule(marks, "statutory_voltage", value, series,
                   voltage, high, above=True)
-    _history_rule(marks, "statutory_voltage", Reason.VOLTAGE_STATUTORY, value, series,
+    _history_rule(marks, "statutory_voltage", value, series,
                   voltage, low, above=False)
-
-
-def _register_decrease(marks: _Marks, value: np.ndarray, series: _Series,
-                       state: SeriesState) -> None:
-    """Energy registers below their previous reading (the stored one before the rows),
-    unless it is a wrap past 99,999,999 (from the top tenth to the bottom tenth)."""
-    registers = IS_ENERGY_REGISTER[series.channel] & marks.active("register_decrease",
-                                                                  series.channel)
-    if not registers.any():
-        return
-    which = np.flatnonzero(registers)
-    index = series.rows(which)
-    current = value[index]
-    previous = np.empty_like(current)
-    previous[1:] = current[:-1]
-    starts = np.cumsum(series.length[which]) - series.length[which]
-    pos, found = series.pos[which], series.found[which]
-    stored = state.get("last_value", pos, found, -1)
-    older = state.get("last_t", pos, found, _BIG) < series.t_first[which]
-    previous[starts] = np.where(older, stored, -1)
-    wrap = (previous >= REGISTER_MODULUS * 9 // 10) & (current < REGISTER_MODULUS // 10)
-    down = (previous >= 0) & (current < previous) & ~wrap & (current >= 0)
-    marks.apply("register_decrease", index[down], Reason.REGISTER_DECREASE)
 
 
 def _arrival(marks: _Marks, t: np.ndarray, series: _Series, state: SeriesState, now: float
@@ -415,16 +387,15 @@ def _arrival(marks: _Marks, t: np.ndarray, series: _Series, state: SeriesState, 
     t_last = t[series.last]
     cutoff = now - marks.config.param_table("late_after_s")[series.channel]
     newest = state.get("last_t", series.pos, series.found, _SMALL)
-    for rule, reason, bound in (("late_arrival", Reason.LATE_ARRIVAL, cutoff),
-                                ("stale", Reason.STALE, newest)):
+    for rule, bound in (("late_arrival", cutoff), ("stale", newest)):
         whole = t_last < bound
-        marks.apply_series(rule, whole, reason, series)
+        marks.apply_series(rule, whole, series)
         straddle = (series.t_first < bound) & ~whole
         if straddle.any():
             index = np.flatnonzero(straddle)
             candidates = series.rows(index)
             marks.apply(rule, candidates[
-                t[candidates] < np.repeat(bound[index], series.length[index])], reason)
+                t[candidates] < np.repeat(bound[index], series.length[index])])
 
 
 def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: PhysicalLimits
@@ -433,7 +404,7 @@ def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: Physica
     physical bound of their meter (see physical.py)."""
     pos, found = limits.lookup(series.meter)
     if not found.all():
-        marks.apply("unregistered", series.rows(~found), Reason.NOT_REGISTERED)
+        marks.apply("unregistered", series.rows(~found))
     if not found.any():
         return
     code = series.channel
@@ -441,11 +412,11 @@ def _physical(marks: _Marks, value: np.ndarray, series: _Series, limits: Physica
     watts = np.where(IS_EXPORT[code], limits.export_w[pos], limits.import_w[pos])
     bound_wh = interval_limit_wh(watts, PERIOD_S[code],
                                  marks.config.param_table("physical_margin")[code])
-    _history_rule(marks, "physical", Reason.PHYSICAL_LIMIT, value, series, energy,
+    _history_rule(marks, "physical", value, series, energy,
                   bound_wh / np.maximum(WH_PER_UNIT[code], 1e-12), above=True)
 
 
-def _history_rule(marks: _Marks, rule: str, reason: Reason, value: np.ndarray,
+def _history_rule(marks: _Marks, rule: str, value: np.ndarray,
                   series: _Series, applies: np.ndarray, threshold: np.ndarray, above: bool
                   ) -> None:
     """Compare values with their series' threshold where the rule is on and has history;
@@ -461,7 +432,7 @@ def _history_rule(marks: _Marks, rule: str, reason: Reason, value: np.ndarray,
     candidates = series.rows(index)
     per_row = np.repeat(limit[index], series.length[index])
     values = value[candidates]
-    marks.apply(rule, candidates[values > per_row if above else values < per_row], reason)
+    marks.apply(rule, candidates[values > per_row if above else values < per_row])
 
 
 def _zero_runs(marks: _Marks, rows: Rows, series: _Series, state: SeriesState,
@@ -499,7 +470,7 @@ def _zero_runs(marks: _Marks, rows: Rows, series: _Series, state: SeriesState,
         carry = np.where(continues, state.get("zero_run", pos, found, 0), 0)
         run += np.where(heads, carry[of[starts]], 0)[run_id]
     limit = marks.config.param_table("zero_run_limit")[series.channel[of]]
-    marks.apply("prolonged_zero", rows_z[run >= limit], Reason.PROLONGED_ZERO)
+    marks.apply("prolonged_zero", rows_z[run >= limit])
     at_last = rows_z == series.last[of]
     run_at_last[of[at_last]] = run[at_last]
     return run_at_last
@@ -551,49 +522,63 @@ def _misaligned(t: np.ndarray, series: _Series) -> tuple[np.ndarray, np.ndarray]
     return np.flatnonzero(chain), grid
 
 
-def _sum_check(rows: Rows, series: _Series, state: SeriesState, marks: _Marks) -> None:
+def _register_rules(rows: Rows, series: _Series, state: SeriesState, marks: _Marks) -> None:
+    """The rules that look at register readings in sequence: ``register_decrease`` and
+    ``sum_check``. Each register's readings (with the stored one before the rows) are
+    gathered once for both."""
+    present = np.zeros(CHANNEL_CODES, np.bool_)
+    present[series.channel] = True
+    checked = np.flatnonzero(present & HAS_REGISTER)  # interval codes with a register
+    registers = set(REGISTER_OF[checked].tolist())
+    decreasing = np.flatnonzero(present & IS_ENERGY_REGISTER)
+    decreasing = decreasing[marks.active("register_decrease", decreasing)]
+    readings = {int(r): _Readings.of(rows, series, state, int(r))
+                for r in sorted(registers | set(decreasing.tolist()))}
+    for register in decreasing:
+        reg = readings[int(register)]
+        if reg is not None:
+            marks.apply("register_decrease", reg.row[1:][reg.decrease])
+    _sum_check(rows, series, marks, checked, readings)
+
+
+def _sum_check(rows: Rows, series: _Series, marks: _Marks, codes: np.ndarray,
+               readings: dict[int, _Readings | None]) -> None:
     """Intervals between two register readings must add up to their difference (M1).
 
     For each interval channel with a register, every reading of the register (and the
-    last stored reading before the rows) is placed in the same meter's interval series:
-    the number of intervals ending at or before it. A running sum over all rows, read at
-    consecutive placements, gives each segment's sum and count. Placements are computed
-    from the series' start and period and verified against the neighbouring times; the
-    few that miss (gaps, irregular series) are found by binary search.
+    last stored reading before the rows) of a meter that has that interval series is
+    placed in it: the number of intervals ending at or before it. A running sum over all
+    rows, read at consecutive placements, gives each segment's sum and count. Placements
+    are computed from the series' start and period; in series that are not a regular
+    grid (gaps) they are found by binary search.
     """
-    present = np.zeros(CHANNEL_CODES, np.bool_)
-    present[series.channel] = True
-    codes = np.flatnonzero(present & HAS_REGISTER)
-    if not codes.size:
-        return
     t = rows.t
     running: np.ndarray | None = None
     marked: list[np.ndarray] = []
-    readings: dict[int, _Readings | None] = {}
     for code in codes:
-        register = int(REGISTER_OF[code])
-        if register not in readings:
-            readings[register] = _Readings.of(rows, series, state, register)
-        reg = readings[register]
-        if reg is None:
+        reg = readings[int(REGISTER_OF[code])]
+        placed = None if reg is None else _placements(t, series, reg, int(code))
+        if placed is None:
             continue
-        place = _placements(t, series, reg, int(code))
-        if place is None:
-            continue
+        chosen, place = placed
         if running is None:
             running = np.zeros(len(rows) + 1, np.int64)
             np.cumsum(rows.value, out=running[1:])
+        # Segment k runs from reading k to k + 1; of the chosen readings (whole series),
+        # consecutive ones are of one series unless the segment is not checkable anyway.
+        segment = slice(None) if chosen is None else chosen[:-1]
         count = place[1:] - place[:-1]
         total = running[place[1:]] - running[place[:-1]]
-        expected = reg.dt // int(PERIOD_S[code])
-        bad = reg.checkable & rules.segment_sum_mismatch(total, count, expected, reg.delta)
+        expected = reg.dt[segment] // int(PERIOD_S[code])
+        bad = reg.checkable[segment] & rules.segment_sum_mismatch(
+            total, count, expected, reg.delta[segment])
         if bad.any():
             k = np.flatnonzero(bad)
             marked.append(_ranges(place[k], count[k]))
-            ends = reg.row[k + 1]
+            ends = reg.row[(k if chosen is None else chosen[k]) + 1]
             marked.append(ends[ends >= 0])
     if marked:
-        marks.apply("sum_check", np.unique(np.concatenate(marked)), Reason.SUM_CHECK)
+        marks.apply("sum_check", np.unique(np.concatenate(marked)))
 
 
 @dataclass
@@ -603,11 +588,13 @@ class _Readings:
 
     series: np.ndarray  # the register's series (indices into _Series)
     count: np.ndarray  # readings per series
+    offset: np.ndarray  # index of each series' first reading
     t: np.ndarray  # per reading
     row: np.ndarray  # row of each reading; -1 for a stored one
     dt: np.ndarray  # per segment (reading k to k + 1)
     delta: np.ndarray  # register difference modulo 10^8
     checkable: np.ndarray  # both readings of one meter and in range
+    decrease: np.ndarray  # reading k + 1 of one meter below reading k, not a wrap
 
     @classmethod
     def of(cls, rows: Rows, series: _Series, state: SeriesState, register: int
@@ -615,33 +602,41 @@ class _Readings:
         which = np.flatnonzero(series.channel == register)
         if not which.size:
             return None
-        row = series.rows(which)
-        t, value = rows.t[row], rows.value[row]
         count = series.length[which].astype(np.int64)
         pos, found = series.pos[which], series.found[which]
         prior_t = state.get("last_t", pos, found, 0)
         prior = found & (prior_t < rows.t[series.first[which]])
+        # One gather of the rows, each series starting a row early where a stored reading
+        # goes first (that slot is then overwritten): no array is copied to insert it.
+        count += prior
+        row = _ranges(series.first[which] - prior, count)
+        offset = np.cumsum(count) - count
+        t, value = rows.t[row], rows.value[row]
         if prior.any():
-            at = (np.cumsum(count) - count)[prior]
-            t = np.insert(t, at, prior_t[prior])
-            value = np.insert(value, at, state.get("last_value", pos, found, 0)[prior])
-            row = np.insert(row, at, -1)
-            count += prior
+            at = offset[prior]
+            t[at] = prior_t[prior]
+            value[at] = state.get("last_value", pos, found, 0)[prior]
+            row[at] = -1
         if t.size < 2:
             return None
+        same = np.ones(t.size - 1, np.bool_)
+        same[offset[1:] - 1] = False  # from one meter's last reading to the next's first
         valid = (value >= 0) & (value < REGISTER_MODULUS)
         delta = value[1:] - value[:-1]
+        down = same & (delta < 0)
+        down &= (value[:-1] >= 0) & (value[1:] >= 0)
+        wrap = (value[:-1] >= REGISTER_MODULUS * 9 // 10) & (value[1:] < REGISTER_MODULUS // 10)
+        down &= ~wrap
         delta += np.where(delta < 0, REGISTER_MODULUS, 0)
-        checkable = valid[1:] & valid[:-1]
-        checkable[np.cumsum(count)[:-1] - 1] = False  # from one meter's last to the next's first
-        return cls(which, count, t, row, t[1:] - t[:-1], delta, checkable)
+        checkable = same & valid[1:] & valid[:-1]
+        return cls(which, count, offset, t, row, t[1:] - t[:-1], delta, checkable, down)
 
 
 def _placements(t: np.ndarray, series: _Series, reg: _Readings, code: int
-                ) -> np.ndarray | None:
-    """For each register reading, the row just after the intervals of ``code`` of its
-    meter that end at or before it (the reading's place in that interval series); 0 for
-    meters without such a series.
+                ) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """The readings of meters that have an interval series ``code`` (None: all of them)
+    and for each, the row just after the intervals of that series that end at or before
+    it (the reading's place in the interval series); None if no meter has one.
 
     In a series that is a regular grid the place follows from its first time and period;
     in others (gaps) it is found by binary search.
@@ -655,19 +650,26 @@ def _placements(t: np.ndarray, series: _Series, reg: _Readings, code: int
     has = meters[k] == register_meters
     if not has.any():
         return None
+    chosen = None
+    count, reading_t = reg.count, reg.t
     matched = interval[k]
-    start = np.repeat(np.where(has, series.first[matched], 0), reg.count)
-    length = np.repeat(np.where(has, series.length[matched], 0), reg.count)
-    t0 = np.repeat(np.where(has, t[series.first[matched]], 0), reg.count)
-    place = (reg.t - t0) // int(PERIOD_S[code])
+    if not has.all():
+        chosen = _ranges(reg.offset[has], count[has])
+        count, reading_t, matched = count[has], reading_t[chosen], matched[has]
+    start = np.repeat(series.first[matched], count)
+    length = np.repeat(series.length[matched], count)
+    place = reading_t - np.repeat(t[series.first[matched]], count)
+    place //= int(PERIOD_S[code])
     place += 1
     np.clip(place, 0, length, out=place)
     place += start
-    grid = series.grid[matched] if series.grid is not None else np.zeros(k.size, np.bool_)
-    if not (grid | ~has).all():
-        irregular = np.flatnonzero(np.repeat(has & ~grid, reg.count))
-        place[irregular] = _search(t, start[irregular], length[irregular], reg.t[irregular])
-    return place
+    grid = series.grid[matched] if series.grid is not None else np.zeros(matched.size,
+                                                                            np.bool_)
+    if not grid.all():
+        irregular = np.flatnonzero(np.repeat(~grid, count))
+        place[irregular] = _search(t, start[irregular], length[irregular],
+                                   reading_t[irregular])
+    return chosen, place
 
 
 def _search(t: np.ndarray, start: np.ndarray, length: np.ndarray, q: np.ndarray
