@@ -35,6 +35,7 @@ def serve(*args: str):
     (["--demo-keys", "--push", "nowhere"], "is not host:port"),
     (["--demo-keys", "--run-for", "-1"], "cannot be negative"),
     (["--demo-keys", "--push-window", "70000"], "--push-window must be within 0..65535"),
+    (["--demo-keys", "--first-meter-id", "0"], "--first-meter-id must be within"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(args, message):
     result = serve(*args)
@@ -65,6 +66,20 @@ def test_serve_writes_a_manifest(tmp_path):
     assert all(m["port"] > 0 and m["server_sap"] == 1 for m in document["meters"])
     assert document["meters"][0]["logical_device_name"] == "SMM100000001"
     assert "listening on 127.0.0.1:" in result.output
+
+
+def test_servers_of_disjoint_meter_ranges(tmp_path):
+    """Two servers of one deployment: ids from --first-meter-id, keys looked up by those ids."""
+    keys = tmp_path / "keys.csv"
+    keys.write_text("meter_id,encryption_key,authentication_key\n"
+                    f"200000001,{KEY_A},{KEY_B}\n200000002,{KEY_B},{KEY_A}\n")
+    manifest = tmp_path / "meters.json"
+    result = serve("--meters", "2", "--port", "0", "--keys", str(keys), "--run-for", "0",
+                   "--first-meter-id", "200000001", "--manifest", str(manifest))
+    assert result.exit_code == 0, result.output
+    document = json.loads(manifest.read_text())
+    assert [m["meter_id"] for m in document["meters"]] == [200000001, 200000002]
+    assert document["meters"][1]["logical_device_name"] == "SMM200000002"
 
 
 def test_port_in_use_is_one_line(tmp_path):

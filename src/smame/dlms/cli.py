@@ -34,6 +34,7 @@ from smame.dlms.server import (
     ServerEvent,
 )
 from smame.messages import tr
+from smame.meter.config import FleetConfig
 
 __all__ = ["app"]
 
@@ -66,6 +67,7 @@ class _Plan:
     run_for: float | None
     verbose: bool
     push_window: int = 0
+    first_meter_id: int = FleetConfig.first_meter_id
 
 
 @app.command("serve")
@@ -92,10 +94,16 @@ def serve(
         help="Stop after this many real seconds (default: until interrupted).")] = None,
     verbose: Annotated[bool, typer.Option(help="Print associations and security events.")] = (
         False),
+    first_meter_id: Annotated[int, typer.Option(
+        help="Id of the first meter; the others follow (several servers serve disjoint "
+             "ranges).")] = FleetConfig.first_meter_id,
 ) -> None:
     """Serve N emulated meters over DLMS/COSEM (IEC 62056-47 wrapper on TCP)."""
     if meters < 1:
         raise _fail(f"--meters must be at least 1, got {meters}")
+    if not 1 <= first_meter_id <= 10**12 - meters:
+        raise _fail(f"--first-meter-id must be within 1..{10**12 - meters}, got "
+                    f"{first_meter_id}")
     if not 0 <= port <= 65535 or (port and port + meters - 1 > 65535):
         raise _fail(f"ports {port}..{port + meters - 1} do not fit in 1..65535")
     if not speed > 0:
@@ -113,13 +121,12 @@ def serve(
         raise _fail(tr("give exactly one of --keys FILE or --demo-keys"))
     key_table = None
     if keys is not None:
-        first = 100_000_001  # FleetConfig.first_meter_id
         try:
-            key_table = load_keys(keys, list(range(first, first + meters)))
+            key_table = load_keys(keys, list(range(first_meter_id, first_meter_id + meters)))
         except KeyFileError as exc:
             raise _fail(str(exc)) from None
     plan = _Plan(meters, host, port, key_table, "demo" if demo_keys else f"file:{keys}",
-                 speed, seed, manifest, push, run_for, verbose, push_window)
+                 speed, seed, manifest, push, run_for, verbose, push_window, first_meter_id)
     try:
         asyncio.run(_run(plan))
     except KeyboardInterrupt:
@@ -139,11 +146,12 @@ def _report(event: ServerEvent, meter_id: int) -> None:
 
 async def _run(plan: _Plan) -> None:
     from smame.clock import AcceleratedClock
-    from smame.meter import Fleet, FleetConfig
+    from smame.meter import Fleet
 
     start = datetime.now(UTC).replace(second=0, microsecond=0)
     try:
-        fleet = Fleet(FleetConfig(meters=plan.meters, start=start, seed=plan.seed))
+        fleet = Fleet(FleetConfig(meters=plan.meters, start=start, seed=plan.seed,
+                                  first_meter_id=plan.first_meter_id))
     except ValueError as exc:
         raise _RunError(str(exc)) from None
     clock = AcceleratedClock(start, plan.speed)

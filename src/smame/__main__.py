@@ -1,0 +1,5 @@
+"""``python -m smame``: the ``smame`` command."""
+
+from smame.cli import main
+
+main()
