@@ -12,6 +12,7 @@ Exit status: 0 stopped when asked; 1 it ran but failed (the server died, ingests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -22,6 +23,7 @@ from typing import Annotated
 import typer
 
 from smame.clirun import EXIT_FAILED, CliError, console, new_app, print_error
+from smame.mdms.shards import ShardMap
 
 __all__ = ["app"]
 
@@ -92,7 +94,8 @@ def ingest(
     nats_url: Annotated[str, typer.Option("--nats", help="The bus, e.g. nats://host:4222.")],
     data: Annotated[Path, typer.Option(
         help="Deployment root: shards.json and the shards' data directories.")],
-    shard: Annotated[int, typer.Option(help="The MDMS shard this worker ingests.")],
+    shard: Annotated[list[int], typer.Option(
+        help="The MDMS shard this worker ingests (repeat: one process for several).")],
     fetch: Annotated[int, typer.Option(help="Messages fetched (and committed) at once.")] = 8,
     max_ack_pending: Annotated[int, typer.Option(
         help="Messages out unacknowledged at most (backpressure).")] = 64,
@@ -101,9 +104,7 @@ def ingest(
     validate: Annotated[bool, typer.Option(help="Run VEE at ingest.")] = True,
     metrics_port: MetricsPort = None,
 ) -> None:
-    """Ingest MDMS shard SHARD's reading batches from the bus until SIGTERM or Ctrl-C."""
-    from smame.mdms.shards import ShardMap
-
+    """Ingest the reading batches of MDMS shard(s) SHARD from the bus until SIGTERM or Ctrl-C."""
     if not nats_url.startswith(("nats://", "tls://")):
         raise CliError(f"--nats {nats_url!r}: give a URL such as nats://127.0.0.1:4222")
     if fetch < 1 or max_ack_pending < fetch or ack_wait <= 0:
@@ -115,8 +116,11 @@ def ingest(
         shard_map = ShardMap.load(data)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if not 0 <= shard < shard_map.shards:
-        raise CliError(f"--shard {shard}: {data} has shards 0..{shard_map.shards - 1}")
+    for number in shard:
+        if not 0 <= number < shard_map.shards:
+            raise CliError(f"--shard {number}: {data} has shards 0..{shard_map.shards - 1}")
+    if len(set(shard)) != len(shard):
+        raise CliError("--shard: each shard once")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     totals = asyncio.run(_ingest(nats_url, data, shard, shard_map, fetch, max_ack_pending,
                                  ack_wait, validate, metrics_port))
@@ -125,7 +129,7 @@ def ingest(
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _ingest(url: str, data: Path, shard: int, shard_map, fetch: int,
+async def _ingest(url: str, data: Path, shards: list[int], shard_map: ShardMap, fetch: int,
                   max_ack_pending: int, ack_wait: float, validate: bool,
                   metrics_port: int | None) -> dict:
     from smame.bus.connect import BusUnreachableError
@@ -136,30 +140,38 @@ async def _ingest(url: str, data: Path, shard: int, shard_map, fetch: int,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    directory = shard_map.directory(data, shard)
-    try:
-        mdms = Mdms(directory)
-    except Exception as exc:  # a locked or damaged catalog: say which and why
-        raise CliError(f"cannot open the MDMS of shard {shard} in {directory}: {exc}") from None
-    with mdms:
-        worker = IngestWorker(url, mdms, shard, shard_map, fetch, max_ack_pending, ack_wait,
-                              validate)
-        task = asyncio.create_task(worker.run(stop))
-        ready = asyncio.create_task(worker.ready.wait())
-        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done() and task.exception() is not None:
-            ready.cancel()
-            exc = task.exception()
-            if isinstance(exc, BusUnreachableError):
-                raise CliError(f"--nats: {exc}")
-            raise exc
+    with contextlib.ExitStack() as stack:
+        workers = []
+        for shard in shards:
+            directory = shard_map.directory(data, shard)
+            try:
+                mdms = stack.enter_context(Mdms(directory))
+            except Exception as exc:  # a locked or damaged catalog: say which and why
+                raise CliError(f"cannot open the MDMS of shard {shard} in {directory}: {exc}"
+                               ) from None
+            workers.append(IngestWorker(url, mdms, shard, shard_map, fetch, max_ack_pending,
+                                        ack_wait, validate))
+        tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
+        ready = asyncio.gather(*(worker.ready.wait() for worker in workers))
+        await asyncio.wait({*tasks, ready}, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done() and task.exception() is not None:
+                ready.cancel()
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                exc = task.exception()
+                if isinstance(exc, BusUnreachableError):
+                    raise CliError(f"--nats: {exc}")
+                raise exc
         metrics_url = start_metrics(metrics_port)
-        lo, hi = shard_map.range_of(shard)
-        console.print(f"ingest worker of shard {shard} (meters {lo}..{hi - 1}) on {url}, "
-                      f"MDMS in {directory}"
-                      + (f"; metrics on {metrics_url}" if metrics_url else ""))
-        totals = await task
-    return vars(totals)
+        for shard in shards:
+            lo, hi = shard_map.range_of(shard)
+            console.print(f"ingest worker of shard {shard} (meters {lo}..{hi - 1}) on {url}, "
+                          f"MDMS in {shard_map.directory(data, shard)}")
+        if metrics_url:
+            console.print(f"metrics on {metrics_url}")
+        totals = await asyncio.gather(*tasks)
+    return {name: sum(getattr(t, name) for t in totals) for name in vars(totals[0])}
 
 
 def _stop_on_signals() -> threading.Event:
