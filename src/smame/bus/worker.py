@@ -93,6 +93,7 @@ class IngestWorker:
                 if messages:
                     await self._handle(messages)
                 await self._report_lag(subscription)
+            await self._report_lag(subscription, force=True)
         finally:
             await _close(nc)
         return self.totals
@@ -172,9 +173,10 @@ class IngestWorker:
             metrics.VEE_OUTCOMES.labels("suspect").inc(result.suspect)
             metrics.VEE_OUTCOMES.labels("passed").inc(result.stored - result.suspect)
 
-    async def _report_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _report_lag(self, subscription: JetStreamContext.PullSubscription,
+                          force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._lag_at < LAG_EVERY_S:
+        if now - self._lag_at < LAG_EVERY_S and not force:
             return
         self._lag_at = now
         try:

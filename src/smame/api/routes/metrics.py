@@ -26,8 +26,9 @@ def metrics() -> Response:
 
 
 class RequestTimer:
-    """Observes each HTTP request's latency; the route label is the matched path template,
-    so meter ids in paths do not become label values."""
+    """Observes each HTTP request's latency. The route label is the matched path template,
+    so meter ids in paths do not become label values; requests that no FastAPI route
+    answered (the fast lane's meter-day readings, unknown paths) are ``unrouted``."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -48,7 +49,7 @@ class RequestTimer:
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or "unrouted"
             API_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - started)
 
