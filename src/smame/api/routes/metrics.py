@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from smame.metrics import API_REQUEST_SECONDS
 
-__all__ = ["RequestTimer", "install", "router"]
+__all__ = ["RequestTimer", "install", "route_label", "router"]
 
 router = APIRouter()
 
@@ -49,9 +49,24 @@ class RequestTimer:
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unrouted"
-            API_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
+            API_REQUEST_SECONDS.labels(scope["method"], route_label(scope), str(status)).observe(
                 time.perf_counter() - started)
+
+
+def route_label(scope: dict) -> str:
+    """The full path template of the route that answered, e.g. ``/v1/meters/{meter_id}``.
+
+    An included router's route knows its template without the router's prefix; the prefix
+    is the request path's leading segments the template does not cover.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "unrouted"
+    if ":path}" in template:
+        return template
+    segments = scope["path"].split("/")
+    prefix = segments[:len(segments) - len(template.split("/")) + 1]
+    return "/".join(prefix) + template
 
 
 def install(app: FastAPI) -> None:
