@@ -161,24 +161,29 @@ def run_bus(fleet: Path, workers: int, scratch: Path, shard_map: ShardMap) -> di
                                     "--nats", url, "--data", str(root), *shard_args],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                   for shard_args in shards]
-        for process in ingest:  # each says when it is subscribed
-            for line in process.stdout:
-                if "metrics on" in line or line.startswith("ingest worker"):
-                    break
-        started = time.perf_counter()
-        publishers = [subprocess.Popen(script("--publish", url, str(root),
-                                              *[str(f) for f in files]),
-                                       stdout=subprocess.PIPE, text=True)
-                      for files in head_end_parts(fleet).values()]
-        published = [json.loads(p.communicate()[0].splitlines()[-1]) for p in publishers]
-        published_at = time.perf_counter() - started
-        while asyncio.run(stream_empty(url)):
-            time.sleep(0.1)  # a benchmark's poll: the last commit is within 0.1 s of this
-        seconds = time.perf_counter() - started
-        totals = []
-        for process in ingest:
-            process.terminate()
-            totals.append(json.loads(process.communicate(timeout=120)[0].splitlines()[-1]))
+        try:
+            for process in ingest:  # each says when it is subscribed
+                for line in process.stdout:
+                    if line.startswith("ingest worker"):
+                        break
+            started = time.perf_counter()
+            publishers = [subprocess.Popen(script("--publish", url, str(root),
+                                                  *[str(f) for f in files]),
+                                           stdout=subprocess.PIPE, text=True)
+                          for files in head_end_parts(fleet).values()]
+            published = [json.loads(p.communicate()[0].splitlines()[-1]) for p in publishers]
+            published_at = time.perf_counter() - started
+            while asyncio.run(stream_empty(url)):
+                time.sleep(0.1)  # a benchmark's poll: the last commit is within 0.1 s of this
+            seconds = time.perf_counter() - started
+            totals = []
+            for process in ingest:
+                process.terminate()
+                totals.append(json.loads(process.communicate(timeout=120)[0].splitlines()[-1]))
+        finally:
+            for process in ingest:
+                if process.poll() is None:
+                    process.kill()
     return {"seconds": seconds, "published_s": published_at,
             "published_rows": sum(p["rows"] for p in published),
             "messages": sum(p["messages"] for p in published),

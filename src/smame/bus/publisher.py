@@ -41,8 +41,9 @@ _UNACKNOWLEDGED = (NatsTimeout, NoRespondersError, OutboundBufferLimitError,
                    ServiceUnavailableError, ConnectionClosedError, TimeoutError)
 
 
-class PublishError(RuntimeError):
-    """The bus did not acknowledge a batch in time: the caller still holds it."""
+class PublishError(ConnectionError):
+    """The bus did not acknowledge a batch in time: the caller still holds it (an OSError,
+    so `smame hes run` reports it as a failed run, exit 1)."""
 
 
 class BusPublisher:
@@ -80,7 +81,7 @@ class BusPublisher:
             return
         try:
             self._run(self._nc.drain())
-        except (ConnectionClosedError, NatsTimeout, PublishError):
+        except (ConnectionClosedError, NatsTimeout, OSError):  # PublishError is an OSError
             pass
         finally:
             self._stop_loop()

@@ -193,5 +193,5 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def _close(nc: Client) -> None:
-    with contextlib.suppress(NatsError, TimeoutError):
+    with contextlib.suppress(NatsError, TimeoutError, OSError):
         await nc.close()  # every ack was confirmed: nothing is left to flush
