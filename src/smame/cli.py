@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smame.analytics import cli as analytics_cli
 from smame.api import cli as api_cli
+from smame.bus import cli as bus_cli
 from smame.clirun import CliError, console, new_app, run_app
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
@@ -29,6 +30,7 @@ app.add_typer(dlms_cli.app, name="meter")
 app.add_typer(echonet_cli.app, name="broute")
 app.add_typer(hes_cli.app, name="hes")
 app.add_typer(mdms_cli.app, name="mdms")
+app.add_typer(bus_cli.app, name="bus")
 app.add_typer(api_cli.api_app, name="api")
 app.add_typer(api_cli.clients_app, name="clients")
 app.add_typer(api_cli.consents_app, name="consents")

@@ -22,6 +22,7 @@ from smame.api.routes import (
     events,
     grid,
     meters,
+    metrics,
     readings,
     reports,
     statistics,
@@ -94,6 +95,7 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
         install_console(app)
     if fast_lane:
         app.add_middleware(FastLane, get_state=lambda: state)
+    metrics.install(app)  # /metrics, and the request timer around the fast lane
     app.add_middleware(AuditMiddleware, get_audit=lambda: state.audit)  # outermost
     return app
 

@@ -20,6 +20,9 @@ from typing import Annotated, Any
 
 import typer
 
+from smame.bus.cli import check_metrics_port, start_metrics
+from smame.bus.connect import BusUnreachableError
+from smame.bus.publisher import BusPublisher
 from smame.clirun import EXIT_FAILED, CliError, console, err_console, new_app, print_error
 from smame.clock import AcceleratedClock, WallClock, from_epoch
 from smame.dlms import DEMO_KEYS, load_keys
@@ -29,6 +32,7 @@ from smame.hes.headend import HeadEnd, HesConfig
 from smame.hes.keystore import KeyStore, KeyStoreError, MasterKey
 from smame.hes.registry import Registry, RegistryError
 from smame.hes.sinks import ParquetSink
+from smame.mdms.shards import ShardMap
 from smame.messages import tr
 
 __all__ = ["app"]
@@ -253,8 +257,16 @@ def run_headend(
     keys: Keys = None,
     demo_keys: DemoKeys = False,
     data: Data = Path("smame-data"),
+    publish: Annotated[str | None, typer.Option(
+        help="Publish the readings to the bus at this NATS URL instead of DATA/hes/readings "
+             "(needs --shards).")] = None,
+    shards: Annotated[Path | None, typer.Option(
+        help="Deployment root whose shards.json routes readings to MDMS shards.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve Prometheus /metrics on this port (0: any free port).")] = None,
 ) -> None:
-    """Collect the served meters on schedule; readings go to DATA/hes/readings (S1, S3)."""
+    """Collect the served meters on schedule; readings go to DATA/hes/readings, or to the
+    bus with --publish (S1, S3)."""
     host, _, port_text = listen.rpartition(":")
     if not host or not port_text.isdigit():
         raise _fail(f"--listen {listen!r}: give host:port")
@@ -262,11 +274,17 @@ def run_headend(
         raise _fail("--run-for must be > 0")
     if push_grace is not None and push_grace < 0:
         raise _fail("--push-grace cannot be negative")
+    shard_map = _publish_shards(publish, shards)
+    check_metrics_port(metrics_port)
 
     def run():
         registry, keystore, document = _open(manifest, keys, demo_keys, data)
         clock = _clock(document)
-        sink = ParquetSink(data / "hes" / "readings")
+        sink = (ParquetSink(data / "hes" / "readings") if shard_map is None
+                else _publisher(publish, shard_map, keystore))
+        metrics_url = start_metrics(metrics_port)
+        if metrics_url:
+            console.print(f"metrics on {metrics_url}")
         grace = push_grace if push_grace is not None else (
             HesConfig.push_grace_seconds + float(document.get("push_window_s", 0)))
         headend = HeadEnd(registry, keystore, sink, clock, HesConfig(push_grace_seconds=grace))
@@ -287,5 +305,31 @@ def run_headend(
             return asyncio.run(work())
         finally:
             keystore.close()
+            if isinstance(sink, BusPublisher):
+                sink.close()
 
     console.print_json(json.dumps(_guarded(run), default=str))
+
+
+def _publish_shards(publish: str | None, shards: Path | None) -> ShardMap | None:
+    """The shard map readings are published by, or None when they go to Parquet."""
+    if publish is None:
+        if shards is not None:
+            raise _fail("--shards is for --publish")
+        return None
+    if not publish.startswith(("nats://", "tls://")):
+        raise _fail(f"--publish {publish!r}: give a URL such as nats://127.0.0.1:4222")
+    if shards is None:
+        raise _fail("--publish needs --shards DIR (the deployment root with shards.json)")
+    try:
+        return ShardMap.load(shards)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _publisher(url: str, shard_map: ShardMap, keystore: KeyStore) -> BusPublisher:
+    try:
+        return BusPublisher(url, shard_map)
+    except BusUnreachableError as exc:
+        keystore.close()
+        raise HesCliError(f"--publish: {exc}") from None
