@@ -212,3 +212,29 @@ def test_a_failing_shard_is_reported_and_the_others_done(fresh: Stores, dask_cli
     assert done.results[0].closed == days()
     assert [f.shard for f in done.failures] == [1]
     assert done.failures[0].error
+
+
+def test_pinned_tasks_run_on_the_worker_owning_the_shard(fresh: Stores) -> None:
+    """Workers that own their shards' disks: ``--resources shard-kkk=1`` on the worker, and
+    each shard's task goes there and nowhere else."""
+    from distributed import Nanny, Scheduler, SpecCluster, get_task_stream
+
+    from smame.batch.runner import shard_resource
+
+    workers = {f"w{k}": {"cls": Nanny, "options": {
+        "nthreads": 1, "resources": {shard_resource(k): 1}}} for k in (0, 1)}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, \
+            Client(cluster) as client:
+        client.wait_for_workers(2, timeout=120)
+        names = {w["name"]: address for address, w in
+                 client.scheduler_info()["workers"].items()}
+        for _ in range(2):
+            with get_task_stream(client) as stream:
+                done = run_per_shard(client, fresh.root, housekeeping_task, NOW, pinned=True)
+            assert done.failures == []
+            ran = {record["key"]: record["worker"] for record in stream.data}
+            assert len(ran) == 2
+            for key, worker in ran.items():
+                shard = 0 if shard_resource(0) in key else 1
+                assert worker == names[f"w{shard}"]
