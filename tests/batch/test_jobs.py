@@ -223,7 +223,7 @@ def test_pinned_tasks_run_on_the_worker_owning_the_shard(fresh: Stores) -> None:
 
     workers = {f"w{k}": {"cls": Nanny, "options": {
         "nthreads": 1, "resources": {shard_resource(k): 1}}} for k in (0, 1)}
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
     with SpecCluster(workers=workers, scheduler=scheduler) as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(2, timeout=120)
