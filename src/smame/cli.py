@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from smame.analytics import cli as analytics_cli
 from smame.api import cli as api_cli
 from smame.bus import cli as bus_cli
+from smame.batch import cli as batch_cli
 from smame.clirun import CliError, console, new_app, run_app
 from smame.clock import JST
 from smame.dlms import cli as dlms_cli
@@ -38,6 +39,7 @@ app.add_typer(api_cli.audit_app, name="audit")
 app.command("cba")(analytics_cli.cba)
 app.add_typer(analytics_cli.analyze_app, name="analyze")
 app.command("capacity")(fan_capacity)
+app.add_typer(batch_cli.app, name="batch")
 
 
 

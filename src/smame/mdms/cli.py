@@ -19,9 +19,11 @@ from typing import Annotated, NoReturn
 import typer
 
 from smame.clirun import CliError, existing_store, new_app, run_app
+from smame.mdms.shards_cli import shards_app
 from smame.messages import tr
 
 app = new_app("Meter data management: ingest, VEE, settlement, retention, export.")
+app.add_typer(shards_app, name="shards")
 DataDir = Annotated[Path, typer.Option("--data", help="Data directory of the store.")]
 DEFAULT_DATA = Path("smame-data")
 
