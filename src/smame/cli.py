@@ -11,10 +11,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smame.analytics import cli as analytics_cli
 from smame.api import cli as api_cli
-from smame.bus import cli as bus_cli
 from smame.batch import cli as batch_cli
+from smame.bus import cli as bus_cli
 from smame.clirun import CliError, console, new_app, run_app
 from smame.clock import JST
+from smame.cluster import cli as cluster_cli
 from smame.dlms import cli as dlms_cli
 from smame.echonet import cli as echonet_cli
 from smame.fan.cli import capacity as fan_capacity
@@ -39,6 +40,7 @@ app.add_typer(api_cli.audit_app, name="audit")
 app.command("cba")(analytics_cli.cba)
 app.add_typer(analytics_cli.analyze_app, name="analyze")
 app.command("capacity")(fan_capacity)
+app.add_typer(cluster_cli.app, name="cluster")
 app.add_typer(batch_cli.app, name="batch")
 
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
+import os
 import time as _time
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 __all__ = [
@@ -23,6 +26,8 @@ __all__ = [
     "Clock",
     "SimulatedClock",
     "WallClock",
+    "clock_file",
+    "clock_of",
     "epoch_seconds",
     "from_epoch",
     "jst_day",
@@ -179,3 +184,37 @@ class SimulatedClock:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), waiter))
         await waiter
+
+
+def clock_of(document: dict) -> AcceleratedClock | None:
+    """The accelerated clock a document describes, as it reads now; None if it names none.
+
+    The document (a meter manifest, a deployment's ``clock.json``) gives ``start`` (ISO
+    time), ``speed`` and ``wall_origin`` (the POSIX wall time at which the clock read
+    ``start``), so every process of a deployment reads the same time from it. Wall time
+    is read here, once: this is where a clock is made, not domain code.
+    """
+    try:
+        start = datetime.fromisoformat(document["start"])
+        speed = float(document["speed"])
+        origin = float(document["wall_origin"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return AcceleratedClock(from_epoch(start.timestamp() + (_time.time() - origin) * speed),
+                            speed)
+
+
+
+def clock_file(path: str | os.PathLike) -> AcceleratedClock:
+    """The clock the JSON file at ``path`` describes (see :func:`clock_of`); a
+    ``ValueError`` saying why not."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ValueError("not JSON") from None
+    clock = clock_of(document) if isinstance(document, dict) else None
+    if clock is None:
+        raise ValueError("give start, speed and wall_origin")
+    return clock

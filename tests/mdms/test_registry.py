@@ -8,6 +8,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from smame.mdms.vee.physical import PhysicalLimits
 from smame.store import Registry, RegistryError, check_service_point, service_point_id
 
 SP1, SP2, SP3 = (service_point_id(3, n) for n in (1, 2, 3))
@@ -106,4 +107,8 @@ def test_seeding_from_simulated_meters(backend: str, request: pytest.FixtureRequ
     assert sorted(reg.sub_meters().column("kind").to_pylist()) == ["ev", "pv"]
     assert reg.joint_meters("GAS01").column("host_meter_id").to_pylist() == [100000001]
     assert reg.meters_of_feeder(0) == [100000001, 100000002, 100000003]
+    facts = reg.physical_facts(100000001, 5100000001)
+    assert facts.schema.field("state").type == pa.string()  # NULL everywhere, typed
+    assert PhysicalLimits.of(facts).meter.tolist() == [100000001, 100000002, 100000003,
+                                                        5100000001]
     reg.close()

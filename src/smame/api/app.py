@@ -47,7 +47,8 @@ hash-chained audit log (S14).
 
 def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None,
                mdms=None, clock=None, data_clock=None, headend=None, console: bool = True,
-               refresh: bool = True, fast_lane: bool = True, store_lock=None) -> FastAPI:
+               refresh: bool = True, fast_lane: bool = True, store_lock=None,
+               consume=None) -> FastAPI:
     """The API (and console) over ``config.data_dir``, or over a ready :class:`ApiState`.
 
     ``headend`` connects a live head-end (commands reach meters). With ``refresh`` a
@@ -56,6 +57,8 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     machinery (:mod:`smame.api.fastlane`). With ``store_lock`` (the held
     :class:`~smame.mdms.owner.StoreLock` of the data directory) the server is the store's
     owner and runs ``smame mdms`` jobs for other processes (:mod:`smame.mdms.jobwire`).
+    ``consume`` (a function of the MDMS returning a :class:`~smame.bus.worker.IngestWorker`)
+    also ingests the store's MDMS shard from the bus, in this process (issue 13).
     """
     if state is None:
         if config is None:
@@ -69,9 +72,16 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_refresher(state)) if refresh else None
         jobs = _job_server(state, store_lock) if store_lock is not None else None
+        stop_consuming = asyncio.Event()
+        consumer = (asyncio.create_task(consume(state.mdms).run(stop_consuming))
+                    if consume is not None else None)
         try:
             yield
         finally:
+            if consumer is not None:  # the batches in hand are committed and acknowledged
+                stop_consuming.set()
+                with contextlib.suppress(Exception):
+                    await consumer
             if jobs is not None:  # a running job finishes before the store closes
                 await run_in_threadpool(jobs.stop)
             if task is not None:

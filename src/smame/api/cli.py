@@ -103,6 +103,16 @@ def serve(
         help="Live mode: create two operator logins and a retailer client, and print "
              "them.")] = True,
     state: StateUrl = None,
+    consume: Annotated[str | None, typer.Option(
+        help="Also ingest this store's MDMS shard from the bus at this NATS URL: --data is "
+             "shard K's directory of a deployment root (its parent holds shards.json).")
+        ] = None,
+    shard: Annotated[int | None, typer.Option(help="With --consume: the shard K of --data.")
+                     ] = None,
+    clock: Annotated[Path | None, typer.Option(
+        "--clock", help="Meter time from this JSON file (start, speed, wall_origin), as the "
+                        "meters of a deployment run it (`smame meter serve --clock`); the "
+                        "MDMS validates and the API answers on it.")] = None,
 ) -> None:
     """Serve the API (and the console at /console/) over a data directory."""
     from smame.api.config import ApiConfig, RateLimit
@@ -133,6 +143,8 @@ def serve(
             _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
     else:
         existing_store(data)
+    consumer = _consumer(consume, shard, data) if consume is not None or shard is not None \
+        else None
     try:
         listener = listen(host, port)
     except ListenError as exc:
@@ -150,13 +162,48 @@ def serve(
         from smame.mdms.jobwire import take_store_lock
 
         with take_store_lock(data) as store_lock:  # the owner: `smame mdms` jobs come here
-            app = create_app(config, store_lock=store_lock)
+            app = create_app(config, store_lock=store_lock, consume=consumer,
+                             data_clock=_meter_clock(clock) if clock is not None else None)
             url = f"http://{host}:{listener.getsockname()[1]}"
             console.print(f"smame API on {url}/v1 — console at {url}/console/ — OpenAPI at "
                           "/v1/openapi.json", soft_wrap=True)
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                                    access_log=False))
             server.run(sockets=[listener])
+
+
+def _meter_clock(path: Path):
+    """The clock a --clock file describes, or a one-line error."""
+    from smame.clock import clock_file
+
+    try:
+        return clock_file(path)
+    except ValueError as exc:
+        _fail(f"--clock {path}: {exc}")
+
+
+def _consumer(url: str | None, shard: int | None, data: Path):
+    """The bus consumer of shard ``shard`` whose store is ``data``, or a one-line error."""
+    from smame.mdms.shards import ShardMap
+
+    if url is None or shard is None:
+        _fail("--consume and --shard go together")
+    if not url.startswith(("nats://", "tls://")):
+        _fail(f"--consume {url!r}: give a URL such as nats://127.0.0.1:4222")
+    root = data.resolve().parent
+    try:
+        shard_map = ShardMap.load(root)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not 0 <= shard < shard_map.shards or ShardMap.directory(root, shard) != data.resolve():
+        _fail(f"--data {data} is not shard {shard}'s directory of {root} (shards "
+              f"0..{shard_map.shards - 1} are {ShardMap.directory(root, 0).name}...)")
+
+    def worker(mdms):
+        from smame.bus.worker import IngestWorker
+
+        return IngestWorker(url, mdms, shard, shard_map)
+    return worker
 
 
 @api_app.command("state-init")

@@ -73,7 +73,7 @@ class ApiState:
              data_clock: Clock | None = None, headend=None) -> ApiState:
         clock = clock or WallClock()
         owns = mdms is None
-        mdms = mdms or Mdms(config.data_dir)
+        mdms = mdms or Mdms(config.data_dir, clock=data_clock)  # its VEE runs on meter time
         data_clock = data_clock or mdms.clock
         state_dir = config.state
         state_dir.mkdir(parents=True, exist_ok=True)

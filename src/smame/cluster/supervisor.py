@@ -22,7 +22,8 @@ from pathlib import Path
 
 from smame.store.private import private_dir, tighten
 
-__all__ = ["STATE_FILE", "ClusterError", "Part", "Running", "running", "start", "stop"]
+__all__ = ["STATE_FILE", "ClusterError", "Part", "Running", "postgres_part", "refuse_if_running",
+           "running", "start", "stop"]
 
 STATE_FILE = "cluster.json"
 _POLL_S = 0.05
@@ -40,6 +41,7 @@ class Part:
     argv: tuple[str, ...]
     url: str
     port: int | None = None  # ready once 127.0.0.1:port accepts a connection
+    ready_file: Path | None = None  # ready once this file exists (a part with no port)
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -50,6 +52,7 @@ class Running:
     started: int  # the pid's start time in clock ticks since boot (/proc/PID/stat field 22)
     url: str
     log: str
+    kind: str = "process"  # "postgres": stopped with pg_ctl, its data directory in ``log``'s
 
     def alive(self) -> bool:
         """True while this very process runs (not a zombie, not a later process on the pid)."""
@@ -106,22 +109,33 @@ def _await_ready(part: Part, proc: subprocess.Popen, log: Path, deadline_s: floa
         if proc.poll() is not None:
             raise ClusterError(f"{part.name} exited with status {proc.returncode} while "
                                f"starting: {_last_line(log)} (log: {log})")
-        if part.port is None or _listens(part.port):
+        ready = (part.port is None or _listens(part.port)) and (
+            part.ready_file is None or part.ready_file.exists())
+        if ready:
             return
         if time.monotonic() > deadline:
-            raise ClusterError(f"{part.name} did not listen on port {part.port} within "
-                               f"{deadline_s:g} s: {_last_line(log)} (log: {log})")
+            waited = (f"listen on port {part.port}" if part.port is not None
+                      else f"write {part.ready_file}")
+            raise ClusterError(f"{part.name} did not {waited} within {deadline_s:g} s: "
+                               f"{_last_line(log)} (log: {log})")
         time.sleep(_POLL_S)
 
 
-def start(parts: Sequence[Part], root: Path, ready_s: float = 60.0) -> list[Running]:
-    """Start ``parts`` in order under ``root``; each must listen before the next starts."""
+def refuse_if_running(root: Path) -> None:
     if any(p.alive() for p in running(root)):
         raise ClusterError(f"a deployment already runs in {root} (smame cluster down first)")
-    private_dir(root)
-    logs = root / "logs"
-    logs.mkdir(mode=0o700, exist_ok=True)
-    started: list[Running] = []
+
+
+def start(parts: Sequence[Part], root: Path, ready_s: float = 60.0,
+          started_before: Sequence[Running] = ()) -> list[Running]:
+    """Start ``parts`` in order under ``root``; each must be ready before the next starts.
+    ``started_before`` (a server started its own way) is stopped with them."""
+    if not started_before:
+        refuse_if_running(root)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)  # up may have opened it to traverse
+    logs = private_dir(root / "logs")
+    started: list[Running] = list(started_before)
+    _save(root, started)
     try:
         for part in parts:
             log = logs / f"{part.name}.log"
@@ -147,6 +161,10 @@ def _stop_all(parts: Sequence[Running], grace_s: float = 15.0) -> list[str]:
     for part in reversed(parts):
         if not part.alive():
             continue
+        if part.kind == "postgres":
+            _stop_postgres(part)
+            stopped.append(part.name)
+            continue
         with contextlib.suppress(ProcessLookupError):
             os.killpg(part.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -159,6 +177,28 @@ def _stop_all(parts: Sequence[Running], grace_s: float = 15.0) -> list[str]:
                 os.killpg(part.pid, signal.SIGKILL)
         stopped.append(part.name)
     return stopped
+
+
+def postgres_part(server, url: str) -> Running:
+    """The running entry of a started :class:`~smame.servers.postgres.LocalPostgres`
+    serving the database at ``url``."""
+    pid = server.pid()
+    stat = _proc_stat(pid) if pid else None
+    if pid is None or stat is None:
+        raise ClusterError(f"PostgreSQL in {server.root} is not running (log: {server.log})")
+    return Running("postgres", pid, stat[1], url, str(server.log), kind="postgres")
+
+
+def _stop_postgres(part: Running) -> None:
+    from urllib.parse import urlsplit
+
+    from smame.servers.postgres import LocalPostgres, PostgresError
+
+    server = LocalPostgres(Path(part.log).parent, urlsplit(part.url).port)
+    try:
+        server.stop()
+    except PostgresError:
+        server.kill()
 
 
 def stop(root: Path, grace_s: float = 15.0) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from smame.clirun import CliError, console, new_app
+from smame.clock import AcceleratedClock, clock_file
 from smame.dlms import obis
 from smame.dlms.aio import DEFAULT_PORT, PushSender, serve_meter
 from smame.dlms.association import MANAGEMENT_SAP, PUBLIC_SAP
@@ -68,6 +69,7 @@ class _Plan:
     verbose: bool
     push_window: int = 0
     first_meter_id: int = FleetConfig.first_meter_id
+    clock: AcceleratedClock | None = None  # a deployment's shared clock, from --clock
 
 
 @app.command("serve")
@@ -97,6 +99,10 @@ def serve(
     first_meter_id: Annotated[int, typer.Option(
         help="Id of the first meter; the others follow (several servers serve disjoint "
              "ranges).")] = FleetConfig.first_meter_id,
+    clock: Annotated[Path | None, typer.Option(
+        "--clock", help="Run on the clock this JSON file describes (start, speed, "
+                        "wall_origin; as a manifest does) instead of from now at --speed: "
+                        "the processes of a deployment then share one time.")] = None,
 ) -> None:
     """Serve N emulated meters over DLMS/COSEM (IEC 62056-47 wrapper on TCP)."""
     if meters < 1:
@@ -125,14 +131,24 @@ def serve(
             key_table = load_keys(keys, list(range(first_meter_id, first_meter_id + meters)))
         except KeyFileError as exc:
             raise _fail(str(exc)) from None
+    shared = _shared_clock(clock) if clock is not None else None
     plan = _Plan(meters, host, port, key_table, "demo" if demo_keys else f"file:{keys}",
-                 speed, seed, manifest, push, run_for, verbose, push_window, first_meter_id)
+                 shared.speed if shared else speed, seed, manifest, push, run_for, verbose,
+                 push_window, first_meter_id, shared)
     try:
         asyncio.run(_run(plan))
     except KeyboardInterrupt:
         console.print("stopped")
     except _RunError as exc:
         raise _fail(str(exc)) from None
+
+
+def _shared_clock(path: Path) -> AcceleratedClock:
+    """The clock a --clock file describes, or a one-line error."""
+    try:
+        return clock_file(path)
+    except ValueError as exc:
+        raise _fail(f"--clock {path}: {exc}") from None
 
 
 class _RunError(Exception):
@@ -145,10 +161,11 @@ def _report(event: ServerEvent, meter_id: int) -> None:
 
 
 async def _run(plan: _Plan) -> None:
-    from smame.clock import AcceleratedClock
     from smame.meter import Fleet
 
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    # the fleet starts on a whole minute: a shared clock is followed to within a minute
+    now = plan.clock.now() if plan.clock is not None else datetime.now(UTC)
+    start = now.replace(second=0, microsecond=0)
     try:
         fleet = Fleet(FleetConfig(meters=plan.meters, start=start, seed=plan.seed,
                                   first_meter_id=plan.first_meter_id))

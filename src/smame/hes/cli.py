@@ -24,7 +24,7 @@ from smame.bus.cli import check_metrics_port, start_metrics
 from smame.bus.connect import BusUnreachableError
 from smame.bus.publisher import BusPublisher
 from smame.clirun import EXIT_FAILED, CliError, console, err_console, new_app, print_error
-from smame.clock import AcceleratedClock, WallClock, from_epoch
+from smame.clock import WallClock, clock_of, from_epoch
 from smame.dlms import DEMO_KEYS, load_keys
 from smame.dlms.keys import KeyFileError
 from smame.hes.commands import CommandError, CommandKind, CommandStatus, TransientError
@@ -88,14 +88,7 @@ def _open(manifest: Path, keys: Path | None, demo_keys: bool, data: Path):
 
 def _clock(document: dict[str, Any]):
     """The meters' accelerated clock, as the manifest describes it; wall time if none."""
-    try:
-        start = datetime.fromisoformat(document["start"])
-        speed = float(document["speed"])
-        origin = float(document["wall_origin"])
-    except (KeyError, TypeError, ValueError):
-        return WallClock()
-    return AcceleratedClock(from_epoch(start.timestamp() + (time.time() - origin) * speed),
-                            speed)
+    return clock_of(document) or WallClock()
 
 
 def _guarded(run):

@@ -122,6 +122,21 @@ class _DuckDB:
         self.con.execute("COMMIT")
 
 
+_PG_TYPES = {16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(),
+             25: pa.string(), 1043: pa.string(), 700: pa.float64(), 701: pa.float64(),
+             1082: pa.date32(), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", "UTC")}
+"""Arrow types of PostgreSQL type OIDs, for columns whose values alone do not say."""
+
+
+def _column(values: list, oid: int) -> pa.Array:
+    """A result column; one of only NULLs takes its declared type, not Arrow's null type
+    (which no compute kernel takes), as the embedded registry's would."""
+    column = pa.array(values)
+    if column.type == pa.null() and oid in _PG_TYPES:
+        return pa.nulls(len(values), _PG_TYPES[oid])
+    return column
+
+
 class _Postgres:
     dialect = "postgres"
 
@@ -142,11 +157,12 @@ class _Postgres:
     def query(self, sql: str, params: list | tuple = ()) -> pa.Table:
         with self.conn.cursor() as cur:
             cur.execute(self._sql(sql), list(params))
-            names = [d.name for d in cur.description]
+            described = [(d.name, d.type_code) for d in cur.description]
             rows = cur.fetchall()
         if not self._depth:
             self.conn.commit()
-        return pa.table({name: [r[i] for r in rows] for i, name in enumerate(names)})
+        return pa.table({name: _column([r[i] for r in rows], oid)
+                         for i, (name, oid) in enumerate(described)})
 
     def insert(self, table: str, rows: pa.Table) -> None:
         names = rows.schema.names
