@@ -90,8 +90,10 @@ def test_readings_reach_each_shards_api_through_the_bus(cluster) -> None:
         while True:  # the meters' clock runs 600x: a 30-minute value every 3 s
             answer = httpx.get(f"{api}/meters/{meter}/readings", params=window,
                                headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            values = answer.json().get("readings", []) if answer.status_code == 200 else []
+            values = ([r for block in answer.json()["MeterReadings"][0]["IntervalBlocks"]
+                       for r in block["IntervalReadings"]] if answer.status_code == 200 else [])
             if values:
+                assert all(r["ReadingQualities"][0]["name"] == "VALIDATED" for r in values)
                 break
             assert time.monotonic() < deadline, f"{shard}: {answer.status_code} {answer.text}"
             time.sleep(0.5)  # poll interval while waiting on the condition above
