@@ -40,6 +40,9 @@ def test_a_cluster_keeps_its_data_across_a_restart_and_a_kill(server_dir: Path) 
     server.start()
     pid = server.pid()
     assert pid is not None
+    again = LocalPostgres(server_dir / "pg")  # e.g. `smame cluster down` in another process
+    assert again.port == server.port
+    assert again.start().pid() == pid  # found running, not started twice
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT n FROM kept").fetchall() == [(7,)]
     server.kill()

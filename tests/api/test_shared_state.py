@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from smame.api import ApiConfig, ApiState, create_app
+from smame.api.state import open_access
 from smame.cli import app as smame_app
 from smame.mdms import Mdms
 from smame.servers.postgres import LocalPostgres, PostgresMissingError
@@ -288,3 +289,32 @@ def test_small_commands_at_once_on_two_instances_do_not_slip_under_the_window(
     a.run(hes_a.commands.drain)
     b.run(hes_b.commands.drain)
     assert len(hes_a.executed + hes_b.executed) == 6
+
+
+def test_api_serve_on_a_shared_state_says_so_and_knows_its_clients(tmp_path: Path,
+                                                                   postgres_db: str) -> None:
+    Mdms(tmp_path / "data").close()
+    db, clients, _ = open_access(tmp_path / "elsewhere", state_url=postgres_db,
+                                 secret_cost=2**4)
+    try:
+        client, secret = clients.add("billing", "retailer", "R01")
+    finally:
+        db.close()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smame.cli", "api", "serve", "--data", str(tmp_path / "data"),
+         "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "300", "SMAME_STATE": postgres_db})
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # printed once the port is taken
+        url = re.search(r"smame API on (http://127\.0\.0\.1:\d+)/v1", line)
+        assert url, line
+        where = postgres_db.replace("smame@", "")
+        assert f"shared state {where}" in line
+        answer = httpx.post(f"{url.group(1)}/v1/oauth/token", timeout=30, data={
+            "grant_type": "client_credentials", "client_id": client.client_id,
+            "client_secret": secret})
+        assert answer.status_code == 200, answer.text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -165,8 +165,9 @@ def serve(
             app = create_app(config, store_lock=store_lock, consume=consumer,
                              data_clock=_meter_clock(clock) if clock is not None else None)
             url = f"http://{host}:{listener.getsockname()[1]}"
+            shared = f" — shared state {_where(state)}" if state else ""
             console.print(f"smame API on {url}/v1 — console at {url}/console/ — OpenAPI at "
-                          "/v1/openapi.json", soft_wrap=True)
+                          f"/v1/openapi.json{shared}", soft_wrap=True)
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                                    access_log=False))
             server.run(sockets=[listener])
@@ -236,6 +237,15 @@ def state_init(
     console.print(f"state ready: {copied['meters']:,} meters, "
                   f"{copied['service_points']:,} service points and the rest of the "
                   f"registry of {data} copied into it", soft_wrap=True)
+
+
+def _where(state_url: str) -> str:
+    """A state URL without its credentials, to print."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(state_url)
+    return f"postgresql://{parts.get('host', '')}:{parts.get('port', 5432)}/" \
+           f"{parts.get('dbname', '')}"
 
 
 @contextlib.contextmanager

@@ -29,9 +29,9 @@ class ApiConfig:
     ``data_dir`` is the MDMS data directory; the API keeps clients, consents, commands,
     the signing key and the audit log under ``data_dir / "api"`` unless ``state_dir`` says
     otherwise. With ``state_url`` (``postgresql://...``) clients, consents, commands, the
-    rate-limit buckets, the signing key and the registry are in that PostgreSQL database
-    instead, shared by every API process naming it; the audit log stays in the state
-    directory of each process.
+    rate-limit buckets and the signing key are in that PostgreSQL database instead, shared
+    by every API process naming it, and so is the registry the API reads when it opens the
+    MDMS itself; the audit log stays in the state directory of each process.
     """
 
     data_dir: Path

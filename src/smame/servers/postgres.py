@@ -105,8 +105,18 @@ class LocalPostgres:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.bin = find_bin()
         self.root = Path(data_dir)
-        self.port = port or free_port()
         self._account = _server_account()
+        self.port = port or self._running_port() or free_port()
+
+    def _running_port(self) -> int | None:
+        """The port of a server already running on this cluster (another process started
+        it, say ``smame cluster up``), from its ``postmaster.pid``."""
+        if self.pid() is None:
+            return None
+        try:
+            return int((self.cluster / "postmaster.pid").read_text().splitlines()[3])
+        except (OSError, IndexError, ValueError):
+            return None
 
     @property
     def cluster(self) -> Path:
@@ -176,14 +186,15 @@ class LocalPostgres:
 
     def start(self) -> LocalPostgres:
         """Create the cluster if new, start the server and wait until it accepts
-        connections."""
+        connections; nothing if it runs already."""
         self.init()
-        if self.pid() is None:
-            # left by a killed server whose zombie nobody reaps: PostgreSQL would take the
-            # zombie for a live server and refuse to start
-            for stale in (self.cluster / "postmaster.pid",
-                          self.root / f".s.PGSQL.{self.port}.lock"):
-                stale.unlink(missing_ok=True)
+        if self.pid() is not None:
+            return self
+        # left by a killed server whose zombie nobody reaps: PostgreSQL would take the
+        # zombie for a live server and refuse to start
+        for stale in (self.cluster / "postmaster.pid",
+                      self.root / f".s.PGSQL.{self.port}.lock"):
+            stale.unlink(missing_ok=True)
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {_FAST}")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.cluster), "-o", options,
                   "-l", str(self.log), "-w", "-t", "60", "start")
