@@ -6,10 +6,11 @@ peers of another user refused). The client sends one request line::
     {"job": "ingest", "params": {...}, "console": {"width": 80, "color_system": null,
      "terminal": false}}
 
-and the owner answers with lines as the job runs: ``{"out": TEXT}`` for what it prints,
-then one of ``{"exit": CODE}``, ``{"error": LINE}`` (a user error: exit 2, nothing done),
-``{"crash": TRACEBACK}`` or ``{"gone": true}`` (the owner is stopping and did not start the
-job). Writing jobs run one at a time, in the order the owner's turn lock gives; read-only
+and the owner answers with lines as the job runs: ``{"out": TEXT}`` for what it prints
+(and ``{"waiting": true}`` once, if the job has waited a second for its turn), then one
+of ``{"exit": CODE}``, ``{"error": LINE}`` (a user error: exit 2, nothing done),
+``{"crash": TRACEBACK}`` or ``{"gone": true}`` (the owner is stopping and did not start
+the job). Writing jobs run one at a time, in the order the owner's turn lock gives; read-only
 jobs (:data:`smame.mdms.jobs.READ_ONLY`) run at once beside them.
 
 A job whose owner dies under it (the connection ends without an outcome) is submitted
@@ -192,7 +193,11 @@ class JobServer:
         if name in READ_ONLY:
             self._run(conn, out, name, request["params"], writing=False)
             return
+        began, noted = time.monotonic(), False
         while not self._turn.acquire(timeout=_STOP_POLL_S):
+            if not noted and time.monotonic() - began > _WAIT_NOTE_S:
+                _send(conn, {"waiting": True})
+                noted = True
             if self._stopping.is_set():
                 _send(conn, {"gone": True})
                 return
@@ -312,7 +317,10 @@ def _next_message(answer: BinaryIO) -> dict[str, Any] | None:
 
 
 def _shown(message: dict[str, Any], out: Console) -> bool:
-    """Print an output line of the job; False for its outcome."""
+    """Print an output line of the job (or a note that it waits); False for its outcome."""
+    if message.get("waiting"):
+        err_console.print("waiting for the MDMS job running before this one to finish")
+        return True
     if "out" not in message:
         return False
     out.file.write(message["out"])
