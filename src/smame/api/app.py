@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,10 @@ from smame.api.routes import (
 )
 from smame.api.state import ApiState
 
+if TYPE_CHECKING:
+    from smame.mdms.jobwire import JobServer
+    from smame.mdms.owner import StoreLock
+
 __all__ = ["API_DESCRIPTION", "create_app"]
 
 API_DESCRIPTION = """\
@@ -47,8 +52,8 @@ hash-chained audit log (S14).
 
 def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None,
                mdms=None, clock=None, data_clock=None, headend=None, console: bool = True,
-               refresh: bool = True, fast_lane: bool = True, store_lock=None,
-               consume=None) -> FastAPI:
+               refresh: bool = True, fast_lane: bool = True,
+               store_lock: StoreLock | None = None, consume=None) -> FastAPI:
     """The API (and console) over ``config.data_dir``, or over a ready :class:`ApiState`.
 
     ``headend`` connects a live head-end (commands reach meters). With ``refresh`` a
@@ -110,7 +115,7 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     return app
 
 
-def _job_server(state: ApiState, store_lock):
+def _job_server(state: ApiState, store_lock: StoreLock) -> JobServer:
     from smame.mdms.jobwire import JobServer
 
     return JobServer(state.mdms, store_lock, after_write=state.data.reload_registry).start()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -26,6 +26,9 @@ from rich.table import Table
 from smame.clirun import CliError
 from smame.messages import tr
 
+if TYPE_CHECKING:
+    from smame.mdms.service import Mdms
+
 __all__ = ["JOBS", "READ_ONLY", "Job", "JobContext"]
 
 
@@ -34,7 +37,7 @@ class JobContext:
     """What a job runs with: its output, and the store (opened on first use)."""
 
     out: Console
-    store: Callable[[datetime | None], Any]  # now (None: the clock of the store) -> Mdms
+    store: Callable[[datetime | None], Mdms]  # now (None: the store's own clock) -> Mdms
 
 
 Job = Callable[[dict[str, Any], JobContext], int | None]

@@ -6,10 +6,11 @@ peers of another user refused). The client sends one request line::
     {"job": "ingest", "params": {...}, "console": {"width": 80, "color_system": null,
      "terminal": false}}
 
-and the owner answers with lines as the job runs: ``{"out": TEXT}`` for what it prints,
-then one of ``{"exit": CODE}``, ``{"error": LINE}`` (a user error: exit 2, nothing done),
-``{"crash": TRACEBACK}`` or ``{"gone": true}`` (the owner is stopping and did not start the
-job). Writing jobs run one at a time, in the order the owner's turn lock gives; read-only
+and the owner answers with lines as the job runs: ``{"out": TEXT}`` for what it prints
+(and ``{"waiting": true}`` once, if the job has waited a second for its turn), then one
+of ``{"exit": CODE}``, ``{"error": LINE}`` (a user error: exit 2, nothing done),
+``{"crash": TRACEBACK}`` or ``{"gone": true}`` (the owner is stopping and did not start
+the job). Writing jobs run one at a time, in the order the owner's turn lock gives; read-only
 jobs (:data:`smame.mdms.jobs.READ_ONLY`) run at once beside them.
 
 A job whose owner dies under it (the connection ends without an outcome) is submitted
@@ -30,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rich.console import Console
 
@@ -38,6 +39,9 @@ from smame.clirun import CliError, console, err_console
 from smame.mdms.jobs import JOBS, READ_ONLY, JobContext
 from smame.mdms.owner import Owner, StoreLock, clear_stale, find_owner, owned, publish
 from smame.store.catalog import CATALOG_FILE
+
+if TYPE_CHECKING:
+    from smame.mdms.service import Mdms
 
 __all__ = ["JobServer", "OwnerGoneError", "run_job", "take_store_lock"]
 
@@ -105,8 +109,8 @@ class JobServer:
     snapshot: an ingested simulation registers meters).
     """
 
-    def __init__(self, mdms, lock: StoreLock, after_write: Callable[[], None] | None = None
-                 ) -> None:
+    def __init__(self, mdms: Mdms, lock: StoreLock,
+                 after_write: Callable[[], None] | None = None) -> None:
         self.mdms = mdms
         self.root = Path(mdms.data_dir)
         self.lock = lock
@@ -189,7 +193,11 @@ class JobServer:
         if name in READ_ONLY:
             self._run(conn, out, name, request["params"], writing=False)
             return
+        began, noted = time.monotonic(), False
         while not self._turn.acquire(timeout=_STOP_POLL_S):
+            if not noted and time.monotonic() - began > _WAIT_NOTE_S:
+                _send(conn, {"waiting": True})
+                noted = True
             if self._stopping.is_set():
                 _send(conn, {"gone": True})
                 return
@@ -221,7 +229,7 @@ class JobServer:
         _send(conn, {"exit": int(code or 0)})
 
     @contextlib.contextmanager
-    def _clock_for_job(self, writing: bool) -> Iterator[Callable[[datetime | None], Any]]:
+    def _clock_for_job(self, writing: bool) -> Iterator[Callable[[datetime | None], Mdms]]:
         """The store opener of a job here: this owner's store, on the job's clock if it
         names a ``--now`` (only for writing jobs, which hold the write lock)."""
         from smame.clock import SimulatedClock
@@ -229,7 +237,7 @@ class JobServer:
         store = self.mdms.store
         kept = store.clock
 
-        def lend(now: datetime | None):
+        def lend(now: datetime | None) -> Mdms:
             if now is not None:
                 if not writing:
                     raise CliError("a read-only job cannot set the store's clock")
@@ -298,7 +306,7 @@ def submit(owner: Owner, sock: socket.socket, name: str, params: dict[str, Any],
     raise OwnerGoneError(owner.pid)
 
 
-def _next_message(answer) -> dict[str, Any] | None:
+def _next_message(answer: BinaryIO) -> dict[str, Any] | None:
     """The owner's next answer line; None when the connection ended (or was reset, or
     cut mid-line) without one: the owner died."""
     try:
@@ -309,7 +317,10 @@ def _next_message(answer) -> dict[str, Any] | None:
 
 
 def _shown(message: dict[str, Any], out: Console) -> bool:
-    """Print an output line of the job; False for its outcome."""
+    """Print an output line of the job (or a note that it waits); False for its outcome."""
+    if message.get("waiting"):
+        err_console.print("waiting for the MDMS job running before this one to finish")
+        return True
     if "out" not in message:
         return False
     out.file.write(message["out"])
@@ -355,7 +366,7 @@ def _note_wait(data: Path, began: float, noted: bool) -> bool:
 
 
 def run_job(data: Path, name: str, params: dict[str, Any],
-            open_here: Callable[[datetime | None], Any], create: bool = False) -> int:
+            open_here: Callable[[datetime | None], Mdms], create: bool = False) -> int:
     """Run job ``name`` on the store in ``data``: at its owner if one runs, else here
     once no other job holds the store lock; its exit code.
 
@@ -386,10 +397,10 @@ def run_job(data: Path, name: str, params: dict[str, Any],
 
 
 def _run_here(name: str, params: dict[str, Any],
-              open_here: Callable[[datetime | None], Any]) -> int:
-    opened: list[Any] = []
+              open_here: Callable[[datetime | None], Mdms]) -> int:
+    opened: list[Mdms] = []
 
-    def store(now: datetime | None):
+    def store(now: datetime | None) -> Mdms:
         if not opened:
             opened.append(open_here(now))
         return opened[0]
@@ -402,12 +413,12 @@ def _run_here(name: str, params: dict[str, Any],
 
 
 def _run_here_new(data: Path, name: str, params: dict[str, Any],
-                  open_here: Callable[[datetime | None], Any]) -> int:
+                  open_here: Callable[[datetime | None], Mdms]) -> int:
     """A job that creates the store: the directory and its lock file appear only when
     the job needs the store (a bad input file leaves nothing behind)."""
     lock = StoreLock(data)
 
-    def open_new(now: datetime | None):
+    def open_new(now: datetime | None) -> Mdms:
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not lock.try_acquire():
             raise CliError(f"another process started using {data} meanwhile; run again")
