@@ -14,8 +14,9 @@ production.
 
 Passes, each timed from the first publish to the last commit (the stream empty):
 
-* direct 1 / direct 2: the same row groups straight into ``Mdms.ingest`` by 1 process (both
-  shards in turn) or 2 processes (one shard each), no bus;
+* direct 1 / direct 2: the same readings straight into ``Mdms.ingest`` by 1 process (both
+  shards in turn) or 2 processes (one shard each), no bus, as many readings per commit as
+  a worker commits from one fetch of full messages (8 × 289,000);
 * bus 1 / bus 2: 2 head-end shard processes → bus → 1 or 2 ingest worker processes.
 
 The bus's share of the cost is ``1 - t_direct / t_bus`` with the same number of ingest
@@ -43,20 +44,23 @@ from datetime import datetime
 from pathlib import Path
 
 import nats
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from machine import git_commit, machine
 from smame.bus.stream import STREAM
+from smame.bus.wire import IPC_OVERHEAD_BYTES, ROW_BYTES
 from smame.clock import JST
 from smame.mdms.shards import ShardMap
 from smame.meter import FleetConfig, OutputConfig
 from smame.meter.simulate import simulate
-from smame.servers.nats import LocalNats
+from smame.servers.nats import MAX_PAYLOAD_BYTES, LocalNats
 
 RESULTS = Path(__file__).parent / "results"
 FIRST_METER = 100_000_001
 HEAD_ENDS = 2
+WORKER_FETCH = 8  # `smame bus ingest --fetch`: full messages committed at once
 
 
 def say(text: str) -> None:
@@ -113,14 +117,26 @@ def fleet_shard_map(fleet: Path, meters: int) -> ShardMap:
                      max(highest, FIRST_METER + meters - 1) + 1))
 
 
-def ingest_direct(root: Path, shards: list[int], split: Path) -> None:
-    """Row groups straight into the shards' MDMS, no bus."""
+def commits(batches, rows: int):
+    """``batches`` joined into tables of at least ``rows`` rows (the last may be smaller)."""
+    held: list[pa.Table] = []
+    for batch in batches:
+        held.append(batch)
+        if sum(t.num_rows for t in held) >= rows:
+            yield pa.concat_tables(held)
+            held = []
+    if held:
+        yield pa.concat_tables(held)
+
+
+def ingest_direct(root: Path, shards: list[int], split: Path, commit_rows: int) -> None:
+    """Row groups straight into the shards' MDMS, no bus, ``commit_rows`` per commit."""
     from smame.mdms import Mdms
 
     stored = 0
     for shard in shards:
         with Mdms(ShardMap.directory(root, shard)) as mdms:
-            for batch in row_groups([split / f"shard-{shard}.parquet"]):
+            for batch in commits(row_groups([split / f"shard-{shard}.parquet"]), commit_rows):
                 stored += mdms.ingest(batch, source_name="direct").stored
     say(json.dumps({"stored": stored}))
 
@@ -141,7 +157,8 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_direct(fleet: Path, workers: int, scratch: Path, shard_map: ShardMap) -> dict:
+def run_direct(fleet: Path, workers: int, scratch: Path, shard_map: ShardMap,
+               commit_rows: int) -> dict:
     root = scratch / f"direct-{workers}"
     shard_map.save(root)
     shards = list(range(shard_map.shards))
@@ -149,6 +166,7 @@ def run_direct(fleet: Path, workers: int, scratch: Path, shard_map: ShardMap) ->
     cpu = children_cpu_s()
     started = time.perf_counter()
     processes = [subprocess.Popen(script("--direct", str(fleet.parent / "split"), str(root),
+                                         str(commit_rows),
                                          *[str(k) for k in group]),
                                   stdout=subprocess.PIPE, text=True) for group in groups]
     stored = sum(json.loads(process.communicate()[0].splitlines()[-1])["stored"]
@@ -259,8 +277,8 @@ def main() -> None:
         publish_part(url, Path(root), [Path(f) for f in files])
         return
     if args.direct:
-        split, root, *shards = args.direct
-        ingest_direct(Path(root), [int(k) for k in shards], Path(split))
+        split, root, commit_rows, *shards = args.direct
+        ingest_direct(Path(root), [int(k) for k in shards], Path(split), int(commit_rows))
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-bus-") as tmp:
@@ -277,11 +295,12 @@ def main() -> None:
         shard_map = fleet_shard_map(scratch / "fleet", args.meters)
         split_for_direct(scratch / "fleet", shard_map, scratch / "split")
         results: dict[str, list[dict]] = {}
+        commit_rows = WORKER_FETCH * (MAX_PAYLOAD_BYTES - IPC_OVERHEAD_BYTES) // ROW_BYTES
         for run in range(args.runs):
             for name, job in (("direct_1", lambda s: run_direct(scratch / "fleet", 1, s,
-                                                                  shard_map)),
+                                                                  shard_map, commit_rows)),
                               ("direct_2", lambda s: run_direct(scratch / "fleet", 2, s,
-                                                                  shard_map)),
+                                                                  shard_map, commit_rows)),
                               ("bus_1", lambda s: run_bus(scratch / "fleet", 1, s, shard_map)),
                               ("bus_2", lambda s: run_bus(scratch / "fleet", 2, s, shard_map))):
                 place = scratch / f"run-{run}-{name}"
