@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,7 +15,12 @@ from smame.mdms import Mdms
 from smame.mdms.shards import ShardMap
 from smame.store import IMD
 from tests.bus.support import consumer_drained, wait_until
-from tests.hes.test_hes_cli import free_udp_port
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def smame(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -75,7 +75,8 @@ class IngestWorker:
         self._lag_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> WorkerTotals:
-        """Work until ``stop`` is set; then finish the messages in hand and drain."""
+        """Work until ``stop`` is set, finishing the messages in hand (committed and
+        acknowledged) before it closes the connection."""
         nc = await connect(self.url)
         try:
             js = nc.jetstream()
