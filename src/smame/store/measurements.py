@@ -451,9 +451,10 @@ class MeasurementStore:
     def read_meter_range(self, path: str, lo: int, hi: int) -> pa.Table:
         """Rows of meters ``lo``..``hi`` of one committed file, by its row-group index
         (all the file's columns: see :func:`as_kind`)."""
-        groups = [r[0] for r in self.con.execute(
-            "SELECT rg FROM row_groups WHERE path = ? AND max_meter >= ? AND min_meter <= ? "
-            "ORDER BY rg", [path, int(lo), int(hi)]).fetchall()]
+        with self.reader() as cursor:  # never the writers' connection: it may be busy
+            groups = [r[0] for r in cursor.execute(
+                "SELECT rg FROM row_groups WHERE path = ? AND max_meter >= ? AND min_meter <= ? "
+                "ORDER BY rg", [path, int(lo), int(hi)]).fetchall()]
         if not groups:
             return pa.table({})
         part = self._parquet_file(str(self.root / path)).read_row_groups(groups)
@@ -512,13 +513,15 @@ class MeasurementStore:
         """Bytes of the files of ``kind`` (a shared ingest file counts for both kinds), or
         of all files (each once)."""
         sql = "SELECT coalesce(sum(bytes), 0) FROM (SELECT DISTINCT path, bytes FROM files"
-        if kind:
-            return int(scalar(self.con, sql + " WHERE kind = ?)", [kind]))
-        return int(scalar(self.con, sql + ")"))
+        with self.reader() as cursor:
+            if kind:
+                return int(scalar(cursor, sql + " WHERE kind = ?)", [kind]))
+            return int(scalar(cursor, sql + ")"))
 
     def days(self, kind: str = MEAS) -> list[date]:
-        rows = self.con.execute(
-            "SELECT DISTINCT day FROM files WHERE kind = ? ORDER BY day", [kind]).fetchall()
+        with self.reader() as cursor:
+            rows = cursor.execute(
+                "SELECT DISTINCT day FROM files WHERE kind = ? ORDER BY day", [kind]).fetchall()
         return [r[0] for r in rows]
 
 
