@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smame.clock import JST
 from smame.cluster.supervisor import running
 from smame.mdms.shards import ShardMap
 from smame.servers.postgres import PostgresMissingError, find_bin
@@ -45,7 +46,7 @@ def cluster():
     finally:
         down = _smame("cluster", "down", "--dir", str(root))
         assert down.returncode == 0, down.stderr
-        assert "stopped 11 part(s)" in down.stdout
+        assert "stopped 9 part(s)" in down.stdout
         shutil.rmtree(base)
 
 
@@ -57,15 +58,14 @@ def _listing(stdout: str) -> dict[str, str]:
 def test_up_starts_every_part_and_says_where_it_listens(cluster) -> None:
     root, stdout = cluster
     listed = _listing(stdout)
-    assert set(listed) == {"postgres", "nats", "dask-scheduler", "dask-worker-0",
-                           "dask-worker-1", "mdms-0", "mdms-1", "meters-0", "hes-0",
-                           "meters-1", "hes-1"}
+    assert set(listed) == {"postgres", "nats", "dask-scheduler", "mdms-0", "mdms-1",
+                           "meters-0", "hes-0", "meters-1", "hes-1"}
     assert listed["postgres"].startswith("postgresql://")
     assert listed["nats"].startswith("nats://127.0.0.1:")
     assert all(p.alive() for p in running(root))
     status = _smame("cluster", "status", "--dir", str(root))
     assert status.returncode == 0, status.stderr
-    assert status.stdout.count(" running ") == 11
+    assert status.stdout.count(" running ") == 9
 
 
 def test_readings_reach_each_shards_api_through_the_bus(cluster) -> None:
@@ -97,6 +97,20 @@ def test_readings_reach_each_shards_api_through_the_bus(cluster) -> None:
                 break
             assert time.monotonic() < deadline, f"{shard}: {answer.status_code} {answer.text}"
             time.sleep(0.5)  # poll interval while waiting on the condition above
+
+
+def test_batch_settlement_runs_on_the_shards_own_processes(cluster) -> None:
+    """`smame batch --pinned` on the running deployment: each shard's task runs in the
+    process owning the shard's store (its Dask worker), not against its lock."""
+    root, stdout = cluster
+    today = datetime.now(JST).date().isoformat()
+    settled = _smame("batch", "settle", "--data", str(root / "mdms"), "--date", today,
+                     "--scheduler", _listing(stdout)["dask-scheduler"], "--pinned",
+                     "--format", "csv")
+    assert settled.returncode == 0, settled.stderr
+    header, *rows = settled.stdout.strip().splitlines()
+    assert "retailer" in header
+    assert rows
 
 
 def test_a_second_up_in_the_same_directory_is_refused(cluster) -> None:

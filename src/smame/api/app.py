@@ -53,7 +53,7 @@ hash-chained audit log (S14).
 def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None,
                mdms=None, clock=None, data_clock=None, headend=None, console: bool = True,
                refresh: bool = True, fast_lane: bool = True,
-               store_lock: StoreLock | None = None, consume=None) -> FastAPI:
+               store_lock: StoreLock | None = None, consume=None, dask=None) -> FastAPI:
     """The API (and console) over ``config.data_dir``, or over a ready :class:`ApiState`.
 
     ``headend`` connects a live head-end (commands reach meters). With ``refresh`` a
@@ -63,7 +63,9 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     :class:`~smame.mdms.owner.StoreLock` of the data directory) the server is the store's
     owner and runs ``smame mdms`` jobs for other processes (:mod:`smame.mdms.jobwire`).
     ``consume`` (a function of the MDMS returning a :class:`~smame.bus.worker.IngestWorker`)
-    also ingests the store's MDMS shard from the bus, in this process (issue 13).
+    also ingests the store's MDMS shard from the bus, in this process (issue 13). ``dask``
+    (scheduler address, shard) makes this process the Dask worker pinned to that shard:
+    batch tasks for it run here, on this store (:mod:`smame.batch.hosted`).
     """
     if state is None:
         if config is None:
@@ -80,9 +82,12 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
         stop_consuming = asyncio.Event()
         consumer = (asyncio.create_task(consume(state.mdms).run(stop_consuming))
                     if consume is not None else None)
+        worker = await _dask_worker(state, *dask) if dask is not None else None
         try:
             yield
         finally:
+            if worker is not None:
+                await _stop_dask_worker(state, worker)
             if consumer is not None:  # the batches in hand are committed and acknowledged
                 stop_consuming.set()
                 with contextlib.suppress(Exception):
@@ -113,6 +118,26 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     metrics.install(app)  # /metrics, and the request timer around the fast lane
     app.add_middleware(AuditMiddleware, get_audit=lambda: state.audit)  # outermost
     return app
+
+
+async def _dask_worker(state: ApiState, scheduler: str, shard: int):
+    """A Dask worker in this process holding shard ``shard``'s resource."""
+    from distributed import Worker
+
+    from smame.batch.hosted import host
+    from smame.batch.runner import shard_resource
+
+    host(state.mdms)
+    return await Worker(scheduler, nthreads=1, resources={shard_resource(shard): 1},
+                        name=f"mdms-{shard_resource(shard)}", dashboard=False)
+
+
+async def _stop_dask_worker(state: ApiState, worker) -> None:
+    from smame.batch.hosted import unhost
+
+    with contextlib.suppress(Exception):
+        await worker.close()
+    unhost(state.mdms)
 
 
 def _job_server(state: ApiState, store_lock: StoreLock) -> JobServer:

@@ -109,6 +109,10 @@ def serve(
         ] = None,
     shard: Annotated[int | None, typer.Option(help="With --consume: the shard K of --data.")
                      ] = None,
+    dask: Annotated[str | None, typer.Option(
+        help="With --shard: also be the Dask worker of shard K for the scheduler at this "
+             "address (tcp://host:port); `smame batch --pinned` tasks for the shard run "
+             "here, on this store.")] = None,
     clock: Annotated[Path | None, typer.Option(
         "--clock", help="Meter time from this JSON file (start, speed, wall_origin), as the "
                         "meters of a deployment run it (`smame meter serve --clock`); the "
@@ -145,6 +149,8 @@ def serve(
         existing_store(data)
     consumer = _consumer(consume, shard, data) if consume is not None or shard is not None \
         else None
+    if dask is not None and (shard is None or "://" not in dask):
+        _fail("--dask needs --shard, and an address like tcp://host:8786")
     try:
         listener = listen(host, port)
     except ListenError as exc:
@@ -163,7 +169,8 @@ def serve(
 
         with take_store_lock(data) as store_lock:  # the owner: `smame mdms` jobs come here
             app = create_app(config, store_lock=store_lock, consume=consumer,
-                             data_clock=_meter_clock(clock) if clock is not None else None)
+                             data_clock=_meter_clock(clock) if clock is not None else None,
+                             dask=(dask, shard) if dask is not None else None)
             url = f"http://{host}:{listener.getsockname()[1]}"
             shared = f" — shared state {_where(state)}" if state else ""
             console.print(f"smame API on {url}/v1 — console at {url}/console/ — OpenAPI at "

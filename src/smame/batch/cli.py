@@ -121,7 +121,8 @@ def settle(
     per retailer (or balancing group) and slot (SPEC S1, S10)."""
     from smame.batch.combine import combine_settlements
     from smame.batch.tasks import settle_task
-    from smame.mdms.cli import _check_out, _print_settlement, _write
+    from smame.mdms.cli import _check_out, _pair
+    from smame.mdms.jobs import print_settlement, write_table
 
     target = _day(day, "--date")
     if minutes not in (15, 30):
@@ -137,9 +138,10 @@ def settle(
     result = combine_settlements(done.in_order())
     table = result.retailers if by == "retailer" else result.groups
     if output == "table" and out is None:
-        _print_settlement(table, "retailer_id" if by == "retailer" else "bg_id", target)
+        print_settlement(console, table, "retailer_id" if by == "retailer" else "bg_id", target)
         return
-    _write(table, out, "csv" if output == "table" else output)
+    write_table(console, table, _pair(out) if out is not None else None,
+                "csv" if output == "table" else output)
 
 
 def _print_closes(shard: int, closes: list) -> None:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from smame.analytics.grid import DayOutages
+from smame.analytics.outages import Topology
 from smame.analytics.reliability import Reliability
 from smame.analytics.voltage import VoltageReport
 from smame.mdms.settlement import Settlement
@@ -85,7 +86,16 @@ def combine_outages(parts: Sequence[DayOutages]) -> DayOutages:
     first = parts[0]
     return DayOutages(first.day, first.start, first.end, incidents,
                       combine_reliability([p.area for p in parts]),
-                      {f: combine_reliability(r) for f, r in sorted(feeders.items())})
+                      {f: combine_reliability(r) for f, r in sorted(feeders.items())},
+                      combine_topologies([p.topology for p in parts]))
+
+
+def combine_topologies(parts: Sequence[Topology]) -> Topology:
+    """The meters of disjoint shards' topologies, in meter order, as one topology."""
+    meter = np.concatenate([p.meter_id for p in parts])
+    order = np.argsort(meter, kind="stable")
+    return Topology(meter[order], np.concatenate([p.transformer for p in parts])[order],
+                    np.concatenate([p.feeder for p in parts])[order])
 
 
 def combine_voltage(parts: Sequence[VoltageReport]) -> VoltageReport:

@@ -26,9 +26,15 @@ T = TypeVar("T")
 
 @contextmanager
 def _opened(directory: str, now: float | None) -> Iterator[Mdms]:
-    """The shard's MDMS on a simulated clock at ``now`` (POSIX s), or on the wall clock."""
+    """The shard's MDMS on a simulated clock at ``now`` (POSIX s), or on the wall clock;
+    in the process that owns the store, the owner's (on its clock)."""
+    from smame.batch.hosted import hosted_store
     from smame.clock import SimulatedClock, WallClock
 
+    owned = hosted_store(directory)
+    if owned is not None:
+        yield owned
+        return
     clock = SimulatedClock(now) if now is not None else WallClock()
     mdms = Mdms(Path(directory), clock=clock)
     try:

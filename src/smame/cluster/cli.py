@@ -24,8 +24,8 @@ def up(
     root: Root = _DEFAULT_ROOT,
     hes: Annotated[int, typer.Option(help="Head-end shards (each with its meters).")] = 2,
     workers: Annotated[int, typer.Option(
-        help="MDMS shards: each one process that ingests from the bus and serves the API, "
-             "and one Dask worker.")] = 2,
+        help="MDMS shards: each one process that ingests from the bus, serves the API and "
+             "is the Dask worker of its shard.")] = 2,
     meters_per_hes: Annotated[int, typer.Option(help="Meters each head-end collects.")] = 20,
     speed: Annotated[float, typer.Option(help="Meters' clock: simulated seconds per second."
                                          )] = 60.0,

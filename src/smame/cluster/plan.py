@@ -5,11 +5,11 @@ A local deployment under ROOT, every part its own process:
 - ``postgres``: the shared state of the API processes (clients, consents, commands, rate
   limits, the two-person rule), in ``ROOT/postgres``;
 - ``nats``: the bus (NATS JetStream), its stream files in ``ROOT/nats``;
-- ``dask-scheduler`` and ``dask-worker-K``: batch work (``smame batch``), worker K holding
-  the resource of MDMS shard K;
+- ``dask-scheduler``: batch work (``smame batch --pinned``);
 - ``mdms-K``: MDMS shard K (``ROOT/mdms/shard-K``, by meter range): the one process that
   owns the shard's store; it ingests the shard's batches from the bus, serves the API and
-  console for the shard's meters, and runs ``smame mdms`` jobs for other processes;
+  console for the shard's meters, runs ``smame mdms`` jobs for other processes, and is the
+  Dask worker holding shard K's resource, so batch tasks for the shard run on its store;
 - ``meters-K`` and ``hes-K``: head-end shard K and the emulated meters it collects over
   DLMS/COSEM (pushes and pulls, on an accelerated clock); it publishes to the bus.
 """
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from smame.batch.cluster import scheduler_argv, worker_argv
-from smame.batch.runner import shard_resource
+from smame.batch.cluster import scheduler_argv
 from smame.cluster.supervisor import Part
 from smame.mdms.shards import ShardMap
 
@@ -91,16 +90,12 @@ def parts(root: Path, layout: Layout, state_url: str) -> list[Part]:
              scheduler_port),
     ]
     for k in range(layout.workers):
-        plan.append(Part(f"dask-worker-{k}", tuple(worker_argv(
-            scheduler, resources={shard_resource(k): 1}, name=f"shard-{k:03d}")),
-            f"worker of {scheduler} (shard {k})"))
-    for k in range(layout.workers):
         port = free_port()
         plan.append(Part(f"mdms-{k}", (
             *SMAME, "api", "serve", "--data", str(ShardMap.directory(mdms_root, k)),
             "--port", str(port), "--state", state_url, "--consume", nats, "--shard", str(k),
-            "--clock", str(root / CLOCK_FILE)),
-            f"http://127.0.0.1:{port}/v1", port))
+            "--clock", str(root / CLOCK_FILE), "--dask", scheduler),
+            f"http://127.0.0.1:{port}/v1 (Dask worker of shard {k})", port))
     for k in range(layout.hes):
         hes_dir = root / f"hes-{k}"
         manifest = hes_dir / "meters.json"
