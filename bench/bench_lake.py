@@ -9,7 +9,8 @@ range. Printed and written to bench/results/lake.json:
 * write: readings/s and CPU-seconds of each writer over ``--meters`` × ``--days`` of
   simulated fleet data (all channels), ``--runs`` runs on fresh stores, median and range;
 * storage: bytes per stored reading of each, as written and compacted (the store's month
-  compaction; Delta's ``optimize.compact``, which merges files inside a partition only);
+  compaction; Delta's ``optimize.compact``, which merges files inside a partition only, or
+  for the month partitions ``optimize.z_order`` by meter);
 * query: one meter's ``--query-days`` of 30-minute import among ``--query-meters`` meters
   (``bench_mdms.py --only query``'s synthetic days), p50/p99 over ``--query-samples``;
 * concurrent: a reader thread asking one meter's data over and over while the writer
@@ -123,7 +124,14 @@ class DeltaLake:
         return self._dataset.to_table(filter=where)
 
     def compact(self) -> None:
-        DeltaTable(self.path).optimize.compact()
+        """Merge each partition's files; a month's merged days are Z-ordered by meter (its
+        days' files are each sorted by meter, their concatenation is not), so that row-group
+        statistics prune a meter's rows again."""
+        optimize = DeltaTable(self.path).optimize
+        if self.period == "month":
+            optimize.z_order(["meter_id"])
+        else:
+            optimize.compact()
         DeltaTable(self.path).vacuum(retention_hours=0, enforce_retention_duration=False,
                                      dry_run=False)
 
