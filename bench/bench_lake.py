@@ -52,6 +52,8 @@ from smame.store.layout import day_start
 RESULTS = Path(__file__).parent / "results"
 JST_S = 9 * 3600
 RANGES = 4  # meter ranges (shards) of the Delta partitioning
+ROW_GROUP = 16_384  # rows per Parquet row group, as the store's compacted files
+WRITER = WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP)
 
 
 def say(text: str) -> None:
@@ -102,7 +104,7 @@ class DeltaLake:
     def append(self, batch: pa.Table) -> None:
         write_deltalake(self.path, delta_rows(batch, self.shard_map, self.period),
                         partition_by=["period", "meter_range"], mode="append",
-                        writer_properties=WriterProperties(compression="ZSTD"))
+                        writer_properties=WRITER)
 
     def open(self) -> None:
         """Load the table's newest snapshot (what a reader does before it queries)."""
@@ -129,9 +131,9 @@ class DeltaLake:
         statistics prune a meter's rows again."""
         optimize = DeltaTable(self.path).optimize
         if self.period == "month":
-            optimize.z_order(["meter_id"])
+            optimize.z_order(["meter_id"], writer_properties=WRITER)
         else:
-            optimize.compact()
+            optimize.compact(writer_properties=WRITER)
         DeltaTable(self.path).vacuum(retention_hours=0, enforce_retention_duration=False,
                                      dry_run=False)
 
