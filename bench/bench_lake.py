@@ -9,7 +9,8 @@ range. Printed and written to bench/results/lake.json:
 * write: readings/s and CPU-seconds of each writer over ``--meters`` × ``--days`` of
   simulated fleet data (all channels), ``--runs`` runs on fresh stores, median and range;
 * storage: bytes per stored reading of each, as written and compacted (the store's month
-  compaction; Delta's ``optimize.compact``, which merges files inside a partition only);
+  compaction; Delta's ``optimize.compact``, which merges files inside a partition only, or
+  for the month partitions ``optimize.z_order`` by meter);
 * query: one meter's ``--query-days`` of 30-minute import among ``--query-meters`` meters
   (``bench_mdms.py --only query``'s synthetic days), p50/p99 over ``--query-samples``;
 * concurrent: a reader thread asking one meter's data over and over while the writer
@@ -51,6 +52,8 @@ from smame.store.layout import day_start
 RESULTS = Path(__file__).parent / "results"
 JST_S = 9 * 3600
 RANGES = 4  # meter ranges (shards) of the Delta partitioning
+ROW_GROUP = 16_384  # rows per Parquet row group, as the store's compacted files
+WRITER = WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP)
 
 
 def say(text: str) -> None:
@@ -101,7 +104,7 @@ class DeltaLake:
     def append(self, batch: pa.Table) -> None:
         write_deltalake(self.path, delta_rows(batch, self.shard_map, self.period),
                         partition_by=["period", "meter_range"], mode="append",
-                        writer_properties=WriterProperties(compression="ZSTD"))
+                        writer_properties=WRITER)
 
     def open(self) -> None:
         """Load the table's newest snapshot (what a reader does before it queries)."""
@@ -123,7 +126,14 @@ class DeltaLake:
         return self._dataset.to_table(filter=where)
 
     def compact(self) -> None:
-        DeltaTable(self.path).optimize.compact()
+        """Merge each partition's files; a month's merged days are Z-ordered by meter (its
+        days' files are each sorted by meter, their concatenation is not), so that row-group
+        statistics prune a meter's rows again."""
+        optimize = DeltaTable(self.path).optimize
+        if self.period == "month":
+            optimize.z_order(["meter_id"], writer_properties=WRITER)
+        else:
+            optimize.compact(writer_properties=WRITER)
         DeltaTable(self.path).vacuum(retention_hours=0, enforce_retention_duration=False,
                                      dry_run=False)
 

@@ -160,3 +160,21 @@ def test_split_keeps_every_row_once() -> None:
     parts = sharded_map.split(table.append_column("o", pa.array(owner)), "o")
     assert sorted(parts[0].column("meter_id").to_pylist()) == [150, 5_000_000_150]
     assert sorted(parts[1].column("meter_id").to_pylist()) == [299, 7_000_000_200]
+
+
+def test_a_simulation_with_meters_outside_the_map_stores_nothing(tmp_path: Path) -> None:
+    runner = CliRunner()
+    fleet = tmp_path / "fleet"
+    simulated = runner.invoke(app, ["fleet", "simulate", "--meters", "20", "--out",
+                                    str(fleet)])
+    assert simulated.exit_code == 0, simulated.output
+    root = tmp_path / "root"
+    runner.invoke(app, ["mdms", "shards", "init", "--data", str(root), "--shards", "2",
+                        "--first-meter", "100000001", "--meters", "10"])
+    refused = runner.invoke(app, ["mdms", "shards", "ingest", str(fleet), "--data",
+                                  str(root)])
+    assert refused.exit_code == 2
+    assert "meter 100000011 is in no shard" in refused.output
+    with ShardedMdms(root) as sharded:
+        assert [sharded.shard(k).last_version() for k in (0, 1)] == [0, 0]
+        assert not sharded.shard(0).registry.has_meters()

@@ -104,7 +104,10 @@ def ingest(
             console.print(f"{path}: {done.received:,} rows, {done.stored:,} new, "
                           f"{len({k for k, _ in done.parts})} shard(s)")
         for directory in simulations:
-            done = sharded.ingest_simulation(directory, validate)
+            try:  # meters outside the map are found before anything is stored
+                done = sharded.ingest_simulation(directory, validate)
+            except ValueError as exc:
+                raise CliError(f"{directory}: {exc}") from None
             received, stored = received + done.received, stored + done.stored
             console.print(f"{directory}: {done.received:,} rows, {done.stored:,} new")
     console.print(f"ingested {received:,} rows, {stored:,} stored in {data}")
