@@ -51,7 +51,7 @@ def cluster():
 
 
 def _listing(stdout: str) -> dict[str, str]:
-    return {line.split()[0]: line.split()[-1] for line in stdout.splitlines()
+    return {line.split()[0]: line.split()[3] for line in stdout.splitlines()
             if re.match(r"^\S+\s+pid \d+", line)}
 
 
