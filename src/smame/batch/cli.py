@@ -121,17 +121,10 @@ def settle(
     per retailer (or balancing group) and slot (SPEC S1, S10)."""
     from smame.batch.combine import combine_settlements
     from smame.batch.tasks import settle_task
-    from smame.mdms.cli import _check_out, _pair
+    from smame.mdms.cli import _pair, check_settle
     from smame.mdms.jobs import print_settlement, write_table
 
-    target = _day(day, "--date")
-    if minutes not in (15, 30):
-        _fail(f"--minutes must be 30 or 15, not {minutes}")
-    if by not in ("retailer", "group"):
-        _fail(f"--by must be retailer or group, not {by!r}")
-    if output not in ("table", "csv", "json"):
-        _fail(f"--format must be table, csv or json, not {output!r}")
-    _check_out(out)
+    target = check_settle(day, minutes, by, output, out)
     done = _run(data, _Cluster(scheduler, local, pinned, timeout), settle_task, target, minutes)
     if done.failures:  # a national sum without a shard would be wrong: none is printed
         _report_failures(done)

@@ -161,6 +161,14 @@ def settle(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead.")] = None,
 ) -> int:
     """30-minute (or 15-minute) sums per retailer or balancing group, estimated share."""
+    target = check_settle(day, minutes, by, output, out)
+    return _job(data, "settle", {"day": target.isoformat(), "minutes": minutes, "by": by,
+                                 "format": output, "out": None if out is None else _pair(out)})
+
+
+def check_settle(day: str, minutes: int, by: str, output: str, out: Path | None) -> date:
+    """The day of a settlement request whose options are all valid, else a one-line error
+    (for `smame mdms settle` and `smame batch settle` alike)."""
     target = _day(day, "--date")
     if minutes not in (15, 30):
         _fail(f"--minutes must be 30 or 15, not {minutes}")
@@ -169,8 +177,7 @@ def settle(
     if output not in ("table", "csv", "json"):
         _fail(f"--format must be table, csv or json, not {output!r}")
     _check_out(out)
-    return _job(data, "settle", {"day": target.isoformat(), "minutes": minutes, "by": by,
-                                 "format": output, "out": None if out is None else _pair(out)})
+    return target
 
 
 def _iso(moment: datetime | None) -> str | None:
