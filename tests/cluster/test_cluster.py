@@ -127,3 +127,29 @@ def test_down_without_a_deployment_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: no deployment in")
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_deployment_started_again_keeps_its_store_state_and_clock() -> None:
+    try:
+        find_bin()
+    except PostgresMissingError as exc:
+        pytest.skip(f"PostgreSQL server binaries missing: {exc}")
+    base = Path(tempfile.mkdtemp(prefix="smame-cluster-"))
+    base.chmod(0o711)
+    root = base / "again"
+    args = ("--dir", str(root), "--hes", "1", "--workers", "1", "--meters-per-hes", "2")
+    try:
+        first = _smame("cluster", "up", *args)
+        assert first.returncode == 0, first.stderr
+        clock = (root / "clock.json").read_text()
+        assert _smame("cluster", "down", "--dir", str(root)).returncode == 0
+        other_shape = _smame("cluster", "up", "--dir", str(root), "--workers", "2")
+        assert other_shape.returncode == 2
+        assert "another shape" in other_shape.stderr
+        again = _smame("cluster", "up", *args)
+        assert again.returncode == 0, again.stderr
+        assert (root / "clock.json").read_text() == clock
+        assert _smame("cluster", "status", "--dir", str(root)).returncode == 0
+    finally:
+        _smame("cluster", "down", "--dir", str(root))
+        shutil.rmtree(base)

@@ -27,12 +27,14 @@ def up(
         help="MDMS shards: each one process that ingests from the bus, serves the API and "
              "is the Dask worker of its shard.")] = 2,
     meters_per_hes: Annotated[int, typer.Option(help="Meters each head-end collects.")] = 20,
-    speed: Annotated[float, typer.Option(help="Meters' clock: simulated seconds per second."
-                                         )] = 60.0,
+    speed: Annotated[float, typer.Option(
+        help="Meters' clock: simulated seconds per second (a deployment started again "
+             "keeps the clock it had).")] = 60.0,
 ) -> None:
     """Start every part, each once the one before is ready, and print where each listens."""
     from smame.clock import JST
-    from smame.cluster.plan import Layout, parts, register_fleet, shard_map, write_clock
+    from smame.cluster.plan import CLOCK_FILE, Layout, parts, register_fleet, shard_map
+    from smame.cluster.plan import write_clock as write_clock_file
     from smame.cluster.supervisor import ClusterError, postgres_part, refuse_if_running, start
     from smame.mdms.sharded import ShardedMdms
     from smame.mdms.shards import SHARD_MAP_FILE, ShardMap
@@ -66,7 +68,8 @@ def up(
             state = server.create_database("smame")
             now = datetime.now(JST).replace(second=0, microsecond=0)
             register_fleet(mdms_root, state, layout, now)
-            write_clock(root, layout, now, time.time())
+            if not (root / CLOCK_FILE).exists():  # a deployment up again keeps its time
+                write_clock_file(root, layout, now, time.time())
             started = start(parts(root, layout, state), root,
                             started_before=[postgres_part(server, state)])
         except BaseException:

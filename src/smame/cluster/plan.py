@@ -27,7 +27,7 @@ from smame.batch.cluster import scheduler_argv
 from smame.cluster.supervisor import Part
 from smame.mdms.shards import ShardMap
 
-__all__ = ["Layout", "parts", "shard_map"]
+__all__ = ["CLOCK_FILE", "Layout", "parts", "register_fleet", "shard_map", "write_clock"]
 
 SMAME = (sys.executable, "-m", "smame")
 RUN_FOREVER_S = 10 * 365 * 86400  # a head-end runs until `cluster down`
