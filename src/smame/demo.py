@@ -48,7 +48,7 @@ from smame.meter import EventKind, Fleet, FleetConfig
 from smame.meter.events import events_table
 from smame.meter.simulate import BatchSummary, meters_table
 from smame.readings import CHANNELS, Period, Quantity, channel_code
-from smame.system import ARoute, running_a_route
+from smame.system import MESH_ANSWER_TIMEOUT_S, ARoute, running_a_route
 
 DEMO_DAY = date(2026, 7, 1)
 _BARS = " ▁▂▃▄▅▆▇█"
@@ -89,6 +89,9 @@ PUSH_WINDOW_S = 240
 attribute 5)…"""
 PUSH_GRACE_S = 600
 """…and the head-end pulls what has not arrived 10 minutes after it."""
+SESSION_TIMEOUT_S = {"mesh": MESH_ANSWER_TIMEOUT_S, "tcp": 10.0}
+"""How long the head-end waits for an answer: over the mesh simulated seconds on the mesh's
+clock (frames queue behind a window's pushes), over loopback TCP wall seconds."""
 
 
 def run_demo(console: Console, meters: int = 300, seed: int = 7, speed: float = 1440,
@@ -138,7 +141,9 @@ async def _demo(console: Console, meters: int, seed: int, speed: float,
             queue.put(batch)
 
         async with running_a_route(fleet, speed, sink, Path(work),
-                                   HesConfig(push_grace_seconds=PUSH_GRACE_S), groups,
+                                   HesConfig(push_grace_seconds=PUSH_GRACE_S,
+                                             session_timeout=SESSION_TIMEOUT_S[network]),
+                                   groups,
                                    push_window=PUSH_WINDOW_S, fleet_step_s=FLEET_STEP_S,
                                    network=network, mesh_seed=seed) as (system, drive):
             _print_network(console, system)

@@ -10,6 +10,7 @@ from smame.fan.config import load_config
 from smame.fan.field import FieldDay, field_day
 from smame.fan.national import build_area
 from smame.fan.radio import medium_for
+from smame.hes.commands import TransientError
 from smame.hes.groups import FiveMinuteGroups
 from smame.hes.headend import HesConfig
 from smame.meter import Fleet, FleetConfig
@@ -151,3 +152,27 @@ def test_groups_changed_while_it_runs_and_the_schedule_follows(tmp_path):
     assert all(five[(moved_in, e)] - e < 600 for e in ends if e >= change)
     # a meter in neither group is not read at 5 minutes at all
     assert not any(m == ids[2] for m, _ in five)
+
+
+def test_a_session_times_out_on_the_simulated_clock_not_the_wall(tmp_path):
+    """A meter with no route never answers; the model is told never to give up, so only
+    the head-end's own session timeout (45 simulated s) ends the wait."""
+    fleet = fleet_of(4)
+    day = mesh_day(fleet, tmp_path, HesConfig(session_timeout=45.0),
+                   FiveMinuteGroups(fleet.n, set(), set()))
+    day.headend.transport.answer_timeout_s = 10 * 86400
+    silent = int(fleet.meter_ids[0])
+    start = day.clock.time()
+    day.area.off[silent] = (start, start + 86400)
+
+    async def read() -> str:
+        try:
+            await day.settle(day.headend.read_instantaneous(silent))
+        except TransientError as exc:
+            return str(exc)
+        return "answered"
+
+    assert asyncio.run(read()) == "no answer within 45.0 s"
+    # the wait ended 45 simulated s in; on the loop's wall time the clock would have run
+    # on by a minute per settle step for as long as the wall wait lasted
+    assert 45 <= day.clock.time() - start < 45 + 60

@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from smame.hes.groups import FiveMinuteGroups
+from smame.hes.groups import REALTIME_WITHIN_S, FiveMinuteGroups, on_time_share
 
 
 def test_groups_meet_the_standard_shares_and_are_disjoint():
@@ -27,3 +28,15 @@ def test_membership_changes_at_run_time():
     assert not groups.meets_standard()
     with pytest.raises(ValueError, match="more than all"):
         FiveMinuteGroups.select(range(10), 0.6, 0.6)
+
+
+def test_on_time_share_counts_each_value_once_against_members_times_intervals():
+    meter = np.array([1, 1, 2, 2, 3])
+    end = np.array([300, 300, 600, 900, 300])
+    arrived = np.array([400.0, 450.0, 2000.0, 1000.0, 310.0])
+    # members 1 and 2, intervals ending 300, 600 and 900: 6 values expected; meter 1's
+    # 300 counts once, meter 2's 600 came 1,400 s late, meter 3 is not a member
+    share = on_time_share({1, 2}, meter, end, arrived, 300, 900, REALTIME_WITHIN_S)
+    assert share == pytest.approx(2 / 6)
+    assert on_time_share(set(), meter, end, arrived, 300, 900, REALTIME_WITHIN_S) is None
+    assert on_time_share({1}, meter[:0], end[:0], arrived[:0], 300, 900, 600) == 0.0

@@ -3,8 +3,8 @@
 :class:`FieldTransport` is a ``hes.session.Transport``: ``connect`` gives the head-end a
 stream pair whose bytes travel as frames through a :class:`FieldArea` to the meter's own
 sans-I/O DLMS server and back. A request or answer lost on the way is noticed as the
-meter closing the connection ``answer_timeout_s`` simulated seconds later (the head-end's
-own timeout runs on the event loop's wall time, so the model keeps its own on the clock).
+meter closing the connection ``answer_timeout_s`` simulated seconds later; the head-end's
+own session timeout runs on the same clock (``FieldTransport.clock``).
 Interval pushes leave the meters through the same area and reach
 ``HeadEnd.receive_push``. Everything runs on one :class:`EventClock`, much faster than
 real time.
@@ -134,13 +134,18 @@ class _FieldWriter:
 
 
 class FieldTransport:
-    """``hes.session.Transport`` through simulated field-network areas (meter id -> area)."""
+    """``hes.session.ClockedTransport`` through simulated field-network areas (meter id ->
+    area): the head-end's sessions over it time out on the areas' clock."""
 
     def __init__(self, area_of: dict[int, FieldArea], endpoints: dict[int, MeterEndpoint],
                  answer_timeout_s: float = 30.0) -> None:
         self.area_of = area_of
         self.endpoints = endpoints
         self.answer_timeout_s = answer_timeout_s
+        clocks = {id(area.clock): area.clock for area in area_of.values()}
+        if len(clocks) != 1:
+            raise ValueError("the areas of one transport share one clock")
+        self.clock = next(iter(clocks.values()))
 
     async def connect(self, endpoint: Endpoint):
         if endpoint.meter_id not in self.endpoints:
@@ -237,7 +242,7 @@ def field_day(fleet: Fleet, work_dir: Path, medium: Medium, hops: np.ndarray, pe
                                          unit_exponent=meter.unit_exponent))
     area_of = field_areas(clock, medium, fleet.meter_ids, hops, per, rng, concentrator)
     areas = list({id(a): a for a in area_of.values()}.values())
-    # the head-end's own timeout is wall time: the model times answers out on its clock
+    # a session's timeout is simulated time here: the model's answer timeout comes first
     config = config or HesConfig(session_timeout=3600.0)
     headend = HeadEnd(Registry(registry_entries), keystore, ArrivalSink(clock), clock, config,
                       groups, transport=FieldTransport(area_of, endpoints))

@@ -21,8 +21,9 @@ import heapq
 import itertools
 import time as _time
 from collections.abc import Callable
+from datetime import datetime
 
-from smame.clock import AcceleratedClock
+from smame.clock import AcceleratedClock, from_epoch
 
 __all__ = ["PacedEvents"]
 
@@ -59,6 +60,16 @@ class PacedEvents:
         if speed and speed != self._pace:  # follow the system clock's new speed from here
             self._base, self._origin, self._pace = now, wall, speed
         return now
+
+    def now(self) -> datetime:
+        return from_epoch(self.time())
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of mesh time (a session's answer timeout over the mesh)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.call_at(self.time() + max(seconds, 0.0),
+                     lambda: waiter.done() or waiter.set_result(None))
+        await waiter
 
     def call_at(self, moment: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` when mesh time reaches ``moment``."""

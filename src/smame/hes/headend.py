@@ -464,15 +464,18 @@ class HeadEnd:
     async def _at_boundaries(self, first_tick: int, step: int, delay: float, until: float,
                              work: Callable[[int], Any]) -> None:
         """``work(boundary)`` ``delay`` s after every ``step``-s boundary from ``first_tick``
-        on, while that moment is within ``until``; each boundary's work is awaited before
-        the next one's when ``work`` returns a coroutine."""
+        on, while that moment is within ``until``. When ``work`` returns a coroutine it is
+        awaited, and boundaries that passed meanwhile are skipped to the latest one: such
+        work (a group read) covers everything since its last run."""
         boundary = (first_tick + step - 1) // step * step
         while boundary + delay <= until:
             await self.clock.sleep(boundary + delay - self.clock.time())
             result = work(boundary)
+            boundary += step
             if asyncio.iscoroutine(result):
                 await result
-            boundary += step
+                passed = int(self.clock.time() - delay) // step * step
+                boundary = max(boundary, min(passed, int(until - delay) // step * step))
 
     async def _settlement_rounds(self, first_tick: int, until: float) -> None:
         pending: list[asyncio.Task] = []

@@ -3,7 +3,9 @@
 The DLMS state machine is dlms-cosem's sans-I/O ``DlmsConnection``: it builds the AARQ,
 runs HLS-GMAC, ciphers every APDU with security suite 0 and deciphers the answers. This
 module only moves its bytes through the IEC 62056-47 wrapper on a stream, with a timeout
-on every answer, and turns DLMS refusals into :class:`DlmsRefusedError`.
+on every answer, and turns DLMS refusals into :class:`DlmsRefusedError`. The timeout runs
+on the event loop's time over TCP, and on the transport's clock when the transport carries
+one (:class:`ClockedTransport`: a simulated field network, whose delays are simulated).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar, runtime_checkable
 
 from dlms_cosem import cosem, enumerations, exceptions, state, utils
 from dlms_cosem import dlms_data as dlms_data_types
@@ -20,12 +23,14 @@ from dlms_cosem.connection import DlmsConnection
 from dlms_cosem.protocol import acse, xdlms
 from dlms_cosem.security import HighLevelSecurityGmacAuthentication, NoSecurityAuthentication
 
+from smame.clock import Clock
 from smame.dlms import axdr
 from smame.dlms.security import MAX_INVOCATION_COUNTER, MeterKeys
 from smame.dlms.wrapper import encode_frame
 from smame.hes.commands import CommandError, TransientError
 
 __all__ = [
+    "ClockedTransport",
     "DlmsRefusedError",
     "DlmsSession",
     "Endpoint",
@@ -75,9 +80,11 @@ class DlmsSession:
         server_sap: int = 1,
         client_sap: int | None = None,
         timeout: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
+        self._clock = clock
         self.client_sap = client_sap or (MANAGEMENT_SAP if keys else PUBLIC_SAP)
         self.server_sap = server_sap
         self.timeout = timeout
@@ -113,7 +120,7 @@ class DlmsSession:
         data = self.connection.send(event)
         self._writer.write(encode_frame(self.client_sap, self.server_sap, data))
         try:
-            payload = await asyncio.wait_for(self._read_frame(), self.timeout)
+            payload = await _within(self._clock, self.timeout, self._read_frame())
         except asyncio.IncompleteReadError:
             raise TransientError("the meter closed the connection") from None
         except TimeoutError:
@@ -199,6 +206,35 @@ class Transport(Protocol):
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
 
+@runtime_checkable
+class ClockedTransport(Transport, Protocol):
+    """A transport whose delays run on a clock of their own (a simulated network): the
+    sessions over it time out on that clock, not on the event loop's."""
+
+    clock: Clock
+
+
+_T = TypeVar("_T")
+
+
+async def _within(clock: Clock | None, seconds: float, job: Awaitable[_T]) -> _T:
+    """``job``'s result, or TimeoutError after ``seconds`` of ``clock`` (None: the event
+    loop's time)."""
+    if clock is None:
+        return await asyncio.wait_for(job, seconds)
+    work = asyncio.ensure_future(job)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        done, _ = await asyncio.wait((work, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not work.done():
+            work.cancel()
+    if work not in done:
+        raise TimeoutError
+    return work.result()
+
+
 class TcpTransport:
     async def connect(
         self, endpoint: Endpoint
@@ -225,8 +261,9 @@ async def open_session(
     """Connect and associate (``keys=None``: as the public client); TransientError if the
     meter cannot be reached."""
     reader, writer = await _connect(endpoint, timeout, transport)
+    clock = transport.clock if isinstance(transport, ClockedTransport) else None
     session = DlmsSession(reader, writer, keys, client_title, first_counter,
-                          server_sap=endpoint.server_sap, timeout=timeout)
+                          server_sap=endpoint.server_sap, timeout=timeout, clock=clock)
     try:
         await session.associate()
     except BaseException:
