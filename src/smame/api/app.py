@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -82,8 +84,12 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
         stop_consuming = asyncio.Event()
         consumer = (asyncio.create_task(consume(state.mdms).run(stop_consuming))
                     if consume is not None else None)
-        worker = await _dask_worker(state, *dask) if dask is not None else None
+        if consumer is not None:
+            consumer.add_done_callback(lambda done: _consumer_ended(done, stop_consuming))
+        worker = None
         try:
+            if dask is not None:  # inside the try: a scheduler not there undoes the rest
+                worker = await _dask_worker(state, *dask)
             yield
         finally:
             if worker is not None:
@@ -118,6 +124,18 @@ def create_app(config: ApiConfig | None = None, *, state: ApiState | None = None
     metrics.install(app)  # /metrics, and the request timer around the fast lane
     app.add_middleware(AuditMiddleware, get_audit=lambda: state.audit)  # outermost
     return app
+
+
+def _consumer_ended(task: asyncio.Task, stopping: asyncio.Event) -> None:
+    """A bus consumer that ends while the server runs leaves its shard unfed: say why in
+    one line and stop the server, so whoever supervises it sees the process gone."""
+    if stopping.is_set():
+        return
+    from smame.clirun import print_error
+
+    reason = "cancelled" if task.cancelled() else (task.exception() or "it ended")
+    print_error(f"the bus consumer stopped ({reason}); stopping the server")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _dask_worker(state: ApiState, scheduler: str, shard: int):
