@@ -39,8 +39,8 @@ def test_consume_needs_its_shard_and_the_shard_directory(tmp_path: Path) -> None
              "--consume and --shard go together"),
             (["--data", str(root / "shard-000"), "--consume", "nats://127.0.0.1:4222",
               "--shard", "1"], "is not shard 1's directory"),
-            (["--data", str(root / "shard-000"), "--shard", "0", "--dask", "localhost"],
-             "--consume and --shard go together")):
+            (["--data", str(root / "shard-000"), "--shard", "0", "--dask", "tcp://h:8786"],
+             "--dask needs --consume and --shard")):
         result = subprocess.run([sys.executable, "-m", "smame", "api", "serve", "--port", "0",
                                  *args], capture_output=True, text=True, timeout=60)
         assert result.returncode == 2, result.stderr

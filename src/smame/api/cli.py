@@ -110,9 +110,9 @@ def serve(
     shard: Annotated[int | None, typer.Option(help="With --consume: the shard K of --data.")
                      ] = None,
     dask: Annotated[str | None, typer.Option(
-        help="With --shard: also be the Dask worker of shard K for the scheduler at this "
-             "address (tcp://host:port); `smame batch --pinned` tasks for the shard run "
-             "here, on this store.")] = None,
+        help="With --consume and --shard: also be the Dask worker of shard K for the "
+             "scheduler at this address (tcp://host:port); `smame batch --pinned` tasks "
+             "for the shard run here, on this store.")] = None,
     clock: Annotated[Path | None, typer.Option(
         "--clock", help="Meter time from this JSON file (start, speed, wall_origin), as the "
                         "meters of a deployment run it (`smame meter serve --clock`); the "
@@ -147,10 +147,10 @@ def serve(
             _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
     else:
         existing_store(data)
+    if dask is not None and (consume is None or shard is None or "://" not in dask):
+        _fail("--dask needs --consume and --shard, and an address like tcp://host:8786")
     consumer = _consumer(consume, shard, data) if consume is not None or shard is not None \
         else None
-    if dask is not None and (shard is None or "://" not in dask):
-        _fail("--dask needs --shard, and an address like tcp://host:8786")
     try:
         listener = listen(host, port)
     except ListenError as exc:
