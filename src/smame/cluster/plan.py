@@ -137,8 +137,7 @@ def register_fleet(mdms_root: Path, state_url: str, layout: Layout, now: datetim
                     first_meter_id=layout.first_meter + k * layout.meters_per_hes))
                 meters, joint = meters_table(fleet), fleet.joint_meters()
                 added += seed_registry(shared, meters, joint, now.date())
-                for shard, own in sharded.map.split(meters).items():
-                    seed_registry(sharded.shard(shard).registry, own, joint, now.date())
+                sharded.seed_registry(meters, joint, now.date())
     finally:
         shared.close()
     return added

@@ -154,6 +154,29 @@ def is_simulation_dir(path: Path) -> bool:
     return path.is_dir() and (path / "readings").is_dir() and bool(_parts(path, "meters"))
 
 
+@dataclass(frozen=True)
+class SimulationInputs:
+    """What a fleet simulation directory holds for the MDMS, its readings left on disk."""
+
+    reading_files: list[Path]  # readings/date=*/*.parquet, in day order
+    meters: pa.Table
+    joint: pa.Table | None
+    first_day: date
+
+
+def simulation_inputs(out: Path) -> SimulationInputs:
+    """The reading files, meters and joint meters of the simulation directory ``out``; a
+    ``FileNotFoundError`` when it is not one."""
+    reading_files = sorted((out / "readings").glob("date=*/*.parquet"))
+    meters = _read_all(_parts(out, "meters"))
+    if not reading_files or meters is None:
+        raise FileNotFoundError(f"{out} is not a fleet simulation output directory "
+                                "(readings/date=*/*.parquet and meters)")
+    first_day = date.fromisoformat(reading_files[0].parent.name.removeprefix("date="))
+    return SimulationInputs(reading_files, meters, _read_all(_parts(out, "joint_meters")),
+                            first_day)
+
+
 def ingest_simulation(mdms: Mdms, out_dir: Path | str, validate: bool = True,
                       progress: Callable[[IngestResult], None] | None = None) -> SeedResult:
     """Ingest a fleet simulation directory: registry, events, then readings day by day.
@@ -162,15 +185,11 @@ def ingest_simulation(mdms: Mdms, out_dir: Path | str, validate: bool = True,
     joint meters tables (``meters.parquet`` or ``meters/part-*.parquet``).
     """
     out = Path(out_dir)
-    reading_files = sorted((out / "readings").glob("date=*/*.parquet"))
-    meters = _read_all(_parts(out, "meters"))
-    if not reading_files or meters is None:
-        raise FileNotFoundError(f"{out} is not a fleet simulation output directory "
-                                "(readings/date=*/*.parquet and meters)")
-    first_day = date.fromisoformat(reading_files[0].parent.name.removeprefix("date="))
+    sim = simulation_inputs(out)
+    reading_files = sim.reading_files
     result = SeedResult()
-    result.meters_registered = seed_registry(
-        mdms.registry, meters, _read_all(_parts(out, "joint_meters")), first_day)
+    result.meters_registered = seed_registry(mdms.registry, sim.meters, sim.joint,
+                                             sim.first_day)
     for path in sorted((out / "events").glob("date=*/*.parquet")):
         result.events += mdms.ingest_events(pq.read_table(path))
     for path in reading_files:

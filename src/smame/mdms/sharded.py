@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smame.clock import Clock
-from smame.mdms.seed import _parts, _read_all, seed_registry
+from smame.mdms.seed import seed_registry, simulation_inputs
 from smame.mdms.service import IngestResult, Mdms
 from smame.mdms.shards import SHARD_MAP_FILE, ShardMap
 from smame.readings import SCHEMA
@@ -162,19 +162,19 @@ class ShardedMdms:
         order = np.argsort(table.column("meter_id").to_numpy(), kind="stable")
         return table.take(pa.array(order))
 
+    def seed_registry(self, meters: pa.Table, joint: pa.Table | None, first_day: date) -> None:
+        """Each shard's registry seeded with the meters it owns (:func:`seed_registry`;
+        idempotent)."""
+        for shard, own in self.map.split(meters).items():
+            seed_registry(self.shard(shard).registry, own, joint, first_day)
+
     def ingest_simulation(self, out_dir: Path | str, validate: bool = True) -> ShardedIngest:
         """A fleet simulation directory (as :func:`smame.mdms.seed.ingest_simulation`): each
         shard's registry seeded with its meters, then events and readings routed by meter."""
         out = Path(out_dir)
-        reading_files = sorted((out / "readings").glob("date=*/*.parquet"))
-        meters = _read_all(_parts(out, "meters"))
-        if not reading_files or meters is None:
-            raise FileNotFoundError(f"{out} is not a fleet simulation output directory "
-                                    "(readings/date=*/*.parquet and meters)")
-        first_day = date.fromisoformat(reading_files[0].parent.name.removeprefix("date="))
-        joint = _read_all(_parts(out, "joint_meters"))
-        for shard, own in self.map.split(meters).items():
-            seed_registry(self.shard(shard).registry, own, joint, first_day)
+        sim = simulation_inputs(out)
+        reading_files = sim.reading_files
+        self.seed_registry(sim.meters, sim.joint, sim.first_day)
         for path in sorted((out / "events").glob("date=*/*.parquet")):
             self.ingest_events(pq.read_table(path))
         result = ShardedIngest()
